@@ -1,0 +1,3 @@
+from cmpsim.cli import main
+
+main()

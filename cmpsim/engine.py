@@ -1,0 +1,164 @@
+"""The simulation engine: one SimPy clock, the schedule of jobs and daemons, nothing else.
+
+A `Step` declares a job or daemon of the platform (or an outside party the run simulates): its
+name, what wakes it, and one set-based function over the database. The engine wakes each step
+when due, runs the function inside one DuckDB transaction, records a `job_runs` row when it did
+work, and raises the signals that wake the steps waiting for that work. Steps take no simulated
+time; their effects are stamped with the moment they woke.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator, Union
+
+import numpy as np
+import simpy
+
+from cmpsim import randomness
+from cmpsim.scenario import Scenario
+from cmpsim.store import Store
+
+DAY_S = 86_400
+
+
+@dataclass(frozen=True)
+class Every:
+    """Wake every `interval_s` seconds, first at `offset_s` (a polling daemon)."""
+
+    interval_s: int
+    offset_s: int = 0
+
+
+@dataclass(frozen=True)
+class DailyAt:
+    """Wake at fixed seconds of every day (a scheduled job)."""
+
+    times_s: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class OnWork:
+    """Wake as soon as another step raises `signal` (a job triggered by arriving work)."""
+
+    signal: str
+
+
+Trigger = Union[Every, DailyAt, OnWork]
+
+
+@dataclass(frozen=True)
+class Step:
+    """A job, daemon or simulated outside party, declared once."""
+
+    name: str
+    component: str  # "job" | "daemon" | "user" | "external"
+    trigger: Trigger
+    run: Callable[["Simulation"], int]  # returns how many records it processed
+    emits: tuple[str, ...] = ()  # signals raised after a wake-up that processed something
+    # A cheap read-only look (a folder listing, one indexed query) that says whether a wake-up
+    # has anything to do; an idle poll then costs no transaction at all.
+    due: Callable[["Simulation"], bool] | None = None
+
+
+@dataclass
+class Simulation:
+    """The clock, the database and the run folder that every step works on."""
+
+    scenario: Scenario
+    store: Store
+    run_dir: Path
+    key: bytes = field(repr=False)
+    steps: list[Step] = field(default_factory=list)
+    day_hooks: list[Callable[["Simulation", int], None]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.env = simpy.Environment()
+        self._waiting: dict[str, list[simpy.Event]] = {}
+        self.start = self.scenario.start
+        self.current_job = ""
+
+    @property
+    def con(self):
+        return self.store.con
+
+    @property
+    def now_s(self) -> int:
+        return int(self.env.now)
+
+    @property
+    def now(self) -> dt.datetime:
+        return self.start + dt.timedelta(seconds=self.now_s)
+
+    @property
+    def today(self) -> dt.date:
+        return self.now.date()
+
+    def rng(self, stream: str) -> np.random.Generator:
+        """The random stream `stream` for this very moment of the run (see randomness.stream)."""
+        return randomness.stream(self.scenario.seed, stream, self.now_s)
+
+    def signal(self, name: str) -> None:
+        """Wake every step waiting for `name`; signals raised while it is pending coalesce."""
+        for event in self._waiting.pop(name, []):
+            event.succeed()
+
+    def run(self, days: int) -> None:
+        """Replay `days` simulated days from the start (or from where the clock stands)."""
+        for step in self.steps:
+            self.env.process(self._lifecycle(step))
+        self.env.process(self._day_ticker())
+        self.env.run(until=days * DAY_S)
+
+    def execute(self, step: Step) -> int:
+        """One wake-up of a step: atomic, recorded when it did work."""
+        if step.due is not None and not step.due(self):
+            return 0
+        started = self.now
+        self.current_job = step.name
+        with self.store.transaction():
+            processed = int(step.run(self))
+            if processed:
+                run_no = self.store.allocate("job_run", 1) + 1
+                self.con.execute("INSERT INTO job_runs VALUES (?, ?, ?, ?, ?, ?)",
+                                 [run_no, step.name, step.component, started, self.now, processed])
+        if processed:
+            for name in step.emits:
+                self.signal(name)
+        return processed
+
+    def _lifecycle(self, step: Step) -> Iterator[simpy.Event]:
+        env, trigger = self.env, step.trigger
+        if isinstance(trigger, Every):
+            yield env.timeout(trigger.offset_s)
+            while True:
+                self.execute(step)
+                yield env.timeout(trigger.interval_s)
+        elif isinstance(trigger, DailyAt):
+            day = int(env.now // DAY_S)
+            while True:
+                for moment in sorted(trigger.times_s):
+                    at = day * DAY_S + moment
+                    if at >= env.now:
+                        yield env.timeout(at - env.now)
+                        self.execute(step)
+                day += 1
+        else:
+            while True:
+                event = env.event()
+                self._waiting.setdefault(trigger.signal, []).append(event)
+                yield event
+                self.execute(step)
+
+    def _day_ticker(self) -> Iterator[simpy.Event]:
+        """Call the day hooks at each midnight, before any step due at that same moment."""
+        day = int(self.env.now // DAY_S)
+        while True:
+            day += 1
+            midnight = self.env.event()
+            midnight._ok, midnight._value = True, None
+            self.env.schedule(midnight, priority=simpy.core.URGENT, delay=day * DAY_S - self.env.now)
+            yield midnight
+            for hook in self.day_hooks:
+                hook(self, day)

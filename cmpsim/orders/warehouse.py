@@ -1,0 +1,143 @@
+"""The simulated warehouses: an outside party CMP only meets through files.
+
+Intake: the warehouse collects the order-request files CMP extracted for it, and gives each line
+a moment it is ready to pick (lead time drawn per line) and a failure draw.
+Dispatch run, daily at the warehouse's dispatch time: strict FIFO over ready lines within the
+day's capacity (units); a line fails with the warehouse's error rate, or for lack of physical
+stock; dispatched serialised units get serial numbers. The warehouse writes its answer as a CSV
+file of its own format; its adaptor converts that into an order-dispatch generic file for CMP.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import io
+
+import polars as pl
+
+from cmpsim.files import collect_outbound, deliver_inbound, write_atomic
+from cmpsim.randomness import draw
+
+ERROR_KINDS = [("DAMAGED_IN_PICKING", "Item damaged during picking"),
+               ("ADDRESS_UNDELIVERABLE", "Carrier cannot deliver to the delivery address")]
+CSV_COLUMNS = ["CMP_REF", "ORDER_REF", "SKU", "QTY", "STATUS", "SERIALS", "ERR_CODE", "ERR_TEXT", "DISPATCH_TS"]
+
+
+def warehouse_intake_step(sim) -> int:
+    """Every warehouse collects the order-request files waiting for it."""
+    received = 0
+    for warehouse in sim.scenario["warehouses"]:
+        received += _collect(sim, warehouse)
+    return received
+
+
+def _collect(sim, warehouse) -> int:
+    wid = warehouse["id"]
+    frames = [pl.DataFrame(document["orders"]).select("orderId", "lines").explode("lines")
+              .unnest("lines").with_columns(file_name=pl.lit(name))
+              for name, document in collect_outbound(sim, "order-request", wid)]
+    if not frames:
+        return 0
+    lines = pl.concat(frames).sort("requestLineId")
+    rng = sim.rng(f"warehouse.{wid}")
+    lead_s = (draw(warehouse["lead_time_hours"], rng, lines.height) * 3600).round().astype("int64")
+    lines = lines.with_columns(lead_s=pl.Series(lead_s), fail_draw=pl.Series(rng.random(lines.height)))
+    sim.con.register("_received", lines.to_arrow())
+    sim.con.execute("""
+        INSERT INTO wh_requests
+        SELECT ?, file_name, requestLineId, orderId, productId, quantity, serialised, ?::TIMESTAMP,
+               ?::TIMESTAMP + to_seconds(lead_s), fail_draw, NULL, NULL, NULL, NULL, NULL
+        FROM _received ORDER BY requestLineId""", [wid, sim.now, sim.now])
+    return lines.height
+
+
+def warehouse_dispatch_step(sim) -> int:
+    """The daily dispatch run of every warehouse whose dispatch time is now."""
+    clock = sim.now.strftime("%H:%M")
+    handled = 0
+    for warehouse in sim.scenario["warehouses"]:
+        if warehouse["dispatch_time"] == clock:
+            handled += _dispatch_run(sim, warehouse)
+    return handled
+
+
+def _dispatch_run(sim, warehouse) -> int:
+    con, wid = sim.con, warehouse["id"]
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE _pick AS
+        WITH ready AS (
+            SELECT q.*, sum(quantity) OVER (ORDER BY received_at, request_line_id) AS cum_units
+            FROM wh_requests q WHERE warehouse_id = ? AND outcome IS NULL AND ready_at <= ?),
+        picked AS (
+            SELECT *, fail_draw < ? AS failed,
+                   sum(CASE WHEN fail_draw < ? THEN 0 ELSE quantity END) OVER (
+                       PARTITION BY product_id ORDER BY received_at, request_line_id) AS cum_need
+            FROM ready WHERE cum_units <= ?)
+        SELECT p.request_line_id, p.order_id, p.product_id, p.quantity, p.serialised,
+               CASE WHEN p.failed THEN (CASE WHEN p.fail_draw < ? / 2 THEN ? ELSE ? END)
+                    WHEN p.cum_need > coalesce(s.on_hand, 0) THEN 'OUT_OF_STOCK' END AS error_code
+        FROM picked p LEFT JOIN wh_stock s ON s.warehouse_id = ? AND s.product_id = p.product_id""",
+        [wid, sim.now, warehouse["error_rate"], warehouse["error_rate"], warehouse["daily_capacity_units"],
+         warehouse["error_rate"], ERROR_KINDS[0][0], ERROR_KINDS[1][0], wid])
+    n = sim.store.scalar("SELECT count(*) FROM _pick")
+    if n == 0:
+        return 0
+    serial_base = sim.store.allocate(f"serial.{wid}", sim.store.scalar(
+        "SELECT count(*) FROM _pick WHERE serialised AND error_code IS NULL"))
+    stamp = sim.now.strftime("%Y%m%d_%H%M")
+    csv_name = f"dispatch_{wid}_{stamp}.csv"
+    con.execute("""
+        UPDATE wh_requests SET dispatched_at = CASE WHEN p.error_code IS NULL THEN ?::TIMESTAMP END,
+               outcome = CASE WHEN p.error_code IS NULL THEN 'SHIPPED' ELSE 'FAILED' END,
+               error_code = p.error_code, answered_in = ?,
+               serial_numbers = CASE WHEN p.serialised AND p.error_code IS NULL THEN
+                   [? || '-' || lpad((? + p.serial_rank)::VARCHAR, 8, '0')] END
+        FROM (SELECT *, row_number() OVER (PARTITION BY serialised AND error_code IS NULL
+                                           ORDER BY request_line_id) AS serial_rank FROM _pick) p
+        WHERE wh_requests.warehouse_id = ? AND wh_requests.request_line_id = p.request_line_id""",
+        [sim.now, csv_name, _serial_prefix(wid), serial_base, wid])
+    con.execute("""
+        UPDATE wh_stock SET on_hand = wh_stock.on_hand - d.quantity
+        FROM (SELECT product_id, sum(quantity) AS quantity FROM _pick WHERE error_code IS NULL GROUP BY ALL) d
+        WHERE wh_stock.warehouse_id = ? AND wh_stock.product_id = d.product_id""", [wid])
+    _answer(sim, wid, csv_name)
+    return n
+
+
+def _serial_prefix(wid: str) -> str:
+    return "SN" + "".join(ch for ch in wid.upper() if ch.isalnum())[-6:]
+
+
+def _answer(sim, wid: str, csv_name: str) -> None:
+    """Write the warehouse's own CSV answer, then let its adaptor deliver the generic file."""
+    answer = sim.store.frame("""
+        SELECT request_line_id AS CMP_REF, order_id AS ORDER_REF, product_id AS SKU, quantity AS QTY,
+               outcome AS STATUS, array_to_string(serial_numbers, '|') AS SERIALS, error_code AS ERR_CODE,
+               CASE error_code WHEN 'OUT_OF_STOCK' THEN 'No stock of ' || product_id || ' at ' || warehouse_id
+                    WHEN ? THEN ? WHEN ? THEN ? END AS ERR_TEXT,
+               strftime(dispatched_at, '%Y-%m-%dT%H:%M:%S') AS DISPATCH_TS
+        FROM wh_requests WHERE warehouse_id = ? AND answered_in = ? ORDER BY request_line_id""",
+        [ERROR_KINDS[0][0], ERROR_KINDS[0][1], ERROR_KINDS[1][0], ERROR_KINDS[1][1], wid, csv_name])
+    buffer = io.BytesIO()
+    answer.select(CSV_COLUMNS).write_csv(buffer)
+    csv_path = sim.run_dir / "files" / "parties" / wid / "outbox" / csv_name
+    write_atomic(csv_path, buffer.getvalue())
+    document = adapt_dispatch_csv(wid, csv_path.read_bytes(), csv_name, sim.now)
+    deliver_inbound(sim, "order-dispatch", wid, f"order-dispatch__{wid}__{csv_name[:-4]}.json.enc", document)
+
+
+def adapt_dispatch_csv(wid: str, csv_bytes: bytes, csv_name: str, run_at: dt.datetime) -> dict:
+    """The warehouse adaptor: its CSV answer → an order-dispatch document."""
+    rows = pl.read_csv(io.BytesIO(csv_bytes), infer_schema=False).with_columns(pl.col("QTY").cast(pl.Int64))
+    lines = []
+    for row in rows.iter_rows(named=True):
+        line = {"requestLineId": row["CMP_REF"], "orderId": row["ORDER_REF"], "productId": row["SKU"],
+                "quantity": row["QTY"], "status": "dispatched" if row["STATUS"] == "SHIPPED" else "error"}
+        if row["STATUS"] == "SHIPPED":
+            line["dispatchedAt"] = row["DISPATCH_TS"]
+            if row["SERIALS"]:
+                line["serialNumbers"] = row["SERIALS"].split("|")
+        else:
+            line["error"] = {"code": row["ERR_CODE"], "message": row["ERR_TEXT"]}
+        lines.append(line)
+    return {"fileType": "order-dispatch", "warehouseId": wid, "sourceFile": csv_name,
+            "dispatchRunAt": run_at.strftime("%Y-%m-%dT%H:%M:%S"), "lines": lines}

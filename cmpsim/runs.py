@@ -1,0 +1,133 @@
+"""A run: a scenario replayed into a run folder, and the object users explore it through.
+
+    run = cmpsim.run("scenarios/baseline.yaml", seed=7, out="runs/try")
+    run.table("orders")             # a polars DataFrame
+    run.sql("SELECT status, count(*) FROM orders GROUP BY ALL")
+    run.con                         # the DuckDB connection itself
+"""
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import polars as pl
+
+from cmpsim import orders, reference
+from cmpsim.engine import Simulation
+from cmpsim.errors import InputError
+from cmpsim.files import encode_document, write_atomic
+from cmpsim.scenario import Scenario, load
+from cmpsim.store import Store
+from cmpsim.summary import summarise
+
+DB_NAME = "cmpsim.duckdb"
+MARKER = "run.json"
+
+Progress = Callable[[int, int], None]  # (days done, days in all)
+
+
+@dataclass
+class Run:
+    """A finished (or opened) run: its folder, its scenario and its database."""
+
+    run_dir: Path
+    scenario: Scenario | None
+    store: Store
+
+    @property
+    def con(self):
+        return self.store.con
+
+    def table(self, name: str) -> pl.DataFrame:
+        """A whole table (or view) of the run database as a polars DataFrame."""
+        known = self.store.scalar("SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name])
+        if not known:
+            raise InputError(str(self.run_dir / DB_NAME), name, "a table of the run database", "no such table")
+        return self.store.frame(f'SELECT * FROM "{name}"')
+
+    def sql(self, query: str, params: list | None = None) -> pl.DataFrame:
+        return self.store.frame(query, params)
+
+    def summary(self) -> dict[str, Any]:
+        return summarise(self.con)
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> "Run":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def default_out(scenario: Scenario) -> Path:
+    return Path("runs") / f"{scenario.name}-seed{scenario.seed}"
+
+
+def run(scenario: str | Path | Scenario, *, seed: int | None = None, out: str | Path | None = None,
+        days: int | None = None, progress: Progress | None = None) -> Run:
+    """Replay a scenario into a fresh run folder and return the run, its database still open."""
+    if not isinstance(scenario, Scenario):
+        scenario = load(scenario)
+    if seed is not None:
+        scenario = scenario.replace(seed=_checked_int("--seed", seed, 0, 2**32 - 1))
+    if days is not None:
+        scenario = scenario.replace(horizon_days=_checked_int("--days", days, 1, 3660))
+    key = scenario.key()
+    run_dir = _prepare_folder(Path(out) if out is not None else default_out(scenario))
+    store = Store(run_dir / DB_NAME)
+    _create(store, scenario)
+    sim = Simulation(scenario=scenario, store=store, run_dir=run_dir, key=key, steps=orders.steps(scenario))
+    if progress is not None:
+        sim.day_hooks.append(lambda _sim, day: progress(day, scenario.horizon_days))
+    sim.run(scenario.horizon_days)
+    store.con.execute("CHECKPOINT")
+    summary = summarise(store.con)
+    write_atomic(run_dir / "summary.json", encode_document(summary))
+    write_atomic(run_dir / MARKER, encode_document({"scenario": scenario.name, "seed": scenario.seed,
+                                                     "days": scenario.horizon_days, "database": DB_NAME}))
+    return Run(run_dir, scenario, store)
+
+
+def open_run(run_dir: str | Path) -> Run:
+    """Open a finished run folder read-only."""
+    run_dir = Path(run_dir)
+    if not (run_dir / MARKER).is_file() or not (run_dir / DB_NAME).is_file():
+        raise InputError(str(run_dir), "", "a run folder written by cmpsim run", "no run.json and cmpsim.duckdb")
+    return Run(run_dir, None, Store(run_dir / DB_NAME, read_only=True))
+
+
+def _checked_int(name: str, value: Any, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise InputError(f"argument {name}", "", f"a whole number from {low} to {high}", repr(value))
+    return value
+
+
+def _prepare_folder(run_dir: Path) -> Path:
+    """A fresh folder: a previous run there is replaced, anything else is left alone."""
+    if run_dir.exists():
+        if not run_dir.is_dir():
+            raise InputError(str(run_dir), "", "a folder for the run", "a file")
+        if any(run_dir.iterdir()):
+            if not (run_dir / MARKER).is_file() and not (run_dir / DB_NAME).is_file():
+                raise InputError(str(run_dir), "", "a new or empty folder, or an earlier cmpsim run",
+                                 "a folder with other files in it")
+            shutil.rmtree(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return run_dir
+
+
+def _create(store: Store, scenario: Scenario) -> None:
+    with store.transaction():
+        orders.create_tables(store)
+        reference.load_reference(store, scenario)
+        orders.load_reference(store, scenario)
+        store.set_info("scenario", scenario.name)
+        store.set_info("seed", str(scenario.seed))
+        store.set_info("start_date", scenario["start_date"])
+        store.set_info("horizon_days", str(scenario.horizon_days))
+        store.set_info("scenario_json", json.dumps(scenario.public_dict(), sort_keys=True))

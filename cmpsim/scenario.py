@@ -1,0 +1,349 @@
+"""Scenario files: load YAML, resolve `extends:`, validate, freeze.
+
+A scenario is loaded and checked once, before the run, then frozen: the simulation only reads it.
+Every problem is reported as an `InputError` naming the file that holds the offending field, the
+field path, what was expected and what was found.
+"""
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Iterator, Mapping
+
+import yaml
+
+from cmpsim.errors import InputError, describe
+from cmpsim.paths import SCHEMA_DIR
+from cmpsim.validation import first_problem, format_path
+
+EXTENDS_DEPTH_MAX = 8
+
+# Defaults every scenario gets under what it says; documented in docs/scenarios.md.
+DEFAULTS: dict[str, Any] = {
+    "currency": "EUR",
+    "security": {"key_env": "CMPSIM_KEY"},
+    "accounts": {"generate": {"count": 0, "country": "GB", "bill_cycle_days": [1, 8, 15, 22]}},
+    "demand": {
+        "business_hours": {"open": "08:00", "close": "20:00"},
+        "quantity": {"dist": "fixed", "value": 1},
+        "generation_delay_minutes": {"dist": "exponential", "mean": 30},
+        "abandon_rate": 0.0,
+        "enrolment_rate": 0.0,
+        "gift_delivery_rate": 0.0,
+        "stock_check_rate": 0.0,
+        "stock_checks_per_day": 0,
+        "explicit_orders": [],
+    },
+    "fraud_check": {"fail_rate": 0.0, "gift_fail_rate": 0.0, "watch_postcodes": []},
+    "manufacturers": [],
+    "enrolment": {"unenrol_rate": 0.0, "unenrol_after_days": {"dist": "fixed", "value": 7}},
+    "billing": {"hardware_charges": "next_invoice"},
+    "schedules": {
+        "agentview_interval_minutes": 60,
+        "sales_order_request": {"trigger": "on_work"},
+        "sales_order_dispatch": {"trigger": "on_work"},
+        "device_enrolment_request": {"trigger": "schedule", "at": ["22:00"]},
+        "device_enrolment_response": {"trigger": "on_work"},
+        "extract_poll_minutes": 30,
+        "load_poll_minutes": 30,
+        "manufacturer_poll_minutes": 60,
+    },
+    "properties": {"sales.order.request.extract.fraudcheckrequired": False},
+    "faults": [],
+}
+WAREHOUSE_DEFAULTS = {
+    "dispatch_time": "17:00",
+    "lead_time_hours": {"dist": "fixed", "value": 24},
+    "error_rate": 0.0,
+}
+MANUFACTURER_DEFAULTS = {"response_delay_hours": {"dist": "fixed", "value": 12}, "reject_rate": 0.0}
+PRODUCT_DEFAULTS = {"serialised": False, "manufacturer": "", "enrolable": False}
+
+
+class _ScenarioLoader(yaml.SafeLoader):
+    """YAML 1.1 minus the surprises: dates stay strings, `17:00` is not the integer 1020."""
+
+
+_ScenarioLoader.yaml_implicit_resolvers = {
+    first: [
+        (tag, regex)
+        for tag, regex in resolvers
+        if tag not in ("tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:int")
+    ]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_ScenarioLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:int",
+    re.compile(r"^(?:[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+)$"),
+    list("-+0123456789"),
+)
+
+
+def _freeze(value: Any) -> Any:
+    if isinstance(value, dict):
+        return MappingProxyType({k: _freeze(v) for k, v in value.items()})
+    if isinstance(value, list):
+        return tuple(_freeze(v) for v in value)
+    return value
+
+
+def _thaw(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _thaw(v) for k, v in value.items()}
+    if isinstance(value, tuple):
+        return [_thaw(v) for v in value]
+    return value
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A validated, frozen scenario. `data` holds every key, defaults filled in."""
+
+    name: str
+    source: str
+    data: Mapping[str, Any]
+
+    def __getitem__(self, key: str) -> Any:
+        return self.data[key]
+
+    @property
+    def seed(self) -> int:
+        return int(self.data["seed"])
+
+    @property
+    def start(self) -> dt.datetime:
+        return dt.datetime.fromisoformat(self.data["start_date"])
+
+    @property
+    def horizon_days(self) -> int:
+        return int(self.data["horizon_days"])
+
+    def property(self, name: str) -> Any:
+        return self.data["properties"][name]
+
+    def key(self) -> bytes:
+        """The 256-bit file key: from the environment variable named by `security.key_env` if it
+        is set, else `security.key_hex`. Never logged, never written to the run folder."""
+        security = self.data["security"]
+        env_name = security.get("key_env")
+        if env_name and os.environ.get(env_name):
+            text = os.environ[env_name].strip()
+            if not re.fullmatch(r"[0-9a-fA-F]{64}", text):
+                raise InputError(f"environment variable {env_name}", "", "64 hex digits", f"{len(text)} characters")
+            return bytes.fromhex(text)
+        if security.get("key_hex"):
+            return bytes.fromhex(security["key_hex"])
+        raise InputError(self.source, "security", f"key_hex, or the environment variable {env_name or 'named by key_env'}", "no key")
+
+    def public_dict(self) -> dict[str, Any]:
+        """The resolved scenario without key material, as stored in the run folder."""
+        data = _thaw(self.data)
+        data["security"] = {k: v for k, v in data["security"].items() if k != "key_hex"}
+        return data
+
+    def replace(self, **overrides: Any) -> "Scenario":
+        """A copy with top-level keys replaced (used by `--seed` and `--days`)."""
+        data = _thaw(self.data)
+        data.update(overrides)
+        return Scenario(self.name, self.source, _freeze(data))
+
+
+def load(path: str | Path, overrides: Mapping[str, Any] | None = None) -> Scenario:
+    """Load, resolve, validate and freeze a scenario file. Raises InputError on any problem."""
+    chain = _read_chain(Path(path))
+    merged: dict[str, Any] = {}
+    for _, doc in reversed(chain):
+        merged = _merge(merged, doc)
+    merged.pop("extends", None)
+    if overrides:
+        merged = _merge(merged, dict(overrides))
+    _validate_schema(merged, chain)
+    data = _with_defaults(merged)
+    _check_semantics(data, chain)
+    return Scenario(data["name"], str(chain[0][0]), _freeze(data))
+
+
+def _read_chain(path: Path) -> list[tuple[Path, dict[str, Any]]]:
+    chain: list[tuple[Path, dict[str, Any]]] = []
+    seen: set[Path] = set()
+    while True:
+        doc = _read_yaml(path)
+        chain.append((path, doc))
+        seen.add(path.resolve())
+        parent = doc.get("extends")
+        if parent is None:
+            return chain
+        if not isinstance(parent, str):
+            raise InputError(str(path), "extends", "the path of another scenario file", describe(parent))
+        next_path = (path.parent / parent)
+        if next_path.resolve() in seen or len(chain) >= EXTENDS_DEPTH_MAX:
+            raise InputError(str(path), "extends", f"a chain of at most {EXTENDS_DEPTH_MAX} files without cycles", f"{parent} again")
+        path = next_path
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise InputError(str(path), "", "a scenario file", "no such file")
+    try:
+        doc = yaml.load(path.read_text(encoding="utf-8"), Loader=_ScenarioLoader)
+    except UnicodeDecodeError as exc:
+        raise InputError(str(path), "", "UTF-8 text", f"undecodable byte at offset {exc.start}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown place"
+        problem = getattr(exc, "problem", None) or "invalid syntax"
+        raise InputError(str(path), "", "valid YAML", f"{problem} at {where}") from None
+    if not isinstance(doc, dict):
+        raise InputError(str(path), "", "a mapping of scenario fields", describe(doc))
+    return doc
+
+
+def _merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """Mappings merge key by key; anything else (lists included) is replaced whole."""
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def _with_defaults(doc: dict[str, Any]) -> dict[str, Any]:
+    data = _merge(DEFAULTS, doc)
+    data["warehouses"] = [_merge(WAREHOUSE_DEFAULTS, w) for w in data["warehouses"]]
+    data["manufacturers"] = [_merge(MANUFACTURER_DEFAULTS, m) for m in data["manufacturers"]]
+    data["catalogue"]["products"] = [_merge(PRODUCT_DEFAULTS, p) for p in data["catalogue"]["products"]]
+    return data
+
+
+def _origin(chain: list[tuple[Path, dict[str, Any]]], parts: list[Any]) -> str:
+    """The file of the chain that sets the deepest prefix of `parts` (the child wins ties)."""
+    best, best_depth = str(chain[0][0]), -1
+    for path, doc in chain:
+        node, depth = doc, 0
+        for part in parts:
+            try:
+                node = node[part]
+            except (KeyError, IndexError, TypeError):
+                break
+            depth += 1
+        if depth > best_depth:
+            best, best_depth = str(path), depth
+    return best
+
+
+def _validate_schema(doc: dict[str, Any], chain: list[tuple[Path, dict[str, Any]]]) -> None:
+    problem = first_problem("scenario.schema.json", doc)
+    if problem is not None:
+        path, expected, found = problem
+        raise InputError(_origin(chain, _parts(path)), path, expected, found)
+
+
+def _parts(path: str) -> list[Any]:
+    """Split a formatted path back into keys and indices, to find the file that set it."""
+    parts: list[Any] = []
+    for piece in re.findall(r"[^.\[\]]+|\[\d+\]", path):
+        parts.append(int(piece[1:-1]) if piece.startswith("[") else piece)
+    return parts
+
+
+def _check_semantics(data: dict[str, Any], chain: list[tuple[Path, dict[str, Any]]]) -> None:
+    for parts, expected, found in _semantic_problems(data):
+        raise InputError(_origin(chain, parts), format_path(parts), expected, found)
+
+
+def _semantic_problems(data: dict[str, Any]) -> Iterator[tuple[list[Any], str, str]]:
+    products = [p["id"] for p in data["catalogue"]["products"]]
+    yield from _unique(products, ["catalogue", "products"], "id")
+    yield from _unique([w["id"] for w in data["warehouses"]], ["warehouses"], "id")
+    listed = [a["id"] for a in data["accounts"].get("listed", [])]
+    yield from _unique(listed, ["accounts", "listed"], "id")
+    rates = data["catalogue"]["tax_rates"]
+    for i, p in enumerate(data["catalogue"]["products"]):
+        if p["tax"] not in rates:
+            yield (["catalogue", "products", i, "tax"], f"one of the tax_rates {', '.join(rates)}", repr(p["tax"]))
+    known = set(products)
+    for key in data["demand"]["product_mix"]:
+        if key not in known:
+            yield (["demand", "product_mix", key], "a product of the catalogue", f"unknown product {key!r}")
+    stocked = set()
+    for i, w in enumerate(data["warehouses"]):
+        for key in w["stock"]:
+            if key not in known:
+                yield (["warehouses", i, "stock", key], "a product of the catalogue", f"unknown product {key!r}")
+            stocked.add(key)
+    for key, weight in data["demand"]["product_mix"].items():
+        if weight > 0 and key not in stocked:
+            yield (["demand", "product_mix", key], "a product that some warehouse stocks", "no warehouse stocking it")
+    hours = data["demand"]["business_hours"]
+    if hours["open"] >= hours["close"]:
+        yield (["demand", "business_hours", "close"], f"a time after open ({hours['open']})", hours["close"])
+    if data["accounts"]["generate"]["count"] + len(listed) == 0:
+        yield (["accounts"], "at least one generated or listed account", "none")
+    yield from _distribution_problems(data)
+    yield from _order_problems(data, known, set(listed))
+    yield from _schedule_problems(data)
+
+
+def _unique(ids: list[str], parts: list[Any], field: str) -> Iterator[tuple[list[Any], str, str]]:
+    seen: set[str] = set()
+    for i, key in enumerate(ids):
+        if key in seen:
+            yield (parts + [i, field], "a unique id", f"{key!r} a second time")
+        seen.add(key)
+
+
+def _distribution_problems(data: dict[str, Any]) -> Iterator[tuple[list[Any], str, str]]:
+    specs = [(["demand", k], data["demand"][k]) for k in ("lines_per_order", "quantity", "generation_delay_minutes")]
+    specs += [(["warehouses", i, "lead_time_hours"], w["lead_time_hours"]) for i, w in enumerate(data["warehouses"])]
+    specs += [(["manufacturers", i, "response_delay_hours"], m["response_delay_hours"]) for i, m in enumerate(data["manufacturers"])]
+    specs.append((["enrolment", "unenrol_after_days"], data["enrolment"]["unenrol_after_days"]))
+    for parts, spec in specs:
+        if spec["dist"] == "empirical" and spec.get("weights") and len(spec["weights"]) != len(spec["values"]):
+            yield (parts + ["weights"], f"{len(spec['values'])} weights, one per value", f"{len(spec['weights'])}")
+        if spec["dist"] == "empirical" and spec.get("weights") and sum(spec["weights"]) <= 0:
+            yield (parts + ["weights"], "weights with a positive sum", "all zero")
+        if spec["dist"] == "uniform" and spec["low"] > spec["high"]:
+            yield (parts + ["high"], f"a value >= low ({spec['low']})", str(spec["high"]))
+    for parts in (["demand", "lines_per_order"], ["demand", "quantity"]):
+        spec = data[parts[0]][parts[1]]
+        if spec["dist"] in ("fixed", "empirical"):
+            values = [spec["value"]] if spec["dist"] == "fixed" else spec["values"]
+            if any(v < 1 or v != int(v) for v in values):
+                yield (parts, "whole numbers of at least 1", describe(values))
+
+
+def _order_problems(data: dict[str, Any], products: set[str], listed: set[str]) -> Iterator[tuple[list[Any], str, str]]:
+    start = dt.datetime.fromisoformat(data["start_date"])
+    end = start + dt.timedelta(days=data["horizon_days"])
+    generated = data["accounts"]["generate"]["count"]
+    for i, order in enumerate(data["demand"]["explicit_orders"]):
+        at = dt.datetime.fromisoformat(order["at"])
+        if not start <= at < end:
+            yield (["demand", "explicit_orders", i, "at"], f"a time within the horizon {start:%Y-%m-%d} .. {end:%Y-%m-%d}", order["at"])
+        if order["account"] not in listed and not _is_generated_account(order["account"], generated):
+            yield (["demand", "explicit_orders", i, "account"], "a listed account or a generated one (ACC-0000001 …)", repr(order["account"]))
+        for j, line in enumerate(order["lines"]):
+            if line["product"] not in products:
+                yield (["demand", "explicit_orders", i, "lines", j, "product"], "a product of the catalogue", repr(line["product"]))
+    for i, fault in enumerate(data["faults"]):
+        day = dt.datetime.fromisoformat(fault["date"])
+        if not start <= day < end:
+            yield (["faults", i, "date"], "a date within the horizon", fault["date"])
+
+
+def _is_generated_account(account_id: str, generated: int) -> bool:
+    match = re.fullmatch(r"ACC-(\d{7})", account_id)
+    return bool(match) and 1 <= int(match.group(1)) <= generated
+
+
+def _schedule_problems(data: dict[str, Any]) -> Iterator[tuple[list[Any], str, str]]:
+    for name, spec in data["schedules"].items():
+        if isinstance(spec, dict) and spec.get("trigger") == "schedule" and not spec.get("at"):
+            yield (["schedules", name, "at"], "the times of day to run (at: [\"06:00\"])", "none")

@@ -1,0 +1,181 @@
+"""The run database: DuckDB as the single source of truth.
+
+The store creates the tables every process shares (the public data model of DESIGN.md, accounts,
+products, generic files, counters) and offers the few bulk primitives the steps use: allocate ids,
+append events, insert a frame. Each process module declares its own tables beside it.
+"""
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+from pathlib import Path
+from typing import Iterator
+
+import duckdb
+import polars as pl
+
+CORE_DDL = """
+CREATE TABLE IF NOT EXISTS run_info (
+    key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL);
+CREATE TABLE IF NOT EXISTS counters (
+    name VARCHAR NOT NULL, value BIGINT NOT NULL);
+CREATE TABLE IF NOT EXISTS accounts (
+    account_id VARCHAR PRIMARY KEY, name VARCHAR NOT NULL,
+    address_line1 VARCHAR NOT NULL, city VARCHAR NOT NULL, postcode VARCHAR NOT NULL,
+    country VARCHAR NOT NULL, email VARCHAR, phone VARCHAR,
+    bill_cycle_day INTEGER NOT NULL, price_list VARCHAR NOT NULL);
+CREATE TABLE IF NOT EXISTS products (
+    product_id VARCHAR PRIMARY KEY, name VARCHAR NOT NULL, product_class VARCHAR NOT NULL,
+    unit_price DECIMAL(18,2) NOT NULL, tax_code VARCHAR NOT NULL, tax_rate DECIMAL(6,4) NOT NULL,
+    serialised BOOLEAN NOT NULL, manufacturer VARCHAR NOT NULL, enrolable BOOLEAN NOT NULL,
+    price_list VARCHAR NOT NULL);
+CREATE TABLE IF NOT EXISTS orders (
+    order_id VARCHAR, kind VARCHAR NOT NULL, order_type VARCHAR NOT NULL,
+    account_id VARCHAR NOT NULL, status VARCHAR NOT NULL, status_reason VARCHAR,
+    priority INTEGER NOT NULL, price_list VARCHAR, created_at TIMESTAMP NOT NULL,
+    generated_at TIMESTAMP, completed_at TIMESTAMP);
+CREATE TABLE IF NOT EXISTS order_lines (
+    order_id VARCHAR NOT NULL, line_no INTEGER NOT NULL, product_id VARCHAR NOT NULL,
+    action VARCHAR NOT NULL, price_list VARCHAR, quantity INTEGER NOT NULL,
+    unit_price DECIMAL(18,2) NOT NULL, status VARCHAR NOT NULL, status_reason VARCHAR,
+    completed_at TIMESTAMP);
+CREATE TABLE IF NOT EXISTS charges (
+    charge_id VARCHAR, account_id VARCHAR NOT NULL, source_type VARCHAR NOT NULL,
+    source_id VARCHAR NOT NULL, line_no INTEGER NOT NULL, product_id VARCHAR NOT NULL,
+    product_class VARCHAR NOT NULL, description VARCHAR NOT NULL, quantity INTEGER NOT NULL,
+    unit_price DECIMAL(18,2) NOT NULL, net_amount DECIMAL(18,2) NOT NULL,
+    tax_rate DECIMAL(6,4) NOT NULL, tax_amount DECIMAL(18,2) NOT NULL,
+    gross_amount DECIMAL(18,2) NOT NULL, billing_mode VARCHAR NOT NULL,
+    charge_date TIMESTAMP NOT NULL, status VARCHAR NOT NULL, invoice_id VARCHAR);
+CREATE TABLE IF NOT EXISTS generic_files (
+    file_id VARCHAR, kind VARCHAR NOT NULL, direction VARCHAR NOT NULL,
+    party VARCHAR NOT NULL, name VARCHAR NOT NULL, path VARCHAR NOT NULL, sha256 VARCHAR NOT NULL,
+    records INTEGER, status VARCHAR NOT NULL, reason VARCHAR, batch_id VARCHAR,
+    registered_at TIMESTAMP NOT NULL, duplicate_of VARCHAR);
+CREATE TABLE IF NOT EXISTS faults_injected (
+    fault_no INTEGER NOT NULL, kind VARCHAR NOT NULL, file_kind VARCHAR NOT NULL,
+    injected_at TIMESTAMP NOT NULL, file_name VARCHAR NOT NULL, detail VARCHAR NOT NULL);
+CREATE TABLE IF NOT EXISTS events (
+    seq BIGINT, ts TIMESTAMP NOT NULL, object_type VARCHAR NOT NULL,
+    object_id VARCHAR NOT NULL, activity VARCHAR NOT NULL, job VARCHAR NOT NULL, detail VARCHAR);
+CREATE TABLE IF NOT EXISTS job_runs (
+    run_no BIGINT, job VARCHAR NOT NULL, component VARCHAR NOT NULL,
+    started_at TIMESTAMP NOT NULL, ended_at TIMESTAMP NOT NULL, processed BIGINT NOT NULL);
+"""
+
+class Store:
+    """A DuckDB run database plus the bulk primitives every step uses."""
+
+    def __init__(self, path: Path | str, read_only: bool = False):
+        self.path = Path(path)
+        self.con = duckdb.connect(str(path), read_only=read_only)
+        if not read_only:
+            self.con.execute(CORE_DDL)
+        # Counters are read once and written back with each transaction that moved them; between
+        # transactions the table and this mirror are equal, so a resumed run continues exactly.
+        self._counters = dict(self.con.execute("SELECT name, value FROM counters").fetchall())
+        self._stored = set(self._counters)
+        self._moved: set[str] = set()
+        self._pending_events: list[tuple[str, list]] = []
+
+    def close(self) -> None:
+        self.con.close()
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """One atomic step: everything inside commits together or not at all."""
+        before = dict(self._counters)
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            yield self.con
+            self._flush_events()
+            self._flush_counters()
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            self._counters, self._moved, self._pending_events = before, set(), []
+            self._stored = set(dict(self.con.execute("SELECT name, value FROM counters").fetchall()))
+            raise
+        self.con.execute("COMMIT")
+
+    def _flush_counters(self) -> None:
+        if not self._moved:
+            return
+        old, new = sorted(self._moved & self._stored), sorted(self._moved - self._stored)
+        if old:
+            self.con.execute("UPDATE counters SET value = v.value FROM (SELECT unnest(?) AS name, "
+                             "unnest(?) AS value) v WHERE counters.name = v.name",
+                             [old, [self._counters[n] for n in old]])
+        if new:
+            self.con.execute("INSERT INTO counters SELECT unnest(?), unnest(?)",
+                             [new, [self._counters[n] for n in new]])
+            self._stored.update(new)
+        self._moved = set()
+
+    def allocate(self, name: str, n: int) -> int:
+        """Reserve `n` consecutive numbers of counter `name`; returns the last number used before."""
+        last = self._counters.get(name, 0)
+        if n:
+            self._counters[name] = last + n
+            self._moved.add(name)
+        return last
+
+    def insert(self, table: str, frame: pl.DataFrame) -> int:
+        """Append a frame to a table in one statement, columns matched by name."""
+        if frame.height == 0:
+            return 0
+        cols = ", ".join(f'"{c}"' for c in frame.columns)
+        self.con.register("_frame", frame.to_arrow())
+        try:
+            self.con.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM _frame")
+        finally:
+            self.con.unregister("_frame")
+        return frame.height
+
+    def record_events(self, select_sql: str, params: list | None = None) -> None:
+        """Add the events produced by a query of (ts, object_type, object_id, activity, job, detail).
+
+        The queries of one transaction are evaluated together when it commits, in one insert, so
+        they must read what stays put until then (the step's own temporary tables, or rows the
+        step will not change again). Sequence numbers follow (ts, object_type, object_id,
+        activity, detail), so the log is identical from run to run.
+        """
+        self._pending_events.append((select_sql, list(params or [])))
+
+    def _flush_events(self) -> None:
+        if not self._pending_events:
+            return
+        union = " UNION ALL ".join(f"({sql})" for sql, _ in self._pending_events)
+        params = [p for _, ps in self._pending_events for p in ps]
+        self._pending_events = []
+        base = self._counters.get("event", 0)
+        n = self.con.execute(
+            "INSERT INTO events SELECT ? + row_number() OVER (ORDER BY ts, object_type, object_id, "
+            f"activity, detail), ts, object_type, object_id, activity, job, detail FROM ({union})",
+            [base] + params).fetchall()[0][0]
+        self.allocate("event", n)
+
+    def frame(self, sql: str, params: list | None = None) -> pl.DataFrame:
+        return self.con.sql(sql, params=params or None).pl()
+
+    def scalar(self, sql: str, params: list | None = None):
+        rows = self.con.execute(sql, params or []).fetchall()  # fetch all: DuckDB 2 wants results drained
+        return rows[0][0] if rows else None
+
+    def set_info(self, key: str, value: str) -> None:
+        self.con.execute("INSERT OR REPLACE INTO run_info VALUES (?, ?)", [key, value])
+
+
+def table_checksum(con: duckdb.DuckDBPyConnection, table: str) -> str:
+    """A checksum of a table's content, independent of physical row order."""
+    cols = [r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()]
+    order = ", ".join(f'"{c}"' for c in cols)
+    rows = con.execute(f"SELECT * FROM {table} ORDER BY {order}").fetchall()
+    digest = hashlib.sha256()
+    for row in rows:
+        digest.update(repr(row).encode())
+    return digest.hexdigest()
+
+
+def ts(value: dt.datetime) -> str:
+    return value.strftime("%Y-%m-%dT%H:%M:%S")

@@ -1,0 +1,83 @@
+"""JSON-schema checks with errors in words: field path, expected, found.
+
+Shared by scenario files and generic files, so a user reads the same kind of message for both.
+"""
+from __future__ import annotations
+
+import functools
+import json
+from typing import Any
+
+import jsonschema
+
+from cmpsim.errors import describe
+from cmpsim.paths import SCHEMA_DIR
+
+
+@functools.lru_cache(maxsize=None)
+def validator(schema_name: str) -> jsonschema.Draft202012Validator:
+    schema = json.loads((SCHEMA_DIR / schema_name).read_text())
+    return jsonschema.Draft202012Validator(schema)
+
+
+def first_problem(schema_name: str, document: Any) -> tuple[str, str, str] | None:
+    """(path, expected, found) of the most relevant schema error, or None when valid."""
+    checker = validator(schema_name)
+    if checker.is_valid(document):
+        return None
+    error = jsonschema.exceptions.best_match(checker.iter_errors(document))
+    error = narrow_one_of(error)
+    expected, found, parts = schema_expectation(error, list(error.absolute_path))
+    return format_path(parts), expected, found
+
+
+def narrow_one_of(error: jsonschema.ValidationError) -> jsonschema.ValidationError:
+    """For a distribution, report the problem inside the branch its `dist` names."""
+    if error.validator != "oneOf" or not isinstance(error.instance, dict):
+        return error
+    kind = error.instance.get("dist")
+    for sub in error.context or []:
+        branch = error.validator_value[sub.schema_path[0]]
+        if branch.get("properties", {}).get("dist", {}).get("const") == kind:
+            return narrow_one_of(sub)
+    return error
+
+
+def format_path(parts: Iterator[Any] | list[Any]) -> str:
+    out = ""
+    for part in parts:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+
+def schema_expectation(error: jsonschema.ValidationError, parts: list[Any]) -> tuple[str, str, list[Any]]:
+    """(expected, found, path) in words for a jsonschema error; shared by scenarios and files."""
+    v, value, inst = error.validator, error.validator_value, error.instance
+    if v == "required":
+        missing = error.message.split("'")[1]
+        return f"a field '{missing}'", "no such field", parts + [missing]
+    if v == "additionalProperties":
+        known = sorted(error.schema.get("properties", {}))
+        extra = sorted(set(inst) - set(known))
+        return (f"one of the fields {', '.join(known)}" if known else "no further fields",
+                f"unknown field '{extra[0]}'" if extra else describe(inst), parts + extra[:1])
+    if v == "type":
+        return f"a value of type {value}", describe(inst), parts
+    if v in ("enum", "const"):
+        options = value if v == "enum" else [value]
+        return f"one of {', '.join(map(str, options))}", describe(inst), parts
+    if v in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+        sign = {"minimum": ">=", "maximum": "<=", "exclusiveMinimum": ">", "exclusiveMaximum": "<"}[v]
+        return f"a number {sign} {value}", describe(inst), parts
+    if v in ("minItems", "minProperties", "minLength"):
+        return f"at least {value} {'character' if v == 'minLength' else 'item'}(s)", describe(inst), parts
+    if v in ("maxItems", "maxLength", "maxProperties"):
+        return f"at most {value} item(s)", describe(inst), parts
+    if v == "pattern":
+        return error.schema.get("description") or f"text matching {value}", describe(inst), parts
+    if v == "oneOf":
+        return "a distribution with dist one of fixed, exponential, lognormal, uniform, empirical", describe(inst), parts
+    return error.message, describe(inst), parts
+
+
