@@ -49,6 +49,7 @@ def validate(scenario: Path) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON instead of tables.")
 def run_command(scenario: Path, seed: int | None, out: Path | None, days: int | None, as_json: bool) -> None:
     """Replay SCENARIO into a run folder and print its summary."""
+    checked = run_module.prepare(scenario, seed=seed, days=days)
     console = Console(stderr=True)
     with Progress(TextColumn("[bold]simulating[/]"), BarColumn(), MofNCompleteColumn(), TextColumn("days"),
                   TimeElapsedColumn(), console=console, transient=True) as bar:
@@ -57,7 +58,7 @@ def run_command(scenario: Path, seed: int | None, out: Path | None, days: int | 
         def progress(done: int, total: int) -> None:
             bar.update(task, completed=done, total=total)
 
-        result = run_module.run(scenario, seed=seed, out=out, days=days, progress=progress)
+        result = run_module.run(checked, out=out, progress=progress)
     summary = result.summary()
     result.close()
     if as_json:

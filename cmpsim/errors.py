@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class InputError(Exception):
     """A user-supplied input that cannot be used, with its provenance."""
 

@@ -71,12 +71,7 @@ def default_out(scenario: Scenario) -> Path:
 def run(scenario: str | Path | Scenario, *, seed: int | None = None, out: str | Path | None = None,
         days: int | None = None, progress: Progress | None = None) -> Run:
     """Replay a scenario into a fresh run folder and return the run, its database still open."""
-    if not isinstance(scenario, Scenario):
-        scenario = load(scenario)
-    if seed is not None:
-        scenario = scenario.replace(seed=_checked_int("--seed", seed, 0, 2**32 - 1))
-    if days is not None:
-        scenario = scenario.replace(horizon_days=_checked_int("--days", days, 1, 3660))
+    scenario = prepare(scenario, seed=seed, days=days)
     key = scenario.key()
     run_dir = _prepare_folder(Path(out) if out is not None else default_out(scenario))
     store = Store(run_dir / DB_NAME)
@@ -91,6 +86,18 @@ def run(scenario: str | Path | Scenario, *, seed: int | None = None, out: str | 
     write_atomic(run_dir / MARKER, encode_document({"scenario": scenario.name, "seed": scenario.seed,
                                                      "days": scenario.horizon_days, "database": DB_NAME}))
     return Run(run_dir, scenario, store)
+
+
+def prepare(scenario: str | Path | Scenario, *, seed: int | None = None, days: int | None = None) -> Scenario:
+    """The scenario to run, with `--seed` and `--days` applied: every input checked before a run starts."""
+    if not isinstance(scenario, Scenario):
+        scenario = load(scenario)
+    if seed is not None:
+        scenario = scenario.replace(seed=_checked_int("--seed", seed, 0, 2**32 - 1))
+    if days is not None:
+        scenario = scenario.replace(horizon_days=_checked_int("--days", days, 1, 3660))
+    scenario.key()
+    return scenario
 
 
 def open_run(run_dir: str | Path) -> Run:

@@ -204,10 +204,10 @@ def _read_yaml(path: Path) -> dict[str, Any]:
 
 
 def _merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
-    """Mappings merge key by key; anything else (lists included) is replaced whole."""
+    """Mappings merge key by key; lists and distributions ({dist: ...}) are replaced whole."""
     out = copy.deepcopy(base)
     for key, value in override.items():
-        if isinstance(value, Mapping) and isinstance(out.get(key), dict):
+        if isinstance(value, Mapping) and isinstance(out.get(key), dict) and "dist" not in value:
             out[key] = _merge(out[key], value)
         else:
             out[key] = copy.deepcopy(value)

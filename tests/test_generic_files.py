@@ -1,0 +1,114 @@
+"""Generic files: real AES-GCM, schema-checked JSON, quarantine with reasons, duplicates by checksum."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from cmpsim.files import FileRejected, decrypt, encrypt, open_document
+from cmpsim.validation import first_problem
+
+from conftest import run_small
+
+KEY = bytes(range(32))
+SCHEMA_OF = {"order-request": "order-request.schema.json", "order-dispatch": "order-dispatch.schema.json",
+             "enrolment-request": "enrolment-request.schema.json",
+             "enrolment-response": "enrolment-response.schema.json"}
+
+
+def test_encryption_round_trip_is_deterministic_and_authenticated():
+    blob = encrypt(KEY, "order-dispatch", "a.json.enc", b'{"x": 1}')
+    assert blob == encrypt(KEY, "order-dispatch", "a.json.enc", b'{"x": 1}')
+    assert blob != encrypt(KEY, "order-dispatch", "b.json.enc", b'{"x": 1}')  # other name, other nonce
+    assert decrypt(KEY, "order-dispatch", blob) == b'{"x": 1}'
+    tampered = blob[:-1] + bytes([blob[-1] ^ 1])
+    with pytest.raises(FileRejected, match="authentication failed"):
+        decrypt(KEY, "order-dispatch", tampered)
+    with pytest.raises(FileRejected, match="authentication failed"):
+        decrypt(bytes(32), "order-dispatch", blob)  # wrong key
+    with pytest.raises(FileRejected, match="authentication failed"):
+        decrypt(KEY, "enrolment-response", blob)  # a file of one kind passed off as another
+    with pytest.raises(FileRejected, match="bad header or truncated"):
+        decrypt(KEY, "order-dispatch", blob[:20])
+
+
+def test_schema_problems_become_quarantine_reasons():
+    bad = {"fileType": "order-dispatch", "warehouseId": "WH", "dispatchRunAt": "2026-01-01T10:00:00",
+           "sourceFile": "x.csv", "lines": [{"requestLineId": "RL-000000001", "orderId": "HW-00000001",
+                                             "productId": "P", "quantity": 0, "status": "dispatched",
+                                             "dispatchedAt": "2026-01-01T10:00:00"}]}
+    blob = encrypt(KEY, "order-dispatch", "f", json.dumps(bad).encode())
+    with pytest.raises(FileRejected) as caught:
+        open_document(KEY, "order-dispatch", "order-dispatch.schema.json", blob)
+    assert str(caught.value) == ("schema order-dispatch.schema.json: lines[0].quantity: "
+                                 "expected a number >= 1, found 0")
+    with pytest.raises(FileRejected, match="not JSON"):
+        open_document(KEY, "order-dispatch", "order-dispatch.schema.json", encrypt(KEY, "order-dispatch", "f", b"{"))
+
+
+def all_generic_files(run_dir: Path):
+    for path in sorted((run_dir / "files").rglob("*.json.enc")):
+        yield path.name.split("__")[0], path
+
+
+def test_every_file_the_run_wrote_validates_against_its_schema(small_run):
+    key = small_run.scenario.key()
+    seen = set()
+    for kind, path in all_generic_files(small_run.run_dir):
+        if "quarantine" in path.parts:
+            continue
+        document = json.loads(decrypt(key, kind, path.read_bytes()))
+        assert first_problem(SCHEMA_OF[kind], document) is None, path
+        seen.add(kind)
+    assert seen == set(SCHEMA_OF)
+
+
+def test_every_registered_file_is_on_disk_with_its_checksum(small_run):
+    import hashlib
+
+    files = small_run.sql("SELECT path, sha256, direction FROM generic_files WHERE direction = 'in'")
+    for path, digest, _ in files.rows():
+        assert hashlib.sha256((small_run.run_dir / path).read_bytes()).hexdigest() == digest
+
+
+def test_tampered_file_is_quarantined_with_its_reason_and_nothing_applied(small_run):
+    rows = small_run.sql("SELECT * FROM generic_files WHERE status = 'Quarantined'")
+    assert rows.height == 1
+    row = rows.row(0, named=True)
+    assert row["reason"] == "authentication failed: the file was altered or encrypted with another key"
+    quarantined = small_run.run_dir / row["path"]
+    assert quarantined.is_file()  # kept, not lost
+    note = json.loads((quarantined.parent / (quarantined.name + ".reason.json")).read_text())
+    assert note["reason"] == row["reason"] and note["file_id"] == row["file_id"]
+    assert small_run.sql("SELECT count(*) AS n FROM dispatch_batches WHERE file_id = ?", [row["file_id"]])["n"][0] == 0
+    injected = small_run.sql("SELECT kind, file_name FROM faults_injected WHERE kind = 'tamper'")
+    assert injected.rows() == [("tamper", row["name"])]
+
+
+def test_duplicate_file_is_recognised_by_checksum_and_applied_once(small_run):
+    dup = small_run.sql("SELECT * FROM generic_files WHERE status = 'Duplicate'").row(0, named=True)
+    original = small_run.sql("SELECT * FROM generic_files WHERE file_id = ?", [dup["duplicate_of"]]).row(0, named=True)
+    assert original["status"] == "Loaded" and original["sha256"] == dup["sha256"]
+    assert dup["reason"] == f"same content as {original['file_id']}, already loaded"
+    applied = small_run.sql("SELECT count(*) AS n FROM dispatch_batches")["n"][0]
+    loaded = small_run.sql("SELECT count(*) AS n FROM generic_files WHERE kind = 'order-dispatch' AND status = 'Loaded'")
+    assert applied == loaded["n"][0]
+
+
+def test_garbled_and_lost_files(tmp_path):
+    run = run_small(tmp_path / "run", horizon_days=4, faults=[
+        {"kind": "garble", "file_kind": "order-dispatch", "date": "2026-01-07"},
+        {"kind": "lose", "file_kind": "enrolment-response", "date": "2026-01-07"}])
+    try:
+        garbled = run.sql("SELECT reason FROM generic_files WHERE status = 'Quarantined'")["reason"].to_list()
+        assert garbled == ["schema order-dispatch.schema.json: garbled: expected one of the fields "
+                           "dispatchRunAt, fileType, lines, sourceFile, warehouseId, found unknown field 'garbled'"]
+        lost = run.sql("SELECT file_name FROM faults_injected WHERE kind = 'lose'")["file_name"].to_list()
+        assert len(lost) == 1
+        assert run.sql("SELECT count(*) AS n FROM generic_files WHERE name = ?", lost)["n"][0] == 0
+        # the instructions the lost file answered stay Sent: visible, not silently completed
+        assert run.sql("SELECT count(*) AS n FROM mf_requests m JOIN enrolment_instructions i USING (instruction_id) "
+                       "WHERE m.answered_in = ? AND i.status = 'Sent'", lost)["n"][0] > 0
+    finally:
+        run.close()
