@@ -31,12 +31,9 @@ DEFAULT_SIZES = (10_000, 100_000)
 
 def overrides(orders: int, days: int) -> dict[str, Any]:
     """Scenario overrides that make about `orders` orders over `days` days flow unhindered."""
-    from cmpsim.scenario import _read_yaml
+    from cmpsim.scenario import load
 
-    # The file as written, not the resolved scenario: resolving merges the warehouse defaults key by
-    # key into each distribution (a lognormal lead time gains the default's `value`), which the
-    # schema then rejects when the list is passed back as an override.
-    base = _read_yaml(BASELINE)
+    base = load(BASELINE).public_dict()
     per_day = orders / days
     base_total = base["demand"]["orders_per_day"] * base["horizon_days"]
     capacity_scale = HEADROOM * max(1.0, per_day / base["demand"]["orders_per_day"])

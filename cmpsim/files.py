@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+import polars as pl
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
@@ -135,8 +136,6 @@ def write_outbound(sim, files: list[OutboundFile], schema: str) -> list[str]:
 
 
 def _register(sim, rows: list[tuple]) -> None:
-    import polars as pl
-
     columns = ["file_id", "kind", "direction", "party", "name", "path", "sha256", "records",
                "status", "reason", "batch_id", "registered_at", "duplicate_of"]
     frame = pl.DataFrame(rows, schema=columns, orient="row")

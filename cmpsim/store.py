@@ -69,7 +69,9 @@ class Store:
 
     def __init__(self, path: Path | str, read_only: bool = False):
         self.path = Path(path)
-        self.con = duckdb.connect(str(path), read_only=read_only)
+        # Checkpoint at the end of a run (and at day ends later), not whenever the WAL passes 16 MB.
+        config = {} if read_only else {"checkpoint_threshold": "4GB"}
+        self.con = duckdb.connect(str(path), read_only=read_only, config=config)
         if not read_only:
             self.con.execute(CORE_DDL)
         # Counters are read once and written back with each transaction that moved them; between

@@ -9,23 +9,39 @@ import json
 from typing import Any
 
 import jsonschema
+import jsonschema_rs
 
 from cmpsim.errors import describe
 from cmpsim.paths import SCHEMA_DIR
 
 
 @functools.lru_cache(maxsize=None)
+def _schema(schema_name: str) -> dict:
+    return json.loads((SCHEMA_DIR / schema_name).read_text())
+
+
+@functools.lru_cache(maxsize=None)
 def validator(schema_name: str) -> jsonschema.Draft202012Validator:
-    schema = json.loads((SCHEMA_DIR / schema_name).read_text())
-    return jsonschema.Draft202012Validator(schema)
+    """The reference validator: slow, but its errors carry paths we turn into words."""
+    return jsonschema.Draft202012Validator(_schema(schema_name))
+
+
+@functools.lru_cache(maxsize=None)
+def _fast(schema_name: str):
+    """A compiled validator for the common case, a valid document (files of 100k+ lines)."""
+    return jsonschema_rs.validator_for(_schema(schema_name))
 
 
 def first_problem(schema_name: str, document: Any) -> tuple[str, str, str] | None:
     """(path, expected, found) of the most relevant schema error, or None when valid."""
-    checker = validator(schema_name)
-    if checker.is_valid(document):
+    try:
+        if _fast(schema_name).is_valid(document):
+            return None
+    except (ValueError, OverflowError):  # numbers beyond 64 bits: let the reference validator judge
+        pass
+    error = jsonschema.exceptions.best_match(validator(schema_name).iter_errors(document))
+    if error is None:
         return None
-    error = jsonschema.exceptions.best_match(checker.iter_errors(document))
     error = narrow_one_of(error)
     expected, found, parts = schema_expectation(error, list(error.absolute_path))
     return format_path(parts), expected, found
