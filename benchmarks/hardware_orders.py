@@ -9,6 +9,7 @@ subprocess so that its peak memory is measured on its own.
     .venv/bin/python benchmarks/hardware_orders.py                       # 10000 and 100000 orders
     .venv/bin/python benchmarks/hardware_orders.py --orders 20000 --days 30 --keep runs/bench
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,9 +39,14 @@ def overrides(orders: int, days: int) -> dict[str, Any]:
     base_total = base["demand"]["orders_per_day"] * base["horizon_days"]
     capacity_scale = HEADROOM * max(1.0, per_day / base["demand"]["orders_per_day"])
     stock_scale = HEADROOM * max(1.0, orders / base_total)
-    warehouses = [{**w, "daily_capacity_units": int(w["daily_capacity_units"] * capacity_scale),
-                   "stock": {p: int(q * stock_scale) for p, q in w["stock"].items()}}
-                  for w in base["warehouses"]]
+    warehouses = [
+        {
+            **w,
+            "daily_capacity_units": int(w["daily_capacity_units"] * capacity_scale),
+            "stock": {p: int(q * stock_scale) for p, q in w["stock"].items()},
+        }
+        for w in base["warehouses"]
+    ]
     return {
         "horizon_days": days,
         "demand": {"orders_per_day": per_day, "explicit_orders": []},
@@ -63,9 +69,14 @@ def measure(orders: int, days: int, keep: Path | None) -> dict[str, Any]:
             wall = time.perf_counter() - started
             statuses = dict(run.con.execute("SELECT status, count(*) FROM orders GROUP BY ALL").fetchall())
             events = run.store.scalar("SELECT count(*) FROM events")
-    return {"orders": sum(statuses.values()), "days": days, "wall_s": wall, "events": int(events),
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,  # KB on Linux
-            "statuses": {k: int(v) for k, v in statuses.items()}}
+    return {
+        "orders": sum(statuses.values()),
+        "days": days,
+        "wall_s": wall,
+        "events": int(events),
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,  # KB on Linux
+        "statuses": {k: int(v) for k, v in statuses.items()},
+    }
 
 
 def in_subprocess(orders: int, days: int, keep: Path | None) -> dict[str, Any]:
@@ -83,11 +94,20 @@ def table(results: list[dict[str, Any]]) -> str:
     seen = {s for r in results for s in r["statuses"]}
     statuses = [s for s in ORDER_STATUSES if s in seen] + sorted(seen - set(ORDER_STATUSES))
     head = ["orders", "days", "wall s", "orders/s", "events/s", "peak MB"] + statuses
-    rows = [[f"{r['orders']:,}", str(r["days"]), f"{r['wall_s']:.1f}", f"{r['orders'] / r['wall_s']:,.0f}",
-             f"{r['events'] / r['wall_s']:,.0f}", f"{r['peak_rss_mb']:,.0f}"]
-            + [f"{r['statuses'].get(s, 0):,}" for s in statuses] for r in results]
-    widths = [max(len(c) for c in col) for col in zip(head, *rows)]
-    lines = ["  ".join(c.rjust(w) for c, w in zip(row, widths)) for row in [head, *rows]]
+    rows = [
+        [
+            f"{r['orders']:,}",
+            str(r["days"]),
+            f"{r['wall_s']:.1f}",
+            f"{r['orders'] / r['wall_s']:,.0f}",
+            f"{r['events'] / r['wall_s']:,.0f}",
+            f"{r['peak_rss_mb']:,.0f}",
+        ]
+        + [f"{r['statuses'].get(s, 0):,}" for s in statuses]
+        for r in results
+    ]
+    widths = [max(len(c) for c in col) for col in zip(head, *rows, strict=True)]
+    lines = ["  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)) for row in [head, *rows]]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
 

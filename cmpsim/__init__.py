@@ -5,8 +5,10 @@ time on a DuckDB database.
     run = cmpsim.run("scenarios/baseline.yaml")
     run.table("orders")
 """
+
 from cmpsim.errors import InputError
 from cmpsim.runs import Run, open_run, run
-from cmpsim.scenario import Scenario, load as load_scenario
+from cmpsim.scenario import Scenario
+from cmpsim.scenario import load as load_scenario
 
 __all__ = ["InputError", "Run", "Scenario", "load_scenario", "open_run", "run"]

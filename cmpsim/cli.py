@@ -1,4 +1,5 @@
 """The `cmpsim` command line. Exit status: 0 success, 2 bad input (one line on stderr)."""
+
 from __future__ import annotations
 
 import json
@@ -37,8 +38,10 @@ def validate(scenario: Path) -> None:
     """Check a scenario file (and what it extends) without running it."""
     loaded = load(scenario)
     loaded.key()
-    click.echo(f"{scenario}: valid scenario '{loaded.name}', {loaded.horizon_days} days from "
-               f"{loaded['start_date']}, seed {loaded.seed}")
+    click.echo(
+        f"{scenario}: valid scenario '{loaded.name}', {loaded.horizon_days} days from "
+        f"{loaded['start_date']}, seed {loaded.seed}"
+    )
 
 
 @main.command(name="run")
@@ -51,8 +54,15 @@ def run_command(scenario: Path, seed: int | None, out: Path | None, days: int | 
     """Replay SCENARIO into a run folder and print its summary."""
     checked = run_module.prepare(scenario, seed=seed, days=days)
     console = Console(stderr=True)
-    with Progress(TextColumn("[bold]simulating[/]"), BarColumn(), MofNCompleteColumn(), TextColumn("days"),
-                  TimeElapsedColumn(), console=console, transient=True) as bar:
+    with Progress(
+        TextColumn("[bold]simulating[/]"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("days"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
         task = bar.add_task("days", total=None)
 
         def progress(done: int, total: int) -> None:
@@ -82,26 +92,43 @@ def summary(run_dir: Path, as_json: bool) -> None:
 
 def print_summary(s: dict, run_dir: Path) -> None:
     console = Console(width=max(Console().width, 100))
-    console.print(f"[bold]{s['scenario']}[/] seed {s['seed']}: {s['days']} days from {s['start_date']} "
-                  f"→ {run_dir}")
+    console.print(f"[bold]{s['scenario']}[/] seed {s['seed']}: {s['days']} days from {s['start_date']} → {run_dir}")
     _table(console, "Orders by status", ["status", "orders"], list(s["orders"]["by_status"].items()))
     _table(console, "Error reasons", ["reason", "orders"], [(r["reason"], r["orders"]) for r in s["error_reasons"]])
-    _table(console, "Generic files", ["kind", "direction", "status", "files", "records"],
-           [tuple(r.values()) for r in s["files"]])
-    _table(console, f"Quarantined files ({len(s['quarantined_files'])})", ["file", "name", "status", "reason"],
-           [(r["file_id"], r["name"], r["status"], r["reason"]) for r in s["quarantined_files"]])
-    _table(console, "Job runs that did work", ["job", "component", "runs", "processed"],
-           [tuple(r.values()) for r in s["job_runs"]])
+    _table(
+        console,
+        "Generic files",
+        ["kind", "direction", "status", "files", "records"],
+        [tuple(r.values()) for r in s["files"]],
+    )
+    _table(
+        console,
+        f"Quarantined files ({len(s['quarantined_files'])})",
+        ["file", "name", "status", "reason"],
+        [(r["file_id"], r["name"], r["status"], r["reason"]) for r in s["quarantined_files"]],
+    )
+    _table(
+        console,
+        "Job runs that did work",
+        ["job", "component", "runs", "processed"],
+        [tuple(r.values()) for r in s["job_runs"]],
+    )
     _table(console, "Devices by enrolment status", ["status", "devices"], list(s["devices"].items()))
-    _table(console, "Charges", ["billing mode", "status", "charges", "gross"], [tuple(r.values()) for r in s["charges"]])
+    _table(
+        console, "Charges", ["billing mode", "status", "charges", "gross"], [tuple(r.values()) for r in s["charges"]]
+    )
     console.print(f"fraud check: {s['fraud_check']}; stock checks: {s['stock_checks']}; events: {s['events']}")
 
 
 def _table(console: Console, title: str, columns: list[str], rows: list[tuple]) -> None:
     table = Table(title=title, title_justify="left")
     for i, column in enumerate(columns):
-        table.add_column(column, justify="right" if i and column in ("orders", "files", "records", "runs",
-                                                                        "processed", "devices", "charges", "gross") else "left")
+        table.add_column(
+            column,
+            justify="right"
+            if i and column in ("orders", "files", "records", "runs", "processed", "devices", "charges", "gross")
+            else "left",
+        )
     for row in rows:
         table.add_row(*[str(v) for v in row])
     console.print(table)

@@ -6,12 +6,13 @@ when due, runs the function inside one DuckDB transaction, records a `job_runs` 
 work, and raises the signals that wake the steps waiting for that work. Steps take no simulated
 time; their effects are stamped with the moment they woke.
 """
+
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Union
 
 import numpy as np
 import simpy
@@ -45,7 +46,7 @@ class OnWork:
     signal: str
 
 
-Trigger = Union[Every, DailyAt, OnWork]
+Trigger = Every | DailyAt | OnWork
 
 
 @dataclass(frozen=True)
@@ -55,11 +56,11 @@ class Step:
     name: str
     component: str  # "job" | "daemon" | "user" | "external"
     trigger: Trigger
-    run: Callable[["Simulation"], int]  # returns how many records it processed
+    run: Callable[[Simulation], int]  # returns how many records it processed
     emits: tuple[str, ...] = ()  # signals raised after a wake-up that processed something
     # A cheap read-only look (a folder listing, one indexed query) that says whether a wake-up
     # has anything to do; an idle poll then costs no transaction at all.
-    due: Callable[["Simulation"], bool] | None = None
+    due: Callable[[Simulation], bool] | None = None
 
 
 @dataclass
@@ -71,7 +72,7 @@ class Simulation:
     run_dir: Path
     key: bytes = field(repr=False)
     steps: list[Step] = field(default_factory=list)
-    day_hooks: list[Callable[["Simulation", int], None]] = field(default_factory=list)
+    day_hooks: list[Callable[[Simulation, int], None]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.env = simpy.Environment()
@@ -121,8 +122,10 @@ class Simulation:
             processed = int(step.run(self))
             if processed:
                 run_no = self.store.allocate("job_run", 1) + 1
-                self.con.execute("INSERT INTO job_runs VALUES (?, ?, ?, ?, ?, ?)",
-                                 [run_no, step.name, step.component, started, self.now, processed])
+                self.con.execute(
+                    "INSERT INTO job_runs VALUES (?, ?, ?, ?, ?, ?)",
+                    [run_no, step.name, step.component, started, self.now, processed],
+                )
         if processed:
             for name in step.emits:
                 self.signal(name)

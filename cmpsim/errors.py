@@ -3,6 +3,7 @@
 An `InputError` is what a user sees: one line naming the file, the field path, what was expected
 and what was found. The CLI prints it and exits with status 2; it never becomes a traceback.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

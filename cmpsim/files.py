@@ -13,15 +13,17 @@ Layout of a run folder:
     files/quarantine/<kind>/<name>     rejected inbound files, with <name>.reason.json
     files/parties/<party>/...          outside parties' own files (e.g. a warehouse's CSV)
 """
+
 from __future__ import annotations
 
 import hashlib
 import hmac
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import polars as pl
 from cryptography.exceptions import InvalidTag
@@ -53,9 +55,9 @@ def encrypt(key: bytes, kind: str, name: str, plaintext: bytes) -> bytes:
 def decrypt(key: bytes, kind: str, blob: bytes) -> bytes:
     if not blob.startswith(MAGIC) or len(blob) < len(MAGIC) + NONCE_BYTES + 16:
         raise FileRejected("not a CMP generic file (bad header or truncated)")
-    nonce = blob[len(MAGIC): len(MAGIC) + NONCE_BYTES]
+    nonce = blob[len(MAGIC) : len(MAGIC) + NONCE_BYTES]
     try:
-        return AESGCM(key).decrypt(nonce, blob[len(MAGIC) + NONCE_BYTES:], _aad(kind))
+        return AESGCM(key).decrypt(nonce, blob[len(MAGIC) + NONCE_BYTES :], _aad(kind))
     except InvalidTag:
         raise FileRejected("authentication failed: the file was altered or encrypted with another key") from None
 
@@ -129,15 +131,43 @@ def write_outbound(sim, files: list[OutboundFile], schema: str) -> list[str]:
         path = Path("files", "out", f.kind, f.party, f.name)
         write_atomic(sim.run_dir / path, blob)
         file_id = f"GF-{base + i + 1:08d}"
-        rows.append((file_id, f.kind, "out", f.party, f.name, str(path), sha256(blob), f.records,
-                     "Extracted", None, f.batch_id, sim.now, None))
+        rows.append(
+            (
+                file_id,
+                f.kind,
+                "out",
+                f.party,
+                f.name,
+                str(path),
+                sha256(blob),
+                f.records,
+                "Extracted",
+                None,
+                f.batch_id,
+                sim.now,
+                None,
+            )
+        )
     _register(sim, rows)
     return [r[0] for r in rows]
 
 
 def _register(sim, rows: list[tuple]) -> None:
-    columns = ["file_id", "kind", "direction", "party", "name", "path", "sha256", "records",
-               "status", "reason", "batch_id", "registered_at", "duplicate_of"]
+    columns = [
+        "file_id",
+        "kind",
+        "direction",
+        "party",
+        "name",
+        "path",
+        "sha256",
+        "records",
+        "status",
+        "reason",
+        "batch_id",
+        "registered_at",
+        "duplicate_of",
+    ]
     frame = pl.DataFrame(rows, schema=columns, orient="row")
     sim.store.insert("generic_files", frame)
     sim.store.record_events(
@@ -145,7 +175,8 @@ def _register(sim, rows: list[tuple]) -> None:
         "CASE direction WHEN 'out' THEN 'File Extracted' ELSE 'File ' || status END AS activity, "
         "? AS job, kind || ' ' || name || coalesce(': ' || reason, '') AS detail "
         "FROM generic_files WHERE file_id IN (SELECT unnest(?))",
-        [sim.current_job, [r[0] for r in rows]])
+        [sim.current_job, [r[0] for r in rows]],
+    )
 
 
 def collect_outbound(sim, kind: str, party: str) -> list[tuple[str, Any]]:
@@ -186,8 +217,10 @@ def deliver_inbound(sim, kind: str, party: str, name: str, document: Any) -> Non
     inbox = sim.run_dir / "files" / "in" / kind
     if fault is not None:
         fault_no, fault_kind = fault
-        sim.con.execute("INSERT INTO faults_injected VALUES (?, ?, ?, ?, ?, ?)",
-                        [fault_no, fault_kind, kind, sim.now, name, _FAULT_DETAIL[fault_kind]])
+        sim.con.execute(
+            "INSERT INTO faults_injected VALUES (?, ?, ?, ?, ?, ?)",
+            [fault_no, fault_kind, kind, sim.now, name, _FAULT_DETAIL[fault_kind]],
+        )
         if fault_kind == "lose":
             return
         if fault_kind == "tamper":
@@ -255,7 +288,8 @@ def load_inbound(sim, spec: InboundKind) -> int:
 def _load_one(sim, spec: InboundKind, path: Path) -> tuple[Path, Path, dict | None]:
     known = sim.con.execute(
         "SELECT path, status, reason FROM generic_files WHERE direction = 'in' AND kind = ? AND name = ?",
-        [spec.kind, path.name]).fetchall()
+        [spec.kind, path.name],
+    ).fetchall()
     if known:
         known = known[0]  # registered by a step that crashed before moving it: finish the move
         note = None if known[1] == "Loaded" else {"status": known[1], "reason": known[2]}
@@ -264,8 +298,8 @@ def _load_one(sim, spec: InboundKind, path: Path) -> tuple[Path, Path, dict | No
     digest = sha256(blob)
     file_id = f"GF-{sim.store.allocate('generic_file', 1) + 1:08d}"
     original = sim.store.scalar(
-        "SELECT min(file_id) FROM generic_files WHERE direction = 'in' AND sha256 = ? AND status = 'Loaded'",
-        [digest])
+        "SELECT min(file_id) FROM generic_files WHERE direction = 'in' AND sha256 = ? AND status = 'Loaded'", [digest]
+    )
     status, reason, records = "Loaded", None, None
     if original is not None:
         status, reason = "Duplicate", f"same content as {original}, already loaded"
@@ -277,8 +311,26 @@ def _load_one(sim, spec: InboundKind, path: Path) -> tuple[Path, Path, dict | No
             status, reason = "Quarantined", str(exc)
     folder = "archive" if status == "Loaded" else "quarantine"
     target = Path("files", folder, spec.kind, path.name)
-    _register(sim, [(file_id, spec.kind, "in", _party_of(path.name), path.name, str(target), digest,
-                     records, status, reason, None, sim.now, original)])
+    _register(
+        sim,
+        [
+            (
+                file_id,
+                spec.kind,
+                "in",
+                _party_of(path.name),
+                path.name,
+                str(target),
+                digest,
+                records,
+                status,
+                reason,
+                None,
+                sim.now,
+                original,
+            )
+        ],
+    )
     note = None if status == "Loaded" else {"file_id": file_id, "status": status, "reason": reason}
     return path, sim.run_dir / target, note
 

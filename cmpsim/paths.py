@@ -1,4 +1,5 @@
 """Where the project's own folders are: schemas, scenarios, report templates."""
+
 from pathlib import Path
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent

@@ -4,10 +4,12 @@ Every subsystem draws from its own stream, derived from (seed, stream name, simu
 wake-up). Adding a stream shifts no other, and a run resumed at any wake-up draws exactly the same
 numbers as a run that was never interrupted. Draws are vectors: one call per step, never per row.
 """
+
 from __future__ import annotations
 
 import hashlib
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 

@@ -1,17 +1,19 @@
 """A run: a scenario replayed into a run folder, and the object users explore it through.
 
-    run = cmpsim.run("scenarios/baseline.yaml", seed=7, out="runs/try")
-    run.table("orders")             # a polars DataFrame
-    run.sql("SELECT status, count(*) FROM orders GROUP BY ALL")
-    run.con                         # the DuckDB connection itself
+run = cmpsim.run("scenarios/baseline.yaml", seed=7, out="runs/try")
+run.table("orders")             # a polars DataFrame
+run.sql("SELECT status, count(*) FROM orders GROUP BY ALL")
+run.con                         # the DuckDB connection itself
 """
+
 from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import polars as pl
 
@@ -57,7 +59,7 @@ class Run:
     def close(self) -> None:
         self.store.close()
 
-    def __enter__(self) -> "Run":
+    def __enter__(self) -> Run:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -68,8 +70,14 @@ def default_out(scenario: Scenario) -> Path:
     return Path("runs") / f"{scenario.name}-seed{scenario.seed}"
 
 
-def run(scenario: str | Path | Scenario, *, seed: int | None = None, out: str | Path | None = None,
-        days: int | None = None, progress: Progress | None = None) -> Run:
+def run(
+    scenario: str | Path | Scenario,
+    *,
+    seed: int | None = None,
+    out: str | Path | None = None,
+    days: int | None = None,
+    progress: Progress | None = None,
+) -> Run:
     """Replay a scenario into a fresh run folder and return the run, its database still open."""
     scenario = prepare(scenario, seed=seed, days=days)
     key = scenario.key()
@@ -83,8 +91,12 @@ def run(scenario: str | Path | Scenario, *, seed: int | None = None, out: str | 
     store.con.execute("CHECKPOINT")
     summary = summarise(store.con)
     write_atomic(run_dir / "summary.json", encode_document(summary))
-    write_atomic(run_dir / MARKER, encode_document({"scenario": scenario.name, "seed": scenario.seed,
-                                                     "days": scenario.horizon_days, "database": DB_NAME}))
+    write_atomic(
+        run_dir / MARKER,
+        encode_document(
+            {"scenario": scenario.name, "seed": scenario.seed, "days": scenario.horizon_days, "database": DB_NAME}
+        ),
+    )
     return Run(run_dir, scenario, store)
 
 
@@ -121,8 +133,12 @@ def _prepare_folder(run_dir: Path) -> Path:
             raise InputError(str(run_dir), "", "a folder for the run", "a file")
         if any(run_dir.iterdir()):
             if not (run_dir / MARKER).is_file() and not (run_dir / DB_NAME).is_file():
-                raise InputError(str(run_dir), "", "a new or empty folder, or an earlier cmpsim run",
-                                 "a folder with other files in it")
+                raise InputError(
+                    str(run_dir),
+                    "",
+                    "a new or empty folder, or an earlier cmpsim run",
+                    "a folder with other files in it",
+                )
             shutil.rmtree(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     return run_dir

@@ -4,21 +4,22 @@ A scenario is loaded and checked once, before the run, then frozen: the simulati
 Every problem is reported as an `InputError` naming the file that holds the offending field, the
 field path, what was expected and what was found.
 """
+
 from __future__ import annotations
 
 import copy
 import datetime as dt
 import os
 import re
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 import yaml
 
 from cmpsim.errors import InputError, describe
-from cmpsim.paths import SCHEMA_DIR
 from cmpsim.validation import first_problem, format_path
 
 EXTENDS_DEPTH_MAX = 8
@@ -71,9 +72,7 @@ class _ScenarioLoader(yaml.SafeLoader):
 
 _ScenarioLoader.yaml_implicit_resolvers = {
     first: [
-        (tag, regex)
-        for tag, regex in resolvers
-        if tag not in ("tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:int")
+        (tag, regex) for tag, regex in resolvers if tag not in ("tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:int")
     ]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
@@ -138,7 +137,9 @@ class Scenario:
             return bytes.fromhex(text)
         if security.get("key_hex"):
             return bytes.fromhex(security["key_hex"])
-        raise InputError(self.source, "security", f"key_hex, or the environment variable {env_name or 'named by key_env'}", "no key")
+        raise InputError(
+            self.source, "security", f"key_hex, or the environment variable {env_name or 'named by key_env'}", "no key"
+        )
 
     def public_dict(self) -> dict[str, Any]:
         """The resolved scenario without key material, as stored in the run folder."""
@@ -146,7 +147,7 @@ class Scenario:
         data["security"] = {k: v for k, v in data["security"].items() if k != "key_hex"}
         return data
 
-    def replace(self, **overrides: Any) -> "Scenario":
+    def replace(self, **overrides: Any) -> Scenario:
         """A copy with top-level keys replaced (used by `--seed` and `--days`)."""
         data = _thaw(self.data)
         data.update(overrides)
@@ -180,9 +181,11 @@ def _read_chain(path: Path) -> list[tuple[Path, dict[str, Any]]]:
             return chain
         if not isinstance(parent, str):
             raise InputError(str(path), "extends", "the path of another scenario file", describe(parent))
-        next_path = (path.parent / parent)
+        next_path = path.parent / parent
         if next_path.resolve() in seen or len(chain) >= EXTENDS_DEPTH_MAX:
-            raise InputError(str(path), "extends", f"a chain of at most {EXTENDS_DEPTH_MAX} files without cycles", f"{parent} again")
+            raise InputError(
+                str(path), "extends", f"a chain of at most {EXTENDS_DEPTH_MAX} files without cycles", f"{parent} again"
+            )
         path = next_path
 
 
@@ -302,7 +305,10 @@ def _unique(ids: list[str], parts: list[Any], field: str) -> Iterator[tuple[list
 def _distribution_problems(data: dict[str, Any]) -> Iterator[tuple[list[Any], str, str]]:
     specs = [(["demand", k], data["demand"][k]) for k in ("lines_per_order", "quantity", "generation_delay_minutes")]
     specs += [(["warehouses", i, "lead_time_hours"], w["lead_time_hours"]) for i, w in enumerate(data["warehouses"])]
-    specs += [(["manufacturers", i, "response_delay_hours"], m["response_delay_hours"]) for i, m in enumerate(data["manufacturers"])]
+    specs += [
+        (["manufacturers", i, "response_delay_hours"], m["response_delay_hours"])
+        for i, m in enumerate(data["manufacturers"])
+    ]
     specs.append((["enrolment", "unenrol_after_days"], data["enrolment"]["unenrol_after_days"]))
     for parts, spec in specs:
         if spec["dist"] == "empirical" and spec.get("weights") and len(spec["weights"]) != len(spec["values"]):
@@ -326,12 +332,24 @@ def _order_problems(data: dict[str, Any], products: set[str], listed: set[str]) 
     for i, order in enumerate(data["demand"]["explicit_orders"]):
         at = dt.datetime.fromisoformat(order["at"])
         if not start <= at < end:
-            yield (["demand", "explicit_orders", i, "at"], f"a time within the horizon {start:%Y-%m-%d} .. {end:%Y-%m-%d}", order["at"])
+            yield (
+                ["demand", "explicit_orders", i, "at"],
+                f"a time within the horizon {start:%Y-%m-%d} .. {end:%Y-%m-%d}",
+                order["at"],
+            )
         if order["account"] not in listed and not _is_generated_account(order["account"], generated):
-            yield (["demand", "explicit_orders", i, "account"], "a listed account or a generated one (ACC-0000001 …)", repr(order["account"]))
+            yield (
+                ["demand", "explicit_orders", i, "account"],
+                "a listed account or a generated one (ACC-0000001 …)",
+                repr(order["account"]),
+            )
         for j, line in enumerate(order["lines"]):
             if line["product"] not in products:
-                yield (["demand", "explicit_orders", i, "lines", j, "product"], "a product of the catalogue", repr(line["product"]))
+                yield (
+                    ["demand", "explicit_orders", i, "lines", j, "product"],
+                    "a product of the catalogue",
+                    repr(line["product"]),
+                )
     for i, fault in enumerate(data["faults"]):
         day = dt.datetime.fromisoformat(fault["date"])
         if not start <= day < end:
@@ -346,4 +364,4 @@ def _is_generated_account(account_id: str, generated: int) -> bool:
 def _schedule_problems(data: dict[str, Any]) -> Iterator[tuple[list[Any], str, str]]:
     for name, spec in data["schedules"].items():
         if isinstance(spec, dict) and spec.get("trigger") == "schedule" and not spec.get("at"):
-            yield (["schedules", name, "at"], "the times of day to run (at: [\"06:00\"])", "none")
+            yield (["schedules", name, "at"], 'the times of day to run (at: ["06:00"])', "none")

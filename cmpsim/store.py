@@ -4,13 +4,14 @@ The store creates the tables every process shares (the public data model of DESI
 products, generic files, counters) and offers the few bulk primitives the steps use: allocate ids,
 append events, insert a frame. Each process module declares its own tables beside it.
 """
+
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
 import hashlib
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import duckdb
 import polars as pl
@@ -64,6 +65,7 @@ CREATE TABLE IF NOT EXISTS job_runs (
     started_at TIMESTAMP NOT NULL, ended_at TIMESTAMP NOT NULL, processed BIGINT NOT NULL);
 """
 
+
 class Store:
     """A DuckDB run database plus the bulk primitives every step uses."""
 
@@ -105,12 +107,15 @@ class Store:
             return
         old, new = sorted(self._moved & self._stored), sorted(self._moved - self._stored)
         if old:
-            self.con.execute("UPDATE counters SET value = v.value FROM (SELECT unnest(?) AS name, "
-                             "unnest(?) AS value) v WHERE counters.name = v.name",
-                             [old, [self._counters[n] for n in old]])
+            self.con.execute(
+                "UPDATE counters SET value = v.value FROM (SELECT unnest(?) AS name, "
+                "unnest(?) AS value) v WHERE counters.name = v.name",
+                [old, [self._counters[n] for n in old]],
+            )
         if new:
-            self.con.execute("INSERT INTO counters SELECT unnest(?), unnest(?)",
-                             [new, [self._counters[n] for n in new]])
+            self.con.execute(
+                "INSERT INTO counters SELECT unnest(?), unnest(?)", [new, [self._counters[n] for n in new]]
+            )
             self._stored.update(new)
         self._moved = set()
 
@@ -154,7 +159,8 @@ class Store:
         n = self.con.execute(
             "INSERT INTO events SELECT ? + row_number() OVER (ORDER BY ts, object_type, object_id, "
             f"activity, detail), ts, object_type, object_id, activity, job, detail FROM ({union})",
-            [base] + params).fetchall()[0][0]
+            [base] + params,
+        ).fetchall()[0][0]
         self.allocate("event", n)
 
     def frame(self, sql: str, params: list | None = None) -> pl.DataFrame:

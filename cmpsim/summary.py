@@ -3,6 +3,7 @@
 Amounts are strings (exact decimals), lists are ordered, so the summary is identical from run to
 run and can be written to `summary.json` and compared.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -14,36 +15,70 @@ ERROR_REASONS_MAX = 10
 def _rows(con, sql: str, params: list | None = None) -> list[dict[str, Any]]:
     cursor = con.execute(sql, params or [])
     names = [d[0] for d in cursor.description]
-    return [dict(zip(names, row)) for row in cursor.fetchall()]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
 def summarise(con) -> dict[str, Any]:
     info = dict(con.execute("SELECT key, value FROM run_info WHERE key <> 'scenario_json'").fetchall())
     counts = dict(con.execute("SELECT status, count(*) FROM orders GROUP BY ALL").fetchall())
     return {
-        "scenario": info.get("scenario"), "seed": int(info.get("seed", 0)),
-        "start_date": info.get("start_date"), "days": int(info.get("horizon_days", 0)),
-        "orders": {"total": sum(counts.values()),
-                   "by_status": {s: int(counts.get(s, 0)) for s in ORDER_STATUSES + sorted(set(counts) - set(ORDER_STATUSES))}},
-        "error_reasons": _rows(con, """
-            SELECT regexp_replace(status_reason, '^\\d+ of \\d+ line\\(s\\) failed; line \\d+ \\([^)]*\\) ', '') AS reason,
+        "scenario": info.get("scenario"),
+        "seed": int(info.get("seed", 0)),
+        "start_date": info.get("start_date"),
+        "days": int(info.get("horizon_days", 0)),
+        "orders": {
+            "total": sum(counts.values()),
+            "by_status": {s: int(counts.get(s, 0)) for s in ORDER_STATUSES + sorted(set(counts) - set(ORDER_STATUSES))},
+        },
+        "error_reasons": _rows(
+            con,
+            """
+            SELECT regexp_replace(status_reason,
+                                  '^\\d+ of \\d+ line\\(s\\) failed; line \\d+ \\([^)]*\\) ', '') AS reason,
                    count(*) AS orders
-            FROM orders WHERE status = 'Error' GROUP BY 1 ORDER BY orders DESC, reason LIMIT ?""", [ERROR_REASONS_MAX]),
-        "fraud_check": dict(con.execute("""SELECT fraud_check, count(*) FROM sales_order_details
-                                           GROUP BY ALL ORDER BY 1""").fetchall()),
-        "stock_checks": _rows(con, """SELECT count(*) AS checks, count(*) FILTER (WHERE order_id IS NULL) AS without_order,
-                                      count(*) FILTER (WHERE NOT in_stock) AS out_of_stock FROM stock_checks""")[0],
-        "files": _rows(con, """SELECT kind, direction, status, count(*) AS files, coalesce(sum(records), 0) AS records
-                               FROM generic_files GROUP BY ALL ORDER BY kind, direction, status"""),
-        "quarantined_files": _rows(con, """SELECT file_id, kind, name, status, reason FROM generic_files
-                                           WHERE status IN ('Quarantined', 'Duplicate') ORDER BY file_id"""),
-        "faults_injected": _rows(con, """SELECT kind, file_kind, strftime(injected_at, '%Y-%m-%d %H:%M') AS at,
-                                         file_name FROM faults_injected ORDER BY injected_at, fault_no"""),
-        "devices": dict(con.execute("SELECT enrolment_status, count(*) FROM devices GROUP BY ALL ORDER BY 1").fetchall()),
-        "charges": [{**r, "gross": str(r["gross"])} for r in _rows(con, """
+            FROM orders WHERE status = 'Error' GROUP BY 1 ORDER BY orders DESC, reason LIMIT ?""",
+            [ERROR_REASONS_MAX],
+        ),
+        "fraud_check": dict(
+            con.execute("""SELECT fraud_check, count(*) FROM sales_order_details
+                                           GROUP BY ALL ORDER BY 1""").fetchall()
+        ),
+        "stock_checks": _rows(
+            con,
+            """SELECT count(*) AS checks, count(*) FILTER (WHERE order_id IS NULL) AS without_order,
+                                      count(*) FILTER (WHERE NOT in_stock) AS out_of_stock FROM stock_checks""",
+        )[0],
+        "files": _rows(
+            con,
+            """SELECT kind, direction, status, count(*) AS files, coalesce(sum(records), 0) AS records
+                               FROM generic_files GROUP BY ALL ORDER BY kind, direction, status""",
+        ),
+        "quarantined_files": _rows(
+            con,
+            """SELECT file_id, kind, name, status, reason FROM generic_files
+                                           WHERE status IN ('Quarantined', 'Duplicate') ORDER BY file_id""",
+        ),
+        "faults_injected": _rows(
+            con,
+            """SELECT kind, file_kind, strftime(injected_at, '%Y-%m-%d %H:%M') AS at,
+                                         file_name FROM faults_injected ORDER BY injected_at, fault_no""",
+        ),
+        "devices": dict(
+            con.execute("SELECT enrolment_status, count(*) FROM devices GROUP BY ALL ORDER BY 1").fetchall()
+        ),
+        "charges": [
+            {**r, "gross": str(r["gross"])}
+            for r in _rows(
+                con,
+                """
             SELECT billing_mode, status, count(*) AS charges, sum(gross_amount) AS gross
-            FROM charges GROUP BY ALL ORDER BY billing_mode, status""")],
-        "job_runs": _rows(con, """SELECT job, component, count(*) AS runs, sum(processed) AS processed
-                                  FROM job_runs GROUP BY ALL ORDER BY min(run_no)"""),
+            FROM charges GROUP BY ALL ORDER BY billing_mode, status""",
+            )
+        ],
+        "job_runs": _rows(
+            con,
+            """SELECT job, component, count(*) AS runs, sum(processed) AS processed
+                                  FROM job_runs GROUP BY ALL ORDER BY min(run_no)""",
+        ),
         "events": int(con.execute("SELECT count(*) FROM events").fetchall()[0][0]),
     }

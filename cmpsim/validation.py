@@ -2,10 +2,12 @@
 
 Shared by scenario files and generic files, so a user reads the same kind of message for both.
 """
+
 from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import jsonschema
@@ -15,18 +17,18 @@ from cmpsim.errors import describe
 from cmpsim.paths import SCHEMA_DIR
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _schema(schema_name: str) -> dict:
     return json.loads((SCHEMA_DIR / schema_name).read_text())
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def validator(schema_name: str) -> jsonschema.Draft202012Validator:
     """The reference validator: slow, but its errors carry paths we turn into words."""
     return jsonschema.Draft202012Validator(_schema(schema_name))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _fast(schema_name: str):
     """A compiled validator for the common case, a valid document (files of 100k+ lines)."""
     return jsonschema_rs.validator_for(_schema(schema_name))
@@ -66,7 +68,6 @@ def format_path(parts: Iterator[Any] | list[Any]) -> str:
     return out
 
 
-
 def schema_expectation(error: jsonschema.ValidationError, parts: list[Any]) -> tuple[str, str, list[Any]]:
     """(expected, found, path) in words for a jsonschema error; shared by scenarios and files."""
     v, value, inst = error.validator, error.validator_value, error.instance
@@ -76,8 +77,11 @@ def schema_expectation(error: jsonschema.ValidationError, parts: list[Any]) -> t
     if v == "additionalProperties":
         known = sorted(error.schema.get("properties", {}))
         extra = sorted(set(inst) - set(known))
-        return (f"one of the fields {', '.join(known)}" if known else "no further fields",
-                f"unknown field '{extra[0]}'" if extra else describe(inst), parts + extra[:1])
+        return (
+            f"one of the fields {', '.join(known)}" if known else "no further fields",
+            f"unknown field '{extra[0]}'" if extra else describe(inst),
+            parts + extra[:1],
+        )
     if v == "type":
         return f"a value of type {value}", describe(inst), parts
     if v in ("enum", "const"):
@@ -93,7 +97,9 @@ def schema_expectation(error: jsonschema.ValidationError, parts: list[Any]) -> t
     if v == "pattern":
         return error.schema.get("description") or f"text matching {value}", describe(inst), parts
     if v == "oneOf":
-        return "a distribution with dist one of fixed, exponential, lognormal, uniform, empirical", describe(inst), parts
+        return (
+            "a distribution with dist one of fixed, exponential, lognormal, uniform, empirical",
+            describe(inst),
+            parts,
+        )
     return error.message, describe(inst), parts
-
-

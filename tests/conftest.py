@@ -1,4 +1,5 @@
 """Shared fixtures: small real runs (a real DuckDB file, real encrypted files) reused by tests."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -28,9 +29,11 @@ def small_run(tmp_path_factory) -> cmpsim.Run:
 @pytest.fixture(scope="session")
 def immediate_on_work_run(tmp_path_factory) -> cmpsim.Run:
     """Fraud check off, hardware billed at once, request job triggered by arriving work."""
-    run = run_small(tmp_path_factory.mktemp("variant") / "run",
-                    properties={"sales.order.request.extract.fraudcheckrequired": False},
-                    billing={"hardware_charges": "immediate"},
-                    schedules={"sales_order_request": {"trigger": "on_work"}})
+    run = run_small(
+        tmp_path_factory.mktemp("variant") / "run",
+        properties={"sales.order.request.extract.fraudcheckrequired": False},
+        billing={"hardware_charges": "immediate"},
+        schedules={"sales_order_request": {"trigger": "on_work"}},
+    )
     yield run
     run.close()

@@ -1,4 +1,5 @@
 """The cmpsim command as a user types it: exit 0 on success, 2 on bad input with one line."""
+
 from __future__ import annotations
 
 import json
@@ -9,15 +10,15 @@ from conftest import BASELINE, SMALL
 
 
 def cmpsim(*args: str, cwd=None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "cmpsim", *map(str, args)], capture_output=True, text=True,
-                          cwd=cwd, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "cmpsim", *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=300
+    )
 
 
 def test_validate_a_good_scenario():
     result = cmpsim("validate", BASELINE)
     assert result.returncode == 0
-    assert result.stdout.strip() == (f"{BASELINE}: valid scenario 'baseline', 28 days from 2026-01-05, "
-                                     "seed 20260105")
+    assert result.stdout.strip() == (f"{BASELINE}: valid scenario 'baseline', 28 days from 2026-01-05, seed 20260105")
 
 
 def test_validate_a_bad_scenario_exits_2_with_one_line(tmp_path):
@@ -46,7 +47,10 @@ def test_bad_arguments_exit_2(tmp_path):
     assert negative.returncode == 2
     assert negative.stderr == "cmpsim: error: argument --seed: expected a whole number from 0 to 4294967295, found -1\n"
     zero_days = cmpsim("run", SMALL, "--days", "0", "--out", tmp_path / "y")
-    assert zero_days.returncode == 2 and "argument --days: expected a whole number from 1 to 3660, found 0" in zero_days.stderr
+    assert (
+        zero_days.returncode == 2
+        and "argument --days: expected a whole number from 1 to 3660, found 0" in zero_days.stderr
+    )
     assert cmpsim("run", SMALL, "--seed", "abc").returncode == 2
     missing = cmpsim("run", tmp_path / "none.yaml")
     assert missing.returncode == 2 and "expected a scenario file, found no such file" in missing.stderr

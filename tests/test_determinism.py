@@ -1,16 +1,20 @@
 """Same scenario and seed ⇒ the same database and files; another seed ⇒ another run."""
+
 from __future__ import annotations
 
 import hashlib
 
 from cmpsim.store import table_checksum
-
 from conftest import run_small
 
 
 def fingerprint(run) -> dict[str, str]:
-    tables = [r[0] for r in run.con.execute(
-        "SELECT table_name FROM duckdb_tables() WHERE NOT temporary ORDER BY table_name").fetchall()]
+    tables = [
+        r[0]
+        for r in run.con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE NOT temporary ORDER BY table_name"
+        ).fetchall()
+    ]
     prints = {t: table_checksum(run.con, t) for t in tables}
     for path in sorted((run.run_dir / "files").rglob("*")):
         if path.is_file():

@@ -1,10 +1,10 @@
 """The engine: schedules, work triggers and job_runs, on a real (tiny) DuckDB store."""
+
 from __future__ import annotations
 
 from cmpsim.engine import DAY_S, DailyAt, Every, OnWork, Simulation, Step
 from cmpsim.scenario import load
 from cmpsim.store import Store
-
 from conftest import SMALL
 
 
@@ -28,10 +28,14 @@ def test_polls_schedules_and_work_triggers(tmp_path):
         woke.append(("nightly", sim.now_s))
         return 0
 
-    sim = simulation(tmp_path, [
-        Step("Producer", "daemon", Every(3600, 0), producer, emits=("work",)),
-        Step("Consumer", "job", OnWork("work"), consumer),
-        Step("Nightly", "job", DailyAt((22 * 3600,)), nightly)])
+    sim = simulation(
+        tmp_path,
+        [
+            Step("Producer", "daemon", Every(3600, 0), producer, emits=("work",)),
+            Step("Consumer", "job", OnWork("work"), consumer),
+            Step("Nightly", "job", DailyAt((22 * 3600,)), nightly),
+        ],
+    )
     sim.run(1)
     assert [t for name, t in woke if name == "producer"] == list(range(0, DAY_S, 3600))
     assert [t for name, t in woke if name == "consumer"] == [3600, 7200]  # woken by work only
@@ -57,7 +61,9 @@ def test_a_failed_step_rolls_back_everything_it_wrote(tmp_path):
 
 def test_day_hooks_run_at_midnight_before_steps_due_then(tmp_path):
     order: list[str] = []
-    sim = simulation(tmp_path, [Step("Midnight", "job", DailyAt((0,)), lambda s: order.append(f"step{s.now_s // DAY_S}") or 0)])
+    sim = simulation(
+        tmp_path, [Step("Midnight", "job", DailyAt((0,)), lambda s: order.append(f"step{s.now_s // DAY_S}") or 0)]
+    )
     sim.day_hooks.append(lambda s, day: order.append(f"hook{day}"))
     sim.run(3)
     assert order == ["step0", "hook1", "step1", "hook2", "step2"]

@@ -1,4 +1,5 @@
 """Generic files: real AES-GCM, schema-checked JSON, quarantine with reasons, duplicates by checksum."""
+
 from __future__ import annotations
 
 import json
@@ -8,13 +9,15 @@ import pytest
 
 from cmpsim.files import FileRejected, decrypt, encrypt, open_document
 from cmpsim.validation import first_problem
-
 from conftest import run_small
 
 KEY = bytes(range(32))
-SCHEMA_OF = {"order-request": "order-request.schema.json", "order-dispatch": "order-dispatch.schema.json",
-             "enrolment-request": "enrolment-request.schema.json",
-             "enrolment-response": "enrolment-response.schema.json"}
+SCHEMA_OF = {
+    "order-request": "order-request.schema.json",
+    "order-dispatch": "order-dispatch.schema.json",
+    "enrolment-request": "enrolment-request.schema.json",
+    "enrolment-response": "enrolment-response.schema.json",
+}
 
 
 def test_encryption_round_trip_is_deterministic_and_authenticated():
@@ -34,15 +37,28 @@ def test_encryption_round_trip_is_deterministic_and_authenticated():
 
 
 def test_schema_problems_become_quarantine_reasons():
-    bad = {"fileType": "order-dispatch", "warehouseId": "WH", "dispatchRunAt": "2026-01-01T10:00:00",
-           "sourceFile": "x.csv", "lines": [{"requestLineId": "RL-000000001", "orderId": "HW-00000001",
-                                             "productId": "P", "quantity": 0, "status": "dispatched",
-                                             "dispatchedAt": "2026-01-01T10:00:00"}]}
+    bad = {
+        "fileType": "order-dispatch",
+        "warehouseId": "WH",
+        "dispatchRunAt": "2026-01-01T10:00:00",
+        "sourceFile": "x.csv",
+        "lines": [
+            {
+                "requestLineId": "RL-000000001",
+                "orderId": "HW-00000001",
+                "productId": "P",
+                "quantity": 0,
+                "status": "dispatched",
+                "dispatchedAt": "2026-01-01T10:00:00",
+            }
+        ],
+    }
     blob = encrypt(KEY, "order-dispatch", "f", json.dumps(bad).encode())
     with pytest.raises(FileRejected) as caught:
         open_document(KEY, "order-dispatch", "order-dispatch.schema.json", blob)
-    assert str(caught.value) == ("schema order-dispatch.schema.json: lines[0].quantity: "
-                                 "expected a number >= 1, found 0")
+    assert str(caught.value) == (
+        "schema order-dispatch.schema.json: lines[0].quantity: expected a number >= 1, found 0"
+    )
     with pytest.raises(FileRejected, match="not JSON"):
         open_document(KEY, "order-dispatch", "order-dispatch.schema.json", encrypt(KEY, "order-dispatch", "f", b"{"))
 
@@ -92,23 +108,38 @@ def test_duplicate_file_is_recognised_by_checksum_and_applied_once(small_run):
     assert original["status"] == "Loaded" and original["sha256"] == dup["sha256"]
     assert dup["reason"] == f"same content as {original['file_id']}, already loaded"
     applied = small_run.sql("SELECT count(*) AS n FROM dispatch_batches")["n"][0]
-    loaded = small_run.sql("SELECT count(*) AS n FROM generic_files WHERE kind = 'order-dispatch' AND status = 'Loaded'")
+    loaded = small_run.sql(
+        "SELECT count(*) AS n FROM generic_files WHERE kind = 'order-dispatch' AND status = 'Loaded'"
+    )
     assert applied == loaded["n"][0]
 
 
 def test_garbled_and_lost_files(tmp_path):
-    run = run_small(tmp_path / "run", horizon_days=4, faults=[
-        {"kind": "garble", "file_kind": "order-dispatch", "date": "2026-01-07"},
-        {"kind": "lose", "file_kind": "enrolment-response", "date": "2026-01-07"}])
+    run = run_small(
+        tmp_path / "run",
+        horizon_days=4,
+        faults=[
+            {"kind": "garble", "file_kind": "order-dispatch", "date": "2026-01-07"},
+            {"kind": "lose", "file_kind": "enrolment-response", "date": "2026-01-07"},
+        ],
+    )
     try:
         garbled = run.sql("SELECT reason FROM generic_files WHERE status = 'Quarantined'")["reason"].to_list()
-        assert garbled == ["schema order-dispatch.schema.json: garbled: expected one of the fields "
-                           "dispatchRunAt, fileType, lines, sourceFile, warehouseId, found unknown field 'garbled'"]
+        assert garbled == [
+            "schema order-dispatch.schema.json: garbled: expected one of the fields "
+            "dispatchRunAt, fileType, lines, sourceFile, warehouseId, found unknown field 'garbled'"
+        ]
         lost = run.sql("SELECT file_name FROM faults_injected WHERE kind = 'lose'")["file_name"].to_list()
         assert len(lost) == 1
         assert run.sql("SELECT count(*) AS n FROM generic_files WHERE name = ?", lost)["n"][0] == 0
         # the instructions the lost file answered stay Sent: visible, not silently completed
-        assert run.sql("SELECT count(*) AS n FROM mf_requests m JOIN enrolment_instructions i USING (instruction_id) "
-                       "WHERE m.answered_in = ? AND i.status = 'Sent'", lost)["n"][0] > 0
+        assert (
+            run.sql(
+                "SELECT count(*) AS n FROM mf_requests m JOIN enrolment_instructions i USING (instruction_id) "
+                "WHERE m.answered_in = ? AND i.status = 'Sent'",
+                lost,
+            )["n"][0]
+            > 0
+        )
     finally:
         run.close()

@@ -1,4 +1,5 @@
 """The hardware sales-order lifecycle of seeds 000/001, checked on a real small run."""
+
 from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
@@ -26,8 +27,11 @@ def order_paths(run) -> pl.DataFrame:
 def test_every_status_is_reached_and_each_order_followed_the_lifecycle(small_run):
     paths = order_paths(small_run)
     assert set(paths["status"]) == set(ORDER_PATHS)
-    wrong = paths.filter(pl.struct("status", "path").map_elements(
-        lambda r: r["path"] != ORDER_PATHS[r["status"]], return_dtype=pl.Boolean))
+    wrong = paths.filter(
+        pl.struct("status", "path").map_elements(
+            lambda r: r["path"] != ORDER_PATHS[r["status"]], return_dtype=pl.Boolean
+        )
+    )
     assert wrong.height == 0, wrong.head()
     assert small_run.sql("SELECT count(*) AS n FROM orders")["n"][0] == paths.height
 
@@ -67,10 +71,12 @@ def test_batches_hold_one_warehouse_and_one_batch_per_warehouse_per_job_run(smal
 
 
 def test_fraud_check_stops_the_watch_list_order_and_is_flagged_in_files(small_run):
-    watched = small_run.sql("""SELECT o.status, o.status_reason FROM orders o JOIN sales_order_details d USING (order_id)
+    watched = small_run.sql("""SELECT o.status, o.status_reason
+        FROM orders o JOIN sales_order_details d USING (order_id)
                                WHERE d.delivery_postcode = 'ZZ99 9ZZ'""")
     assert watched.rows() == [("Error", "Fraud check failed: delivery postcode on the fraud watch list")]
-    cancelled = small_run.sql("""SELECT DISTINCT r.status FROM request_lines r JOIN sales_order_details d USING (order_id)
+    cancelled = small_run.sql("""SELECT DISTINCT r.status
+        FROM request_lines r JOIN sales_order_details d USING (order_id)
                                  WHERE d.fraud_check = 'failed'""")
     assert cancelled["status"].to_list() == ["Cancelled"]
 
@@ -79,7 +85,8 @@ def test_fraud_check_off_rejects_nothing(immediate_on_work_run, small_run):
     checks = immediate_on_work_run.sql("SELECT DISTINCT fraud_check FROM sales_order_details")
     assert checks["fraud_check"].to_list() == ["not checked"]
     fraud_errors = immediate_on_work_run.sql(
-        "SELECT count(*) AS n FROM orders WHERE status_reason LIKE 'Fraud check failed%'")["n"][0]
+        "SELECT count(*) AS n FROM orders WHERE status_reason LIKE 'Fraud check failed%'"
+    )["n"][0]
     assert fraud_errors == 0
     assert small_run.sql("SELECT count(*) AS n FROM orders WHERE status_reason LIKE 'Fraud%'")["n"][0] > 0
 
@@ -148,9 +155,17 @@ def test_enrolment_requests_and_responses(small_run):
         SELECT d.enrolment_status, s.enrol_devices, p.enrolable FROM devices d
         JOIN sales_order_details s USING (order_id) JOIN products p USING (product_id)""")
     requested = devices.filter(pl.col("enrol_devices") & pl.col("enrolable"))
-    assert set(requested["enrolment_status"]) <= {"Pending", "Enrolment Requested", "Enrolled", "Enrolment Failed",
-                                                   "Unenrolment Requested", "Unenrolled"}
-    assert set(devices.filter(~(pl.col("enrol_devices") & pl.col("enrolable")))["enrolment_status"]) == {"Not Requested"}
+    assert set(requested["enrolment_status"]) <= {
+        "Pending",
+        "Enrolment Requested",
+        "Enrolled",
+        "Enrolment Failed",
+        "Unenrolment Requested",
+        "Unenrolled",
+    }
+    assert set(devices.filter(~(pl.col("enrol_devices") & pl.col("enrolable")))["enrolment_status"]) == {
+        "Not Requested"
+    }
     assert {"Enrolled", "Enrolment Failed"} <= set(requested["enrolment_status"])
     answered = small_run.sql("""SELECT i.status, d.enrolment_status FROM enrolment_instructions i
                                 JOIN devices d USING (serial_no) WHERE i.action = 'enrol' AND i.status <> 'Sent'""")
@@ -161,8 +176,11 @@ def test_enrolment_requests_and_responses(small_run):
 def test_unenrolment_follows_enrolment(tmp_path):
     from conftest import run_small
 
-    run = run_small(tmp_path / "run", horizon_days=10, enrolment={"unenrol_rate": 1.0,
-                    "unenrol_after_days": {"dist": "fixed", "value": 1}})
+    run = run_small(
+        tmp_path / "run",
+        horizon_days=10,
+        enrolment={"unenrol_rate": 1.0, "unenrol_after_days": {"dist": "fixed", "value": 1}},
+    )
     try:
         actions = run.sql("""SELECT serial_no, list(action ORDER BY instruction_id) AS actions
                              FROM enrolment_instructions GROUP BY ALL""")
@@ -181,7 +199,13 @@ def test_serial_numbers_are_unique_and_every_device_was_dispatched(small_run):
 
 
 def test_ids_are_unique_in_the_public_tables(small_run):
-    for table, key in [("orders", "order_id"), ("order_lines", "order_id, line_no"), ("charges", "charge_id"),
-                       ("events", "seq"), ("job_runs", "run_no"), ("generic_files", "file_id"),
-                       ("request_lines", "request_line_id")]:
+    for table, key in [
+        ("orders", "order_id"),
+        ("order_lines", "order_id, line_no"),
+        ("charges", "charge_id"),
+        ("events", "seq"),
+        ("job_runs", "run_no"),
+        ("generic_files", "file_id"),
+        ("request_lines", "request_line_id"),
+    ]:
         assert small_run.sql(f"SELECT {key} FROM {table} GROUP BY ALL HAVING count(*) > 1").height == 0, table

@@ -1,4 +1,5 @@
 """Scenario files: validation messages name file, field path, expected and found."""
+
 from __future__ import annotations
 
 import textwrap
@@ -7,7 +8,6 @@ import pytest
 
 from cmpsim.errors import InputError
 from cmpsim.scenario import load
-
 from conftest import BASELINE, SMALL
 
 
@@ -59,14 +59,14 @@ def test_misspelt_field_is_reported_with_the_known_ones(tmp_path):
 
 def test_money_as_a_float_is_refused_because_it_would_not_be_exact(tmp_path):
     path = write(tmp_path, (BASELINE.read_text()).replace('unit_price: "499.00"', "unit_price: 499.0"))
-    assert message(path) == (f"{path}: catalogue.products[0].unit_price: expected a value of type string, "
-                             "found 499.0")
+    assert message(path) == (f"{path}: catalogue.products[0].unit_price: expected a value of type string, found 499.0")
 
 
 def test_unknown_product_in_the_mix(tmp_path):
     path = variant(tmp_path, "demand: {product_mix: {PHN-X200: 1, PHN-NOPE: 2}}\n")
-    assert message(path) == (f"{path}: demand.product_mix.PHN-NOPE: expected a product of the catalogue, "
-                             "found unknown product 'PHN-NOPE'")
+    assert message(path) == (
+        f"{path}: demand.product_mix.PHN-NOPE: expected a product of the catalogue, found unknown product 'PHN-NOPE'"
+    )
 
 
 def test_distribution_error_is_reported_inside_its_branch(tmp_path):
@@ -94,13 +94,18 @@ def test_missing_file_and_extends_cycle(tmp_path):
 
 
 def test_explicit_order_outside_the_horizon(tmp_path):
-    path = variant(tmp_path, """
+    path = variant(
+        tmp_path,
+        """
         demand:
           explicit_orders:
             - {at: "2027-01-01T10:00", account: ACC-DEMO-1, lines: [{product: PHN-X200}]}
-        """)
-    assert message(path) == (f"{path}: demand.explicit_orders[0].at: expected a time within the horizon "
-                             "2026-01-05 .. 2026-02-02, found 2027-01-01T10:00")
+        """,
+    )
+    assert message(path) == (
+        f"{path}: demand.explicit_orders[0].at: expected a time within the horizon "
+        "2026-01-05 .. 2026-02-02, found 2027-01-01T10:00"
+    )
 
 
 def test_key_from_environment_wins_and_is_checked(tmp_path, monkeypatch):

@@ -1,5 +1,6 @@
 """Hardware sales orders (seeds 000 and 001): New → Awaiting Generation → Awaiting Dispatch →
 Complete or Error, with warehouses, generic files, fraud check and device enrolment."""
+
 from __future__ import annotations
 
 import polars as pl
@@ -8,8 +9,12 @@ from cmpsim.engine import DailyAt, Every, OnWork, Step
 from cmpsim.files import inbox_has_files, outbox_has_files
 from cmpsim.orders.agentview import agentview_step
 from cmpsim.orders.dispatch import load_sales_orders_step, sales_order_dispatch_step
-from cmpsim.orders.enrolment import (enrolment_request_step, enrolment_response_step,
-                                     load_enrolment_responses_step, manufacturer_step)
+from cmpsim.orders.enrolment import (
+    enrolment_request_step,
+    enrolment_response_step,
+    load_enrolment_responses_step,
+    manufacturer_step,
+)
 from cmpsim.orders.request import extract_sales_orders_step, sales_order_request_step
 from cmpsim.orders.tables import DDL
 from cmpsim.orders.warehouse import warehouse_dispatch_step, warehouse_intake_step
@@ -26,13 +31,26 @@ def create_tables(store: Store) -> None:
 def load_reference(store: Store, scenario: Scenario) -> None:
     """Warehouses and their stock, as CMP knows it and as the warehouses hold it."""
     warehouses = scenario["warehouses"]
-    store.insert("warehouses", pl.DataFrame([{
-        "warehouse_id": w["id"], "name": w.get("name", w["id"]), "preference": i + 1,
-        "daily_capacity_units": w["daily_capacity_units"], "dispatch_time": w["dispatch_time"],
-        "error_rate": float(w["error_rate"])} for i, w in enumerate(warehouses)]))
-    stock = pl.DataFrame([{"warehouse_id": w["id"], "product_id": p, "on_hand": q}
-                          for w in warehouses for p, q in w["stock"].items()],
-                         schema={"warehouse_id": pl.Utf8, "product_id": pl.Utf8, "on_hand": pl.Int32})
+    store.insert(
+        "warehouses",
+        pl.DataFrame(
+            [
+                {
+                    "warehouse_id": w["id"],
+                    "name": w.get("name", w["id"]),
+                    "preference": i + 1,
+                    "daily_capacity_units": w["daily_capacity_units"],
+                    "dispatch_time": w["dispatch_time"],
+                    "error_rate": float(w["error_rate"]),
+                }
+                for i, w in enumerate(warehouses)
+            ]
+        ),
+    )
+    stock = pl.DataFrame(
+        [{"warehouse_id": w["id"], "product_id": p, "on_hand": q} for w in warehouses for p, q in w["stock"].items()],
+        schema={"warehouse_id": pl.Utf8, "product_id": pl.Utf8, "on_hand": pl.Int32},
+    )
     store.insert("stock", stock.with_columns(reserved=pl.lit(0, pl.Int32)))
     store.insert("wh_stock", stock)
 
@@ -53,8 +71,9 @@ def _batches_ready(sim) -> bool:
 
 
 def _manufacturer_has_work(sim) -> bool:
-    return outbox_has_files(sim, "enrolment-request") or bool(sim.store.scalar(
-        "SELECT count(*) FROM mf_requests WHERE answered_in IS NULL AND answer_at <= ?", [sim.now]))
+    return outbox_has_files(sim, "enrolment-request") or bool(
+        sim.store.scalar("SELECT count(*) FROM mf_requests WHERE answered_in IS NULL AND answer_at <= ?", [sim.now])
+    )
 
 
 def steps(scenario: Scenario) -> list[Step]:
@@ -63,28 +82,70 @@ def steps(scenario: Scenario) -> list[Step]:
     agentview_s = s["agentview_interval_minutes"] * 60
     dispatch_times = tuple(sorted({_hhmm(w["dispatch_time"]) for w in scenario["warehouses"]}))
     return [
-        Step("AgentView", "user", Every(agentview_s, agentview_s), agentview_step,
-             emits=("orders.awaiting_generation",)),
-        Step("Sales Order Request", "job",
-             _job_trigger(s["sales_order_request"], "orders.awaiting_generation"), sales_order_request_step),
-        Step("Extract Sales Orders To Generic Format", "daemon",
-             Every(s["extract_poll_minutes"] * 60, 60), extract_sales_orders_step, due=_batches_ready),
-        Step("Warehouse Intake", "external", Every(s["extract_poll_minutes"] * 60, 120), warehouse_intake_step,
-             due=lambda sim: outbox_has_files(sim, "order-request")),
+        Step(
+            "AgentView", "user", Every(agentview_s, agentview_s), agentview_step, emits=("orders.awaiting_generation",)
+        ),
+        Step(
+            "Sales Order Request",
+            "job",
+            _job_trigger(s["sales_order_request"], "orders.awaiting_generation"),
+            sales_order_request_step,
+        ),
+        Step(
+            "Extract Sales Orders To Generic Format",
+            "daemon",
+            Every(s["extract_poll_minutes"] * 60, 60),
+            extract_sales_orders_step,
+            due=_batches_ready,
+        ),
+        Step(
+            "Warehouse Intake",
+            "external",
+            Every(s["extract_poll_minutes"] * 60, 120),
+            warehouse_intake_step,
+            due=lambda sim: outbox_has_files(sim, "order-request"),
+        ),
         Step("Warehouse Dispatch Run", "external", DailyAt(dispatch_times), warehouse_dispatch_step),
-        Step("Load Sales Orders From Generic Format", "daemon",
-             Every(s["load_poll_minutes"] * 60, 180), load_sales_orders_step, emits=("dispatch.loaded",),
-             due=lambda sim: inbox_has_files(sim, "order-dispatch")),
-        Step("Sales Order Dispatch", "job",
-             _job_trigger(s["sales_order_dispatch"], "dispatch.loaded"), sales_order_dispatch_step,
-             emits=("devices.pending",)),
-        Step("Device Enrolment Request", "job",
-             _job_trigger(s["device_enrolment_request"], "devices.pending"), enrolment_request_step),
-        Step("Manufacturer Gateway", "external", Every(s["manufacturer_poll_minutes"] * 60, 240), manufacturer_step,
-             due=_manufacturer_has_work),
-        Step("Load Device Enrolment From Generic Format", "daemon",
-             Every(s["load_poll_minutes"] * 60, 300), load_enrolment_responses_step, emits=("enrolment.loaded",),
-             due=lambda sim: inbox_has_files(sim, "enrolment-response")),
-        Step("Device Enrolment Response", "job",
-             _job_trigger(s["device_enrolment_response"], "enrolment.loaded"), enrolment_response_step),
+        Step(
+            "Load Sales Orders From Generic Format",
+            "daemon",
+            Every(s["load_poll_minutes"] * 60, 180),
+            load_sales_orders_step,
+            emits=("dispatch.loaded",),
+            due=lambda sim: inbox_has_files(sim, "order-dispatch"),
+        ),
+        Step(
+            "Sales Order Dispatch",
+            "job",
+            _job_trigger(s["sales_order_dispatch"], "dispatch.loaded"),
+            sales_order_dispatch_step,
+            emits=("devices.pending",),
+        ),
+        Step(
+            "Device Enrolment Request",
+            "job",
+            _job_trigger(s["device_enrolment_request"], "devices.pending"),
+            enrolment_request_step,
+        ),
+        Step(
+            "Manufacturer Gateway",
+            "external",
+            Every(s["manufacturer_poll_minutes"] * 60, 240),
+            manufacturer_step,
+            due=_manufacturer_has_work,
+        ),
+        Step(
+            "Load Device Enrolment From Generic Format",
+            "daemon",
+            Every(s["load_poll_minutes"] * 60, 300),
+            load_enrolment_responses_step,
+            emits=("enrolment.loaded",),
+            due=lambda sim: inbox_has_files(sim, "enrolment-response"),
+        ),
+        Step(
+            "Device Enrolment Response",
+            "job",
+            _job_trigger(s["device_enrolment_response"], "enrolment.loaded"),
+            enrolment_response_step,
+        ),
     ]

@@ -5,6 +5,7 @@ orders arrive as a Poisson process over business hours, get their items (lines) 
 get a stock check first, and each is generated (New → Awaiting Generation) after a delay drawn at
 creation; a share is abandoned and stays New. Explicit scenario orders arrive at their own times.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -52,22 +53,33 @@ def _arrivals(sim, t0: int, t1: int) -> tuple[pl.DataFrame, pl.DataFrame]:
     orders = pl.concat([random_orders, explicit_orders]).sort("created_s", "source", "source_no")
     base = sim.store.allocate("hardware_order", orders.height)
     ids = orders.select("source", "source_no").with_columns(
-        order_id=pl.format("HW-{}", (pl.int_range(1, orders.height + 1) + base).cast(pl.Utf8).str.zfill(8)))
+        order_id=pl.format("HW-{}", (pl.int_range(1, orders.height + 1) + base).cast(pl.Utf8).str.zfill(8))
+    )
     orders = orders.join(ids, on=["source", "source_no"], how="left", maintain_order="left")
     lines = pl.concat([random_lines, explicit_lines]).join(ids, on=["source", "source_no"], how="inner")
     return orders, lines.sort("order_id", "line_no")
 
 
 def _order_schema() -> dict[str, pl.DataType]:
-    return {"source": pl.Utf8, "source_no": pl.Int64, "created_s": pl.Int64, "account_id": pl.Utf8,
-            "gift_name": pl.Utf8, "enrol_devices": pl.Boolean, "generate_after_s": pl.Int64,
-            "stock_check": pl.Boolean, "fraud_draw": pl.Float64, "delivery_line1": pl.Utf8,
-            "delivery_city": pl.Utf8, "delivery_postcode": pl.Utf8, "delivery_country": pl.Utf8}
+    return {
+        "source": pl.Utf8,
+        "source_no": pl.Int64,
+        "created_s": pl.Int64,
+        "account_id": pl.Utf8,
+        "gift_name": pl.Utf8,
+        "enrol_devices": pl.Boolean,
+        "generate_after_s": pl.Int64,
+        "stock_check": pl.Boolean,
+        "fraud_draw": pl.Float64,
+        "delivery_line1": pl.Utf8,
+        "delivery_city": pl.Utf8,
+        "delivery_postcode": pl.Utf8,
+        "delivery_country": pl.Utf8,
+    }
 
 
 def _line_schema() -> dict[str, pl.DataType]:
-    return {"source": pl.Utf8, "source_no": pl.Int64, "line_no": pl.Int32, "product_id": pl.Utf8,
-            "quantity": pl.Int32}
+    return {"source": pl.Utf8, "source_no": pl.Int64, "line_no": pl.Int32, "product_id": pl.Utf8, "quantity": pl.Int32}
 
 
 def _random_orders(sim, t0: int, t1: int) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -84,16 +96,26 @@ def _random_orders(sim, t0: int, t1: int) -> tuple[pl.DataFrame, pl.DataFrame]:
     gift = rng.random(n) < demand["gift_delivery_rate"]
     abandoned = rng.random(n) < demand["abandon_rate"]
     delay_s = np.round(draw(demand["generation_delay_minutes"], rng, n) * 60).astype(np.int64)
-    orders = pl.DataFrame({
-        "source": ["random"] * n, "source_no": np.arange(n, dtype=np.int64),
-        "created_s": created, "account_id": _random_accounts(sim, rng, n),
-        "gift_name": pl.Series(random_names(rng, n)).zip_with(pl.Series(gift), pl.Series([None] * n, dtype=pl.Utf8)),
-        "enrol_devices": rng.random(n) < demand["enrolment_rate"],
-        "generate_after_s": pl.Series(np.where(abandoned, -1, delay_s)).replace(-1, None),
-        "stock_check": rng.random(n) < demand["stock_check_rate"],
-        "fraud_draw": rng.random(n),
-    }).with_columns(**{c: pl.lit(None, pl.Utf8) for c in
-                       ("delivery_line1", "delivery_city", "delivery_postcode", "delivery_country")})
+    orders = pl.DataFrame(
+        {
+            "source": ["random"] * n,
+            "source_no": np.arange(n, dtype=np.int64),
+            "created_s": created,
+            "account_id": _random_accounts(sim, rng, n),
+            "gift_name": pl.Series(random_names(rng, n)).zip_with(
+                pl.Series(gift), pl.Series([None] * n, dtype=pl.Utf8)
+            ),
+            "enrol_devices": rng.random(n) < demand["enrolment_rate"],
+            "generate_after_s": pl.Series(np.where(abandoned, -1, delay_s)).replace(-1, None),
+            "stock_check": rng.random(n) < demand["stock_check_rate"],
+            "fraud_draw": rng.random(n),
+        }
+    ).with_columns(
+        **{
+            c: pl.lit(None, pl.Utf8)
+            for c in ("delivery_line1", "delivery_city", "delivery_postcode", "delivery_country")
+        }
+    )
     return orders.cast(_order_schema()), _random_lines(sim, rng, n)
 
 
@@ -123,11 +145,15 @@ def _random_lines(sim, rng: np.random.Generator, n: int) -> pl.DataFrame:
     weights = np.asarray(list(mix.values()), dtype=float)
     order_no = np.repeat(np.arange(n, dtype=np.int64), per_order)
     line_no = np.arange(total) - np.repeat(np.cumsum(per_order) - per_order, per_order) + 1
-    return pl.DataFrame({
-        "source": ["random"] * total, "source_no": order_no, "line_no": line_no,
-        "product_id": products[rng.choice(len(products), size=total, p=weights / weights.sum())],
-        "quantity": np.maximum(np.round(draw(demand["quantity"], rng, total)), 1).astype(np.int64),
-    }).cast(_line_schema())
+    return pl.DataFrame(
+        {
+            "source": ["random"] * total,
+            "source_no": order_no,
+            "line_no": line_no,
+            "product_id": products[rng.choice(len(products), size=total, p=weights / weights.sum())],
+            "quantity": np.maximum(np.round(draw(demand["quantity"], rng, total)), 1).astype(np.int64),
+        }
+    ).cast(_line_schema())
 
 
 def _explicit_orders(sim, t0: int, t1: int) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -138,17 +164,35 @@ def _explicit_orders(sim, t0: int, t1: int) -> tuple[pl.DataFrame, pl.DataFrame]
             continue
         delivery = spec.get("delivery")
         address = delivery["address"] if delivery else {}
-        orders.append({
-            "source": "explicit", "source_no": i, "created_s": at_s, "account_id": spec["account"],
-            "gift_name": delivery["name"] if delivery else None,
-            "enrol_devices": spec.get("enrol_devices", False),
-            "generate_after_s": None if spec.get("generate") is False
-            else int(round(spec.get("generation_delay_minutes", 0) * 60)),
-            "stock_check": False, "fraud_draw": 1.0,  # explicit orders pass the random part
-            "delivery_line1": address.get("line1"), "delivery_city": address.get("city"),
-            "delivery_postcode": address.get("postcode"), "delivery_country": address.get("country")})
-        lines += [{"source": "explicit", "source_no": i, "line_no": j + 1, "product_id": line["product"],
-                   "quantity": line.get("quantity", 1)} for j, line in enumerate(spec["lines"])]
+        orders.append(
+            {
+                "source": "explicit",
+                "source_no": i,
+                "created_s": at_s,
+                "account_id": spec["account"],
+                "gift_name": delivery["name"] if delivery else None,
+                "enrol_devices": spec.get("enrol_devices", False),
+                "generate_after_s": None
+                if spec.get("generate") is False
+                else int(round(spec.get("generation_delay_minutes", 0) * 60)),
+                "stock_check": False,
+                "fraud_draw": 1.0,  # explicit orders pass the random part
+                "delivery_line1": address.get("line1"),
+                "delivery_city": address.get("city"),
+                "delivery_postcode": address.get("postcode"),
+                "delivery_country": address.get("country"),
+            }
+        )
+        lines += [
+            {
+                "source": "explicit",
+                "source_no": i,
+                "line_no": j + 1,
+                "product_id": line["product"],
+                "quantity": line.get("quantity", 1),
+            }
+            for j, line in enumerate(spec["lines"])
+        ]
     return pl.DataFrame(orders, schema=_order_schema()), pl.DataFrame(lines, schema=_line_schema())
 
 
@@ -158,29 +202,39 @@ def _insert_orders(sim, orders: pl.DataFrame, lines: pl.DataFrame) -> int:
     con, start = sim.con, sim.start
     con.register("_orders", orders.to_arrow())
     con.register("_lines", lines.to_arrow())
-    con.execute("""
+    con.execute(
+        """
         INSERT INTO orders
         SELECT o.order_id, 'hardware', 'new', o.account_id, 'New', NULL, 5, a.price_list,
                ?::TIMESTAMP + to_seconds(o.created_s), NULL, NULL
-        FROM _orders o JOIN accounts a USING (account_id) ORDER BY o.order_id""", [start])
-    con.execute("""
+        FROM _orders o JOIN accounts a USING (account_id) ORDER BY o.order_id""",
+        [start],
+    )
+    con.execute(
+        """
         INSERT INTO sales_order_details
         SELECT o.order_id, coalesce(o.gift_name, a.name), coalesce(o.delivery_line1, a.address_line1),
                coalesce(o.delivery_city, a.city), coalesce(o.delivery_postcode, a.postcode),
                coalesce(o.delivery_country, a.country),
                ?::TIMESTAMP + to_seconds(o.created_s + o.generate_after_s), o.enrol_devices,
                'not checked', o.fraud_draw
-        FROM _orders o JOIN accounts a USING (account_id) ORDER BY o.order_id""", [start])
-    con.execute("""
+        FROM _orders o JOIN accounts a USING (account_id) ORDER BY o.order_id""",
+        [start],
+    )
+    con.execute(
+        """
         INSERT INTO generation_queue
         SELECT order_id, ?::TIMESTAMP + to_seconds(created_s + generate_after_s) FROM _orders
-        WHERE generate_after_s IS NOT NULL ORDER BY order_id""", [start])
+        WHERE generate_after_s IS NOT NULL ORDER BY order_id""",
+        [start],
+    )
     con.execute("""
         INSERT INTO order_lines
         SELECT l.order_id, l.line_no, l.product_id, 'Add', p.price_list, l.quantity, p.unit_price,
                'New', NULL, NULL
         FROM _lines l JOIN products p USING (product_id) ORDER BY l.order_id, l.line_no""")
-    sim.store.record_events("""
+    sim.store.record_events(
+        """
         SELECT ?::TIMESTAMP + to_seconds(o.created_s) AS ts, 'order' AS object_type, o.order_id AS object_id,
                'Order Created' AS activity, ? AS job, o.account_id AS detail
         FROM _orders o
@@ -188,14 +242,19 @@ def _insert_orders(sim, orders: pl.DataFrame, lines: pl.DataFrame) -> int:
         SELECT ?::TIMESTAMP + to_seconds(o.created_s), 'order', l.order_id, 'Item Added', ?,
                l.line_no || ': ' || l.quantity || ' x ' || l.product_id
         FROM _lines l JOIN _orders o USING (order_id)
-        """, [start, sim.current_job, start, sim.current_job])
+        """,
+        [start, sim.current_job, start, sim.current_job],
+    )
     return orders.height
 
 
 def _stock_checks(sim, orders: pl.DataFrame, lines: pl.DataFrame, t0: int, t1: int) -> int:
     """Stock checks by agents: before some orders are generated, and on their own (no order)."""
-    checked = orders.filter("stock_check").select("order_id", "created_s").join(
-        lines.select("order_id", "product_id", "quantity"), on="order_id")
+    checked = (
+        orders.filter("stock_check")
+        .select("order_id", "created_s")
+        .join(lines.select("order_id", "product_id", "quantity"), on="order_id")
+    )
     windows = business_windows(sim, t0, t1)
     rng = sim.rng("stock_checks")
     per_day = sim.scenario["demand"]["stock_checks_per_day"]
@@ -203,43 +262,61 @@ def _stock_checks(sim, orders: pl.DataFrame, lines: pl.DataFrame, t0: int, t1: i
     day_s = _seconds(hours["close"]) - _seconds(hours["open"])
     n = int(rng.poisson(per_day * sum(hi - lo for lo, hi in windows) / day_s)) if windows and per_day else 0
     mix = sim.scenario["demand"]["product_mix"]
-    standalone = pl.DataFrame({
-        "order_id": pl.Series([None] * n, dtype=pl.Utf8),
-        "created_s": np.sort(_uniform_times(rng, windows, n)) if n else np.zeros(0, dtype=np.int64),
-        "product_id": np.asarray(list(mix))[rng.integers(0, len(mix), n)] if n else np.zeros(0, dtype=str),
-        "quantity": rng.integers(1, 4, n)}).cast({"product_id": pl.Utf8, "quantity": pl.Int32})
+    standalone = pl.DataFrame(
+        {
+            "order_id": pl.Series([None] * n, dtype=pl.Utf8),
+            "created_s": np.sort(_uniform_times(rng, windows, n)) if n else np.zeros(0, dtype=np.int64),
+            "product_id": np.asarray(list(mix))[rng.integers(0, len(mix), n)] if n else np.zeros(0, dtype=str),
+            "quantity": rng.integers(1, 4, n),
+        }
+    ).cast({"product_id": pl.Utf8, "quantity": pl.Int32})
     checks = pl.concat([checked.cast({"quantity": pl.Int32}), standalone]).sort(
-        "created_s", "order_id", "product_id", nulls_last=True)
+        "created_s", "order_id", "product_id", nulls_last=True
+    )
     if checks.height == 0:
         return 0
     base = sim.store.allocate("stock_check", checks.height)
     checks = checks.with_columns(
-        check_id=pl.format("SC-{}", (pl.int_range(1, checks.height + 1) + base).cast(pl.Utf8).str.zfill(8)))
+        check_id=pl.format("SC-{}", (pl.int_range(1, checks.height + 1) + base).cast(pl.Utf8).str.zfill(8))
+    )
     sim.con.register("_checks", checks.to_arrow())
-    sim.con.execute("""
+    sim.con.execute(
+        """
         INSERT INTO stock_checks
         SELECT c.check_id, ?::TIMESTAMP + to_seconds(c.created_s), c.order_id, c.product_id, c.quantity,
                arg_min(s.warehouse_id, w.preference) FILTER (WHERE s.on_hand - s.reserved >= c.quantity),
                coalesce(max(s.on_hand - s.reserved), 0), coalesce(max(s.on_hand - s.reserved), 0) >= c.quantity
         FROM _checks c LEFT JOIN stock s USING (product_id) LEFT JOIN warehouses w USING (warehouse_id)
         GROUP BY c.check_id, c.created_s, c.order_id, c.product_id, c.quantity ORDER BY c.check_id""",
-        [sim.start])
+        [sim.start],
+    )
     return checks.height
 
 
 def _generate_due(sim) -> int:
     """New → Awaiting Generation for every order whose agent has pressed Generate by now."""
     # The queue holds only orders still to generate, so a wake-up never scans the order history.
-    due = sorted(sim.con.execute(
-        "DELETE FROM generation_queue WHERE generate_at <= ? RETURNING order_id, generate_at", [sim.now]).fetchall())
+    due = sorted(
+        sim.con.execute(
+            "DELETE FROM generation_queue WHERE generate_at <= ? RETURNING order_id, generate_at", [sim.now]
+        ).fetchall()
+    )
     if due:
         ids, moments = [d[0] for d in due], [d[1] for d in due]
-        sim.con.execute("""UPDATE orders SET status = 'Awaiting Generation', generated_at = g.generate_at
+        sim.con.execute(
+            """UPDATE orders SET status = 'Awaiting Generation', generated_at = g.generate_at
                            FROM (SELECT unnest(?) AS order_id, unnest(?) AS generate_at) g
-                           WHERE orders.order_id = g.order_id""", [ids, moments])
-        sim.con.execute("""UPDATE order_lines SET status = 'Awaiting Generation'
-                           WHERE order_id IN (SELECT unnest(?))""", [ids])
-        sim.store.record_events("""SELECT unnest(?) AS ts, 'order' AS object_type, unnest(?) AS object_id,
+                           WHERE orders.order_id = g.order_id""",
+            [ids, moments],
+        )
+        sim.con.execute(
+            """UPDATE order_lines SET status = 'Awaiting Generation'
+                           WHERE order_id IN (SELECT unnest(?))""",
+            [ids],
+        )
+        sim.store.record_events(
+            """SELECT unnest(?) AS ts, 'order' AS object_type, unnest(?) AS object_id,
                                    'Order Generated' AS activity, ? AS job, NULL AS detail""",
-                                [moments, ids, sim.current_job])
+            [moments, ids, sim.current_job],
+        )
     return len(due)

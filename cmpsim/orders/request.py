@@ -11,6 +11,7 @@ The extract daemon turns Ready batches into encrypted order-request files. When 
 the delivery name and address of each order are checked before the file leaves for the warehouse:
 an order that fails stops in Error with the reason, and its lines are taken out of the batch.
 """
+
 from __future__ import annotations
 
 from cmpsim.files import OutboundFile, write_outbound
@@ -45,22 +46,32 @@ def sales_order_request_step(sim) -> int:
         FROM _units u JOIN offer f USING (product_id)
         GROUP BY ALL""")
     batch_base = sim.store.allocate(
-        "warehouse_batch", sim.store.scalar("SELECT count(DISTINCT warehouse_id) FROM _placed"))
-    con.execute("""
+        "warehouse_batch", sim.store.scalar("SELECT count(DISTINCT warehouse_id) FROM _placed")
+    )
+    con.execute(
+        """
         CREATE OR REPLACE TEMP TABLE _batches AS
         SELECT warehouse_id, ? + row_number() OVER (ORDER BY warehouse_id) AS batch_no, count(*) AS lines
-        FROM _placed GROUP BY warehouse_id""", [batch_base])
+        FROM _placed GROUP BY warehouse_id""",
+        [batch_base],
+    )
     base = sim.store.allocate("request_line", n)
-    con.execute("""
+    con.execute(
+        """
         INSERT INTO warehouse_batches
         SELECT 'WB-' || lpad(batch_no::VARCHAR, 7, '0'), warehouse_id, ?, 'Ready', lines, NULL
-        FROM _batches ORDER BY batch_no""", [sim.now])
-    con.execute("""
+        FROM _batches ORDER BY batch_no""",
+        [sim.now],
+    )
+    con.execute(
+        """
         INSERT INTO request_lines
         SELECT 'RL-' || lpad((? + row_number() OVER (ORDER BY p.order_id, p.line_no, p.unit_no))::VARCHAR, 9, '0'),
                p.order_id, p.line_no, p.unit_no, p.product_id, p.quantity, p.warehouse_id,
                'WB-' || lpad(b.batch_no::VARCHAR, 7, '0'), 'Batched', NULL, NULL, NULL, NULL
-        FROM _placed p JOIN _batches b USING (warehouse_id)""", [base])
+        FROM _placed p JOIN _batches b USING (warehouse_id)""",
+        [base],
+    )
     con.execute("""
         UPDATE stock SET reserved = stock.reserved + r.quantity
         FROM (SELECT warehouse_id, product_id, sum(quantity) AS quantity FROM _placed GROUP BY ALL) r
@@ -75,12 +86,14 @@ def _mark_awaiting_dispatch(sim) -> int:
                    FROM _requested r WHERE orders.order_id = r.order_id""")
     con.execute("""UPDATE order_lines SET status = 'Awaiting Dispatch'
                    FROM _requested r WHERE order_lines.order_id = r.order_id""")
-    sim.store.record_events("""
+    sim.store.record_events(
+        """
         SELECT ?::TIMESTAMP AS ts, 'order' AS object_type, r.order_id AS object_id,
                'Order Request Generated' AS activity, ? AS job,
                string_agg(DISTINCT p.warehouse_id, ',' ORDER BY p.warehouse_id) AS detail
         FROM _requested r JOIN _placed p USING (order_id) GROUP BY r.order_id""",
-        [sim.now, sim.current_job])
+        [sim.now, sim.current_job],
+    )
     n = sim.store.scalar("SELECT count(*) FROM _requested")
     return n
 
@@ -96,19 +109,32 @@ def extract_sales_orders_step(sim) -> int:
         UPDATE warehouse_batches SET status = 'Cancelled'
         WHERE status = 'Ready' AND NOT EXISTS (
             SELECT 1 FROM request_lines r WHERE r.batch_id = warehouse_batches.batch_id AND r.status = 'Batched')""")
-    files = [OutboundFile(kind="order-request", party=warehouse, name=f"order-request__{warehouse}__{batch}.json.enc",
-                          document=_request_document(sim, batch, warehouse, created, fraud_required, orders),
-                          records=sum(len(o["lines"]) for o in orders), batch_id=batch)
-             for batch, warehouse, created, orders in _ready_batches(sim)]
+    files = [
+        OutboundFile(
+            kind="order-request",
+            party=warehouse,
+            name=f"order-request__{warehouse}__{batch}.json.enc",
+            document=_request_document(sim, batch, warehouse, created, fraud_required, orders),
+            records=sum(len(o["lines"]) for o in orders),
+            batch_id=batch,
+        )
+        for batch, warehouse, created, orders in _ready_batches(sim)
+    ]
     file_ids = write_outbound(sim, files, "order-request.schema.json")
     if files:
-        con.execute("""
+        con.execute(
+            """
             UPDATE warehouse_batches SET status = 'Extracted', file_id = f.file_id
             FROM (SELECT unnest(?) AS batch_id, unnest(?) AS file_id) f
-            WHERE warehouse_batches.batch_id = f.batch_id""", [[f.batch_id for f in files], file_ids])
-        con.execute("""
+            WHERE warehouse_batches.batch_id = f.batch_id""",
+            [[f.batch_id for f in files], file_ids],
+        )
+        con.execute(
+            """
             UPDATE request_lines SET status = 'Sent'
-            WHERE status = 'Batched' AND batch_id IN (SELECT unnest(?))""", [[f.batch_id for f in files]])
+            WHERE status = 'Batched' AND batch_id IN (SELECT unnest(?))""",
+            [[f.batch_id for f in files]],
+        )
     return ready
 
 
@@ -135,9 +161,15 @@ def _ready_batches(sim):
 
 
 def _request_document(sim, batch: str, warehouse: str, created: str, fraud: bool, orders: list) -> dict:
-    return {"fileType": "order-request", "batchId": batch, "warehouseId": warehouse,
-            "createdAt": created, "extractedAt": sim.now.strftime("%Y-%m-%dT%H:%M:%S"),
-            "fraudCheckRequired": fraud, "orders": orders}
+    return {
+        "fileType": "order-request",
+        "batchId": batch,
+        "warehouseId": warehouse,
+        "createdAt": created,
+        "extractedAt": sim.now.strftime("%Y-%m-%dT%H:%M:%S"),
+        "fraudCheckRequired": fraud,
+        "orders": orders,
+    }
 
 
 def _fraud_check(sim) -> None:
@@ -149,23 +181,30 @@ def _fraud_check(sim) -> None:
     """
     spec = sim.scenario["fraud_check"]
     con = sim.con
-    con.execute("""
+    con.execute(
+        """
         CREATE OR REPLACE TEMP TABLE _fraud AS
         SELECT d.order_id,
                CASE WHEN list_contains(?, d.delivery_postcode) THEN 'delivery postcode on the fraud watch list'
-                    WHEN d.delivery_name <> a.name AND d.fraud_draw < ? THEN 'delivery name does not match the account holder'
+                    WHEN d.delivery_name <> a.name AND d.fraud_draw < ?
+                        THEN 'delivery name does not match the account holder'
                     WHEN d.fraud_draw < ? THEN 'delivery address could not be verified'
                END AS reason
         FROM sales_order_details d JOIN orders o USING (order_id) JOIN accounts a USING (account_id)
         WHERE d.fraud_check = 'not checked' AND d.order_id IN (
             SELECT r.order_id FROM request_lines r JOIN warehouse_batches b USING (batch_id)
             WHERE b.status = 'Ready' AND r.status = 'Batched')""",
-        [list(spec["watch_postcodes"]), spec["gift_fail_rate"], spec["fail_rate"]])
-    con.execute("""UPDATE sales_order_details SET fraud_check = CASE WHEN f.reason IS NULL THEN 'passed' ELSE 'failed' END
+        [list(spec["watch_postcodes"]), spec["gift_fail_rate"], spec["fail_rate"]],
+    )
+    con.execute("""UPDATE sales_order_details
+                   SET fraud_check = CASE WHEN f.reason IS NULL THEN 'passed' ELSE 'failed' END
                    FROM _fraud f WHERE sales_order_details.order_id = f.order_id""")
     con.execute("CREATE OR REPLACE TEMP TABLE _failed AS SELECT * FROM _fraud WHERE reason IS NOT NULL")
-    con.execute("""UPDATE orders SET status = 'Error', status_reason = 'Fraud check failed: ' || f.reason,
-                   completed_at = ? FROM _failed f WHERE orders.order_id = f.order_id""", [sim.now])
+    con.execute(
+        """UPDATE orders SET status = 'Error', status_reason = 'Fraud check failed: ' || f.reason,
+                   completed_at = ? FROM _failed f WHERE orders.order_id = f.order_id""",
+        [sim.now],
+    )
     con.execute("""UPDATE order_lines SET status = 'Error', status_reason = 'Fraud check failed'
                    FROM _failed f WHERE order_lines.order_id = f.order_id""")
     con.execute("""
@@ -175,10 +214,13 @@ def _fraud_check(sim) -> None:
         WHERE stock.warehouse_id = r.warehouse_id AND stock.product_id = r.product_id""")
     con.execute("""UPDATE request_lines SET status = 'Cancelled', error_text = 'Fraud check failed'
                    WHERE status = 'Batched' AND order_id IN (SELECT order_id FROM _failed)""")
-    sim.store.record_events("""
+    sim.store.record_events(
+        """
         SELECT ?::TIMESTAMP AS ts, 'order' AS object_type, order_id AS object_id,
                CASE WHEN reason IS NULL THEN 'Fraud Check Passed' ELSE 'Fraud Check Failed' END AS activity,
                ? AS job, reason AS detail FROM _fraud
         UNION ALL
         SELECT ?::TIMESTAMP, 'order', order_id, 'Order Error', ?, 'Fraud check failed: ' || reason
-        FROM _failed""", [sim.now, sim.current_job, sim.now, sim.current_job])
+        FROM _failed""",
+        [sim.now, sim.current_job, sim.now, sim.current_job],
+    )

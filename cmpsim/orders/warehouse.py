@@ -7,6 +7,7 @@ day's capacity (units); a line fails with the warehouse's error rate, or for lac
 stock; dispatched serialised units get serial numbers. The warehouse writes its answer as a CSV
 file of its own format; its adaptor converts that into an order-dispatch generic file for CMP.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -17,8 +18,10 @@ import polars as pl
 from cmpsim.files import collect_outbound, deliver_inbound, write_atomic
 from cmpsim.randomness import draw
 
-ERROR_KINDS = [("DAMAGED_IN_PICKING", "Item damaged during picking"),
-               ("ADDRESS_UNDELIVERABLE", "Carrier cannot deliver to the delivery address")]
+ERROR_KINDS = [
+    ("DAMAGED_IN_PICKING", "Item damaged during picking"),
+    ("ADDRESS_UNDELIVERABLE", "Carrier cannot deliver to the delivery address"),
+]
 CSV_COLUMNS = ["CMP_REF", "ORDER_REF", "SKU", "QTY", "STATUS", "SERIALS", "ERR_CODE", "ERR_TEXT", "DISPATCH_TS"]
 
 
@@ -32,9 +35,14 @@ def warehouse_intake_step(sim) -> int:
 
 def _collect(sim, warehouse) -> int:
     wid = warehouse["id"]
-    frames = [pl.DataFrame(document["orders"]).select("orderId", "lines").explode("lines")
-              .unnest("lines").with_columns(file_name=pl.lit(name))
-              for name, document in collect_outbound(sim, "order-request", wid)]
+    frames = [
+        pl.DataFrame(document["orders"])
+        .select("orderId", "lines")
+        .explode("lines")
+        .unnest("lines")
+        .with_columns(file_name=pl.lit(name))
+        for name, document in collect_outbound(sim, "order-request", wid)
+    ]
     if not frames:
         return 0
     lines = pl.concat(frames).sort("requestLineId")
@@ -42,11 +50,14 @@ def _collect(sim, warehouse) -> int:
     lead_s = (draw(warehouse["lead_time_hours"], rng, lines.height) * 3600).round().astype("int64")
     lines = lines.with_columns(lead_s=pl.Series(lead_s), fail_draw=pl.Series(rng.random(lines.height)))
     sim.con.register("_received", lines.to_arrow())
-    sim.con.execute("""
+    sim.con.execute(
+        """
         INSERT INTO wh_requests
         SELECT ?, file_name, requestLineId, orderId, productId, quantity, serialised, ?::TIMESTAMP,
                ?::TIMESTAMP + to_seconds(lead_s), fail_draw, NULL, NULL, NULL, NULL, NULL
-        FROM _received ORDER BY requestLineId""", [wid, sim.now, sim.now])
+        FROM _received ORDER BY requestLineId""",
+        [wid, sim.now, sim.now],
+    )
     return lines.height
 
 
@@ -62,7 +73,8 @@ def warehouse_dispatch_step(sim) -> int:
 
 def _dispatch_run(sim, warehouse) -> int:
     con, wid = sim.con, warehouse["id"]
-    con.execute("""
+    con.execute(
+        """
         CREATE OR REPLACE TEMP TABLE _pick AS
         WITH ready AS (
             SELECT q.*, sum(quantity) OVER (ORDER BY received_at, request_line_id) AS cum_units
@@ -76,16 +88,28 @@ def _dispatch_run(sim, warehouse) -> int:
                CASE WHEN p.failed THEN (CASE WHEN p.fail_draw < ? / 2 THEN ? ELSE ? END)
                     WHEN p.cum_need > coalesce(s.on_hand, 0) THEN 'OUT_OF_STOCK' END AS error_code
         FROM picked p LEFT JOIN wh_stock s ON s.warehouse_id = ? AND s.product_id = p.product_id""",
-        [wid, sim.now, warehouse["error_rate"], warehouse["error_rate"], warehouse["daily_capacity_units"],
-         warehouse["error_rate"], ERROR_KINDS[0][0], ERROR_KINDS[1][0], wid])
+        [
+            wid,
+            sim.now,
+            warehouse["error_rate"],
+            warehouse["error_rate"],
+            warehouse["daily_capacity_units"],
+            warehouse["error_rate"],
+            ERROR_KINDS[0][0],
+            ERROR_KINDS[1][0],
+            wid,
+        ],
+    )
     n = sim.store.scalar("SELECT count(*) FROM _pick")
     if n == 0:
         return 0
-    serial_base = sim.store.allocate(f"serial.{wid}", sim.store.scalar(
-        "SELECT count(*) FROM _pick WHERE serialised AND error_code IS NULL"))
+    serial_base = sim.store.allocate(
+        f"serial.{wid}", sim.store.scalar("SELECT count(*) FROM _pick WHERE serialised AND error_code IS NULL")
+    )
     stamp = sim.now.strftime("%Y%m%d_%H%M")
     csv_name = f"dispatch_{wid}_{stamp}.csv"
-    con.execute("""
+    con.execute(
+        """
         UPDATE wh_requests SET dispatched_at = CASE WHEN p.error_code IS NULL THEN ?::TIMESTAMP END,
                outcome = CASE WHEN p.error_code IS NULL THEN 'SHIPPED' ELSE 'FAILED' END,
                error_code = p.error_code, answered_in = ?,
@@ -94,11 +118,15 @@ def _dispatch_run(sim, warehouse) -> int:
         FROM (SELECT *, row_number() OVER (PARTITION BY serialised AND error_code IS NULL
                                            ORDER BY request_line_id) AS serial_rank FROM _pick) p
         WHERE wh_requests.warehouse_id = ? AND wh_requests.request_line_id = p.request_line_id""",
-        [sim.now, csv_name, _serial_prefix(wid), serial_base, wid])
-    con.execute("""
+        [sim.now, csv_name, _serial_prefix(wid), serial_base, wid],
+    )
+    con.execute(
+        """
         UPDATE wh_stock SET on_hand = wh_stock.on_hand - d.quantity
         FROM (SELECT product_id, sum(quantity) AS quantity FROM _pick WHERE error_code IS NULL GROUP BY ALL) d
-        WHERE wh_stock.warehouse_id = ? AND wh_stock.product_id = d.product_id""", [wid])
+        WHERE wh_stock.warehouse_id = ? AND wh_stock.product_id = d.product_id""",
+        [wid],
+    )
     _answer(sim, wid, csv_name)
     return n
 
@@ -109,14 +137,16 @@ def _serial_prefix(wid: str) -> str:
 
 def _answer(sim, wid: str, csv_name: str) -> None:
     """Write the warehouse's own CSV answer, then let its adaptor deliver the generic file."""
-    answer = sim.store.frame("""
+    answer = sim.store.frame(
+        """
         SELECT request_line_id AS CMP_REF, order_id AS ORDER_REF, product_id AS SKU, quantity AS QTY,
                outcome AS STATUS, array_to_string(serial_numbers, '|') AS SERIALS, error_code AS ERR_CODE,
                CASE error_code WHEN 'OUT_OF_STOCK' THEN 'No stock of ' || product_id || ' at ' || warehouse_id
                     WHEN ? THEN ? WHEN ? THEN ? END AS ERR_TEXT,
                strftime(dispatched_at, '%Y-%m-%dT%H:%M:%S') AS DISPATCH_TS
         FROM wh_requests WHERE warehouse_id = ? AND answered_in = ? ORDER BY request_line_id""",
-        [ERROR_KINDS[0][0], ERROR_KINDS[0][1], ERROR_KINDS[1][0], ERROR_KINDS[1][1], wid, csv_name])
+        [ERROR_KINDS[0][0], ERROR_KINDS[0][1], ERROR_KINDS[1][0], ERROR_KINDS[1][1], wid, csv_name],
+    )
     buffer = io.BytesIO()
     answer.select(CSV_COLUMNS).write_csv(buffer)
     csv_path = sim.run_dir / "files" / "parties" / wid / "outbox" / csv_name
@@ -130,8 +160,13 @@ def adapt_dispatch_csv(wid: str, csv_bytes: bytes, csv_name: str, run_at: dt.dat
     rows = pl.read_csv(io.BytesIO(csv_bytes), infer_schema=False).with_columns(pl.col("QTY").cast(pl.Int64))
     lines = []
     for row in rows.iter_rows(named=True):
-        line = {"requestLineId": row["CMP_REF"], "orderId": row["ORDER_REF"], "productId": row["SKU"],
-                "quantity": row["QTY"], "status": "dispatched" if row["STATUS"] == "SHIPPED" else "error"}
+        line = {
+            "requestLineId": row["CMP_REF"],
+            "orderId": row["ORDER_REF"],
+            "productId": row["SKU"],
+            "quantity": row["QTY"],
+            "status": "dispatched" if row["STATUS"] == "SHIPPED" else "error",
+        }
         if row["STATUS"] == "SHIPPED":
             line["dispatchedAt"] = row["DISPATCH_TS"]
             if row["SERIALS"]:
@@ -139,5 +174,10 @@ def adapt_dispatch_csv(wid: str, csv_bytes: bytes, csv_name: str, run_at: dt.dat
         else:
             line["error"] = {"code": row["ERR_CODE"], "message": row["ERR_TEXT"]}
         lines.append(line)
-    return {"fileType": "order-dispatch", "warehouseId": wid, "sourceFile": csv_name,
-            "dispatchRunAt": run_at.strftime("%Y-%m-%dT%H:%M:%S"), "lines": lines}
+    return {
+        "fileType": "order-dispatch",
+        "warehouseId": wid,
+        "sourceFile": csv_name,
+        "dispatchRunAt": run_at.strftime("%Y-%m-%dT%H:%M:%S"),
+        "lines": lines,
+    }
