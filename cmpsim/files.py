@@ -103,6 +103,19 @@ def open_document(key: bytes, kind: str, schema: str, blob: bytes) -> Any:
     return document
 
 
+def parse_timestamps(values: pl.Series, field: str) -> pl.Series:
+    """ISO timestamps of an inbound document, or FileRejected naming the first impossible one.
+
+    The schema checks the shape (`2026-01-31T17:00:00`); this checks the calendar (no 31 June).
+    """
+    parsed = values.str.to_datetime("%Y-%m-%dT%H:%M:%S", strict=False)
+    bad = (parsed.is_null() & values.is_not_null()).arg_true()
+    if bad.len():
+        i = int(bad[0])
+        raise FileRejected(f"{field.format(i=i)}: expected a real date and time, found {values[i]!r}")
+    return parsed
+
+
 @dataclass(frozen=True)
 class OutboundFile:
     """A generic file CMP is about to write for a party."""

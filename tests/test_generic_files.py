@@ -143,3 +143,46 @@ def test_garbled_and_lost_files(tmp_path):
         )
     finally:
         run.close()
+
+
+def loader_simulation(tmp_path):
+    """A bare run folder with the hardware tables and the load daemon, nothing else running."""
+    from cmpsim import orders
+    from cmpsim.engine import Every, Simulation, Step
+    from cmpsim.orders.dispatch import load_sales_orders_step
+    from cmpsim.scenario import load
+    from cmpsim.store import Store
+    from conftest import SMALL
+
+    store = Store(tmp_path / "cmpsim.duckdb")
+    orders.create_tables(store)
+    sim = Simulation(scenario=load(SMALL), store=store, run_dir=tmp_path, key=KEY)
+    return sim, Step("Load Sales Orders From Generic Format", "daemon", Every(3600), load_sales_orders_step)
+
+
+def deliver(tmp_path, name: str, document) -> None:
+    inbox = tmp_path / "files" / "in" / "order-dispatch"
+    inbox.mkdir(parents=True, exist_ok=True)
+    (inbox / name).write_bytes(encrypt(KEY, "order-dispatch", name, json.dumps(document).encode()))
+
+
+def dispatch_document(dispatched_at: str) -> dict:
+    return {"fileType": "order-dispatch", "warehouseId": "WH-NORTH", "dispatchRunAt": "2026-01-05T17:00:00",
+            "sourceFile": "x.csv", "lines": [{"requestLineId": "RL-000000001", "orderId": "HW-00000001",
+                                              "productId": "PHN-X200", "quantity": 1, "status": "dispatched",
+                                              "dispatchedAt": dispatched_at, "serialNumbers": ["SN1"]}]}
+
+
+def test_an_impossible_date_is_quarantined_and_the_next_file_still_loads(tmp_path):
+    sim, step = loader_simulation(tmp_path)
+    deliver(tmp_path, "order-dispatch__WH-NORTH__a.json.enc", dispatch_document("2026-06-31T17:00:00"))
+    deliver(tmp_path, "order-dispatch__WH-NORTH__b.json.enc", dispatch_document("2026-06-30T17:00:00"))
+    assert sim.execute(step) == 2
+    files = sim.store.frame("SELECT name, status, reason FROM generic_files ORDER BY name")
+    assert files.rows() == [
+        ("order-dispatch__WH-NORTH__a.json.enc", "Quarantined",
+         "lines[0].dispatchedAt: expected a real date and time, found '2026-06-31T17:00:00'"),
+        ("order-dispatch__WH-NORTH__b.json.enc", "Loaded", None)]
+    assert sim.store.frame("SELECT count(*) AS n FROM dispatch_lines")["n"][0] == 1
+    assert (tmp_path / "files" / "quarantine" / "order-dispatch" / "order-dispatch__WH-NORTH__a.json.enc").is_file()
+    assert not any((tmp_path / "files" / "in" / "order-dispatch").iterdir())

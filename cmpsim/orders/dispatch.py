@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from cmpsim.files import InboundKind, load_inbound
+from cmpsim.files import InboundKind, load_inbound, parse_timestamps
 
 
 def _stage_dispatch(sim, file_id: str, document: dict) -> int:
@@ -37,7 +37,7 @@ def _stage_dispatch(sim, file_id: str, document: dict) -> int:
         serial_numbers=pl.col("serialNumbers").cast(pl.List(pl.Utf8)),
         error_code=pl.col("error").struct.field("code"),
         error_text=pl.col("error").struct.field("message"),
-        dispatched_at=pl.col("dispatchedAt").str.to_datetime("%Y-%m-%dT%H:%M:%S"),
+        dispatched_at=parse_timestamps(lines["dispatchedAt"], "lines[{i}].dispatchedAt"),
         applied=pl.lit(None, pl.Utf8),
     )
     sim.store.insert("dispatch_lines", staged)

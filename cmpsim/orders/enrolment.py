@@ -21,6 +21,7 @@ from cmpsim.files import (
     collect_outbound,
     deliver_inbound,
     load_inbound,
+    parse_timestamps,
     write_outbound,
 )
 from cmpsim.randomness import draw
@@ -187,7 +188,7 @@ def _stage_response(sim, file_id: str, document: dict) -> int:
         action="action",
         outcome="outcome",
         reason_code="reasonCode",
-        answered_at=pl.lit(document["answeredAt"]).str.to_datetime("%Y-%m-%dT%H:%M:%S"),
+        answered_at=parse_timestamps(pl.Series([document["answeredAt"]] * rows.height), "answeredAt"),
         applied=pl.lit(None, pl.Utf8),
     )
     return sim.store.insert("enrolment_responses", staged)
