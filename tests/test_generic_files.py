@@ -186,3 +186,23 @@ def test_an_impossible_date_is_quarantined_and_the_next_file_still_loads(tmp_pat
     assert sim.store.frame("SELECT count(*) AS n FROM dispatch_lines")["n"][0] == 1
     assert (tmp_path / "files" / "quarantine" / "order-dispatch" / "order-dispatch__WH-NORTH__a.json.enc").is_file()
     assert not any((tmp_path / "files" / "in" / "order-dispatch").iterdir())
+
+
+def test_dispatch_lines_that_do_not_match_their_request_are_kept_but_not_applied(tmp_path):
+    from cmpsim.engine import OnWork, Step
+    from cmpsim.orders.dispatch import sales_order_dispatch_step
+
+    sim, load_step = loader_simulation(tmp_path)
+    sim.con.execute("""INSERT INTO request_lines VALUES ('RL-000000001', 'HW-00000001', 1, 1, 'PHN-X200', 1,
+                       'WH-NORTH', 'WB-0000001', 'Sent', NULL, NULL, NULL, NULL)""")
+    document = dispatch_document("2026-01-05T17:00:00")
+    document["lines"][0]["quantity"] = 5  # the warehouse claims five units of a one-unit request
+    unknown = {**document["lines"][0], "requestLineId": "RL-000000999", "quantity": 1}
+    document["lines"].append(unknown)
+    deliver(tmp_path, "order-dispatch__WH-NORTH__a.json.enc", document)
+    sim.execute(load_step)
+    sim.execute(Step("Sales Order Dispatch", "job", OnWork("x"), sales_order_dispatch_step))
+    verdicts = sim.store.frame("SELECT request_line_id, applied FROM dispatch_lines ORDER BY 1").rows()
+    assert verdicts == [("RL-000000001", "ignored: order, product or quantity differ from the request line"),
+                        ("RL-000000999", "ignored: unknown request line")]
+    assert sim.store.frame("SELECT status FROM request_lines")["status"].to_list() == ["Sent"]

@@ -60,13 +60,15 @@ def sales_order_dispatch_step(sim) -> int:
     batches = sim.store.scalar("SELECT count(*) FROM dispatch_batches WHERE status = 'Loaded'")
     if batches == 0:
         return 0
-    # A line applies once, to a request line that was sent and not yet answered; anything else
-    # (an unknown reference, an answer already applied) is kept and marked, never applied.
+    # A line applies once, to a request line that was sent and not yet answered and that it matches;
+    # anything else (unknown reference, answer already applied, other quantity) is kept and marked.
     con.execute("""
         UPDATE dispatch_lines SET applied = x.verdict
         FROM (SELECT d.batch_id, d.request_line_id,
                      CASE WHEN r.request_line_id IS NULL THEN 'ignored: unknown request line'
                           WHEN r.status <> 'Sent' THEN 'ignored: request line already ' || r.status
+                          WHEN r.order_id <> d.order_id OR r.product_id <> d.product_id OR r.quantity <> d.quantity
+                              THEN 'ignored: order, product or quantity differ from the request line'
                           WHEN row_number() OVER (PARTITION BY d.request_line_id ORDER BY d.batch_id) > 1
                               THEN 'ignored: answered twice'
                           ELSE 'applied' END AS verdict
