@@ -195,20 +195,30 @@ def _register(sim, rows: list[tuple]) -> None:
 def collect_outbound(sim, kind: str, party: str) -> list[tuple[str, Any]]:
     """An outside party collects the files CMP extracted for it, in name order.
 
-    Collected files move to `files/parties/<party>/received/`, so CMP's outbound folder holds
-    only what is still to collect; the receipt is recorded in `party_files_seen`. A party skips
-    what it cannot read (CMP's probes then see the orders it never answers).
+    This is the hand-over: each file moves to `files/parties/<party>/received/` and CMP's register
+    marks it Transmitted with its new path, so the outbound folder holds only what is still to
+    collect. A party skips what it cannot read (CMP's probes then see the orders it never answers).
     """
     folder = sim.run_dir / "files" / "out" / kind / party
-    if not folder.is_dir():
+    paths = sorted(folder.glob("*.json.enc")) if folder.is_dir() else []
+    if not paths:
         return []
-    received = sim.run_dir / "files" / "parties" / party / "received"
-    received.mkdir(parents=True, exist_ok=True)
+    received = Path("files", "parties", party, "received")
+    (sim.run_dir / received).mkdir(parents=True, exist_ok=True)
+    names = [p.name for p in paths]
+    sim.con.execute("INSERT INTO party_files_seen SELECT ?, unnest(?), ?", [party, names, sim.now])
+    sim.con.execute(
+        "UPDATE generic_files SET status = 'Transmitted', path = ? || '/' || name "
+        "WHERE direction = 'out' AND kind = ? AND name IN (SELECT unnest(?))", [str(received), kind, names])
+    sim.store.record_events(
+        "SELECT ?::TIMESTAMP AS ts, 'generic_file' AS object_type, file_id AS object_id, "
+        "'File Transmitted' AS activity, ? AS job, ? AS detail "
+        "FROM generic_files WHERE direction = 'out' AND kind = ? AND name IN (SELECT unnest(?))",
+        [sim.now, sim.current_job, f"collected by {party}", kind, names])
     collected = []
-    for path in sorted(folder.glob("*.json.enc")):
-        sim.con.execute("INSERT INTO party_files_seen VALUES (?, ?, ?)", [party, path.name, sim.now])
+    for path in paths:
         blob = path.read_bytes()
-        os.replace(path, received / path.name)
+        os.replace(path, sim.run_dir / received / path.name)
         try:
             collected.append((path.name, json.loads(decrypt(sim.key, kind, blob))))
         except FileRejected:

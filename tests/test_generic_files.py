@@ -83,8 +83,9 @@ def test_every_file_the_run_wrote_validates_against_its_schema(small_run):
 def test_every_registered_file_is_on_disk_with_its_checksum(small_run):
     import hashlib
 
-    files = small_run.sql("SELECT path, sha256, direction FROM generic_files WHERE direction = 'in'")
-    for path, digest, _ in files.rows():
+    files = small_run.sql("SELECT path, sha256, direction, status FROM generic_files")
+    assert set(files["status"]) == {"Transmitted", "Extracted", "Loaded", "Quarantined", "Duplicate"}
+    for path, digest, _, _ in files.rows():
         assert hashlib.sha256((small_run.run_dir / path).read_bytes()).hexdigest() == digest
 
 
