@@ -20,7 +20,8 @@ class InputError(Exception):
 
     def __str__(self) -> str:
         where = f"{self.source}: {self.path}" if self.path else self.source
-        return f"{where}: expected {self.expected}, found {self.found}"
+        # One line whatever the input held: a key or value with a line break cannot split it.
+        return f"{where}: expected {self.expected}, found {self.found}".replace("\n", "\\n")
 
 
 def describe(value: object, limit: int = 60) -> str:
@@ -30,7 +31,7 @@ def describe(value: object, limit: int = 60) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, dict):
-        return f"a mapping with keys {', '.join(map(str, list(value)[:5]))}" if value else "{}"
+        return f"a mapping with keys {', '.join(map(repr, list(value)[:5]))}" if value else "{}"
     if isinstance(value, list):
         return f"a list of {len(value)} items"
     text = repr(value) if isinstance(value, str) else str(value)
