@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from cmpsim.files import FileRejected, decrypt, encrypt, open_document
 from cmpsim.validation import first_problem
@@ -207,3 +209,40 @@ def test_dispatch_lines_that_do_not_match_their_request_are_kept_but_not_applied
     assert verdicts == [("RL-000000001", "ignored: order, product or quantity differ from the request line"),
                         ("RL-000000999", "ignored: unknown request line")]
     assert sim.store.frame("SELECT status FROM request_lines")["status"].to_list() == ["Sent"]
+
+
+def mutations(document):
+    """Every path of a document, for a fuzzer to put something else there."""
+    def walk(node, prefix):
+        yield prefix
+        children = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+        for key, value in children:
+            yield from walk(value, prefix + (key,))
+    return [p for p in walk(document, ()) if p]
+
+
+VALID_DISPATCH = dispatch_document("2026-01-05T17:00:00")
+
+
+@settings(max_examples=40, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(where=st.sampled_from(mutations(VALID_DISPATCH)),
+       value=st.none() | st.booleans() | st.integers(-(10**20), 10**20) | st.text(max_size=30)
+       | st.lists(st.integers(), max_size=3) | st.dictionaries(st.text(max_size=5), st.integers(), max_size=2))
+def test_a_dispatch_file_with_anything_anywhere_is_loaded_or_quarantined(tmp_path_factory, where, value):
+    import copy
+
+    folder = tmp_path_factory.mktemp("fuzz")
+    sim, step = loader_simulation(folder)
+    document = copy.deepcopy(VALID_DISPATCH)
+    node = document
+    for part in where[:-1]:
+        node = node[part]
+    node[where[-1]] = value
+    deliver(folder, "order-dispatch__WH-NORTH__f.json.enc", document)
+    sim.execute(step)
+    status = sim.store.frame("SELECT status FROM generic_files")["status"].to_list()
+    assert status in (["Loaded"], ["Quarantined"])
+    staged = sim.store.frame("SELECT count(*) AS n FROM dispatch_lines")["n"][0]
+    assert staged == (1 if status == ["Loaded"] else 0)  # all of a file or nothing
+    sim.store.close()
