@@ -93,7 +93,7 @@ def summary(run_dir: Path, as_json: bool) -> None:
 def print_summary(s: dict, run_dir: Path) -> None:
     console = Console(width=max(Console().width, 100))
     console.print(f"[bold]{s['scenario']}[/] seed {s['seed']}: {s['days']} days from {s['start_date']} → {run_dir}")
-    _table(console, "Orders by status", ["status", "orders"], list(s["orders"]["by_status"].items()))
+    _table(console, "Hardware orders by status", ["status", "orders"], list(s["orders"]["by_status"].items()))
     _table(console, "Error reasons", ["reason", "orders"], [(r["reason"], r["orders"]) for r in s["error_reasons"]])
     _table(
         console,
@@ -113,6 +113,14 @@ def print_summary(s: dict, run_dir: Path) -> None:
         ["job", "component", "runs", "processed"],
         [tuple(r.values()) for r in s["job_runs"]],
     )
+    if s["service_orders"]:
+        _table(console, "Service orders", ["type", "status", "orders"],
+               [tuple(r.values()) for r in s["service_orders"]])
+        _table(console, "Service orders rejected or failed", ["type", "reason", "orders"],
+               [tuple(r.values()) for r in s["service_rejections"]])
+        _table(console, "Service lead time by priority (completed orders)",
+               ["priority", "orders", "mean wait h", "mean lead time h", "p90 lead time h"],
+               [tuple(r.values()) for r in s["service_lead_times"]])
     _table(console, "Devices by enrolment status", ["status", "devices"], list(s["devices"].items()))
     _table(
         console, "Charges", ["billing mode", "status", "charges", "gross"], [tuple(r.values()) for r in s["charges"]]

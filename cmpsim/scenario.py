@@ -64,6 +64,13 @@ WAREHOUSE_DEFAULTS = {
 }
 MANUFACTURER_DEFAULTS = {"response_delay_hours": {"dist": "fixed", "value": 12}, "reject_rate": 0.0}
 PRODUCT_DEFAULTS = {"serialised": False, "manufacturer": "", "enrolable": False}
+SERVICE_DEFAULTS: dict[str, Any] = {
+    "fulfilment": {"poll_minutes": 15, "compensation_factor": 0.5},
+    "demand": {"orders_per_day": 0, "priority_mix": {"5": 1}, "product_mix": {}, "future_dated_rate": 0.0,
+               "future_days": {"dist": "fixed", "value": 7}, "modify_rate": 0.0},
+    "explicit_orders": [],
+}
+SERVICE_PRODUCT_DEFAULTS = {"bundle": False, "components": []}
 
 
 class _ScenarioLoader(yaml.SafeLoader):
@@ -222,6 +229,9 @@ def _with_defaults(doc: dict[str, Any]) -> dict[str, Any]:
     data["warehouses"] = [_merge(WAREHOUSE_DEFAULTS, w) for w in data["warehouses"]]
     data["manufacturers"] = [_merge(MANUFACTURER_DEFAULTS, m) for m in data["manufacturers"]]
     data["catalogue"]["products"] = [_merge(PRODUCT_DEFAULTS, p) for p in data["catalogue"]["products"]]
+    if "service" in data:
+        data["service"] = _merge(SERVICE_DEFAULTS, data["service"])
+        data["service"]["products"] = [_merge(SERVICE_PRODUCT_DEFAULTS, p) for p in data["service"]["products"]]
     return data
 
 
@@ -292,6 +302,8 @@ def _semantic_problems(data: dict[str, Any]) -> Iterator[tuple[list[Any], str, s
     yield from _distribution_problems(data)
     yield from _order_problems(data, known, set(listed))
     yield from _schedule_problems(data)
+    if "service" in data:
+        yield from _service_problems(data, set(listed))
 
 
 def _unique(ids: list[str], parts: list[Any], field: str) -> Iterator[tuple[list[Any], str, str]]:
@@ -365,3 +377,51 @@ def _schedule_problems(data: dict[str, Any]) -> Iterator[tuple[list[Any], str, s
     for name, spec in data["schedules"].items():
         if isinstance(spec, dict) and spec.get("trigger") == "schedule" and not spec.get("at"):
             yield (["schedules", name, "at"], 'the times of day to run (at: ["06:00"])', "none")
+
+
+def _service_problems(data: dict[str, Any], listed: set[str]) -> Iterator[tuple[list[Any], str, str]]:
+    """Structure only: an explicit order naming an unknown product or price list is not a scenario
+    error but a rejection the run records on the order (seed 004: the run goes on)."""
+    service = data["service"]
+    products = [p["id"] for p in service["products"]]
+    yield from _unique(products, ["service", "products"], "id")
+    price_lists = set(service["price_lists"])
+    if service["default_price_list"] not in price_lists:
+        yield (["service", "default_price_list"], "one of the price_lists", repr(service["default_price_list"]))
+    rates = data["catalogue"]["tax_rates"]
+    for i, p in enumerate(service["products"]):
+        if p["tax"] not in rates:
+            yield (["service", "products", i, "tax"], f"one of the tax_rates {', '.join(rates)}", repr(p["tax"]))
+        for name in p["prices"]:
+            if name not in price_lists:
+                yield (["service", "products", i, "prices", name], "one of the price_lists", repr(name))
+        for c in p["components"]:
+            if c not in products:
+                yield (["service", "products", i, "components"], "products of the service catalogue", repr(c))
+    steps = [s["name"] for s in service["fulfilment"]["steps"]]
+    yield from _unique(steps, ["service", "fulfilment", "steps"], "name")
+    if service["fulfilment"]["point_of_no_return"] not in steps:
+        yield (["service", "fulfilment", "point_of_no_return"], f"one of the steps {', '.join(steps)}",
+               repr(service["fulfilment"]["point_of_no_return"]))
+    for key in service["demand"]["product_mix"]:
+        if key not in products:
+            yield (["service", "demand", "product_mix", key], "a product of the service catalogue", repr(key))
+    yield from _service_order_problems(data, listed)
+
+
+def _service_order_problems(data: dict[str, Any], listed: set[str]) -> Iterator[tuple[list[Any], str, str]]:
+    start = dt.datetime.fromisoformat(data["start_date"])
+    end = start + dt.timedelta(days=data["horizon_days"])
+    generated = data["accounts"]["generate"]["count"]
+    orders = data["service"]["explicit_orders"]
+    yield from _unique([o["id"] for o in orders], ["service", "explicit_orders"], "id")
+    for i, order in enumerate(orders):
+        parts = ["service", "explicit_orders", i]
+        if not start <= dt.datetime.fromisoformat(order["at"]) < end:
+            yield (parts + ["at"], f"a time within the horizon {start:%Y-%m-%d} .. {end:%Y-%m-%d}", order["at"])
+        if order["account"] not in listed and not _is_generated_account(order["account"], generated):
+            yield (parts + ["account"], "a listed account or a generated one (ACC-0000001 …)", repr(order["account"]))
+        if order.get("type", "new") in ("supplemental", "follow-on") and not order.get("base_order"):
+            yield (parts + ["base_order"], f"the order a {order['type']} order revises", "none")
+        lines = [line["line"] for line in order["lines"]]
+        yield from _unique(lines, parts + ["lines"], "line")

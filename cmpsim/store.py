@@ -144,20 +144,23 @@ class Store:
 
         The queries of one transaction are evaluated together when it commits, in one insert, so
         they must read what stays put until then (the step's own temporary tables, or rows the
-        step will not change again). Sequence numbers follow (ts, object_type, object_id,
-        activity, detail), so the log is identical from run to run.
+        step will not change again). Sequence numbers follow (ts, object_type, object_id, order of
+        recording, activity, detail), so the log is identical from run to run.
         """
         self._pending_events.append((select_sql, list(params or [])))
 
     def _flush_events(self) -> None:
         if not self._pending_events:
             return
-        union = " UNION ALL ".join(f"({sql})" for sql, _ in self._pending_events)
+        # The fragment's position orders events of one moment and object that were recorded one after
+        # the other (Suspended, then the line changes, then Resumed), whatever their names.
+        union = " UNION ALL ".join(f"(SELECT *, {i} AS _frag FROM ({sql}))"
+                                   for i, (sql, _) in enumerate(self._pending_events))
         params = [p for _, ps in self._pending_events for p in ps]
         self._pending_events = []
         base = self._counters.get("event", 0)
         n = self.con.execute(
-            "INSERT INTO events SELECT ? + row_number() OVER (ORDER BY ts, object_type, object_id, "
+            "INSERT INTO events SELECT ? + row_number() OVER (ORDER BY ts, object_type, object_id, _frag, "
             f"activity, detail), ts, object_type, object_id, activity, job, detail FROM ({union})",
             [base] + params,
         ).fetchall()[0][0]

@@ -18,9 +18,14 @@ def _rows(con, sql: str, params: list | None = None) -> list[dict[str, Any]]:
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
+def _has(con, name: str) -> bool:
+    return bool(con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?",
+                            [name]).fetchall()[0][0])
+
+
 def summarise(con) -> dict[str, Any]:
     info = dict(con.execute("SELECT key, value FROM run_info WHERE key <> 'scenario_json'").fetchall())
-    counts = dict(con.execute("SELECT status, count(*) FROM orders GROUP BY ALL").fetchall())
+    counts = dict(con.execute("SELECT status, count(*) FROM orders WHERE kind = 'hardware' GROUP BY ALL").fetchall())
     return {
         "scenario": info.get("scenario"),
         "seed": int(info.get("seed", 0)),
@@ -75,6 +80,19 @@ def summarise(con) -> dict[str, Any]:
             FROM charges GROUP BY ALL ORDER BY billing_mode, status""",
             )
         ],
+        "service_orders": _rows(con, """SELECT order_type, status, count(*) AS orders FROM orders
+                                        WHERE kind = 'service' GROUP BY ALL ORDER BY order_type, status"""),
+        "service_rejections": _rows(con, """
+            SELECT order_type, regexp_replace(status_reason, '\\[.*\\]|line [0-9.]+: |follow-on line [0-9.]+ ', '')
+                   AS reason, count(*) AS orders
+            FROM orders WHERE kind = 'service' AND status IN ('Rejected', 'Failed')
+            GROUP BY ALL ORDER BY orders DESC, reason LIMIT ?""", [ERROR_REASONS_MAX]),
+        "service_lead_times": _rows(con, """
+            SELECT priority, count(*) AS orders, round(avg(wait_hours), 2) AS mean_wait_hours,
+                   round(avg(lead_time_hours), 2) AS mean_lead_time_hours,
+                   round(quantile_cont(lead_time_hours, 0.9), 2) AS p90_lead_time_hours
+            FROM service_lead_times GROUP BY ALL ORDER BY priority DESC""")
+        if _has(con, "service_lead_times") else [],
         "job_runs": _rows(
             con,
             """SELECT job, component, count(*) AS runs, sum(processed) AS processed

@@ -120,11 +120,66 @@ def test_a_suspended_asset_must_be_resumed_before_it_moves():
 
 
 def test_a_move_delete_in_another_order_does_not_count_for_a_move_add():
-    with pytest.raises(ValueError, match=r"more than one line \(other than a Move pair\): \['A1'\]"):
-        judge_lines(
-            lines(("O1", "1", "Move-Delete", "A1", None), ("O2", "1", "Move-Add", "A1", "New Street 2")),
-            assets(("A1", "Active", "Old Street 1")),
-        )
+    judged = judge_lines(
+        lines(("O1", "1", "Move-Delete", "A1", None), ("O2", "1", "Move-Add", "A1", "New Street 2")),
+        assets(("A1", "Active", "Old Street 1")),
+    )
+    assert judged.select("order_id", "from_state", "verdict", "reason", "new_state", "new_location").rows() == [
+        ("O1", "Active", "accepted", None, "Moving", None),
+        ("O2", "Active", "rejected", "asset A1 is already being changed by order O1 line 1", "Active", "Old Street 1"),
+    ]
+
+
+def test_of_two_orders_on_one_asset_the_second_is_rejected_and_the_first_judged_as_alone():
+    judged = judge_lines(
+        lines(("O2", "1", "Delete", "A1", None), ("O1", "3", "Suspend", "A1", None), ("O1", "1", "Add", "A2", "X 1")),
+        assets(("A1", "Active", "Old Street 1")),
+    )
+    assert judged.select("order_id", "line_no", "verdict", "reason", "new_state").rows() == [
+        ("O2", "1", "rejected", "asset A1 is already being changed by order O1 line 3", "Active"),
+        ("O1", "3", "accepted", None, "Suspended"),
+        ("O1", "1", "accepted", None, "Active"),
+    ]
+
+
+def test_the_submission_sequence_decides_which_order_gets_the_asset():
+    batch = lines(("O1", "1", "Suspend", "A1", None), ("O2", "1", "Delete", "A1", None))
+    judged = judge_lines(batch.with_columns(seq=pl.Series([2, 1])), assets(("A1", "Active", "Old Street 1")))
+    assert judged.select("order_id", "verdict", "reason", "new_state").rows() == [
+        ("O1", "rejected", "asset A1 is already being changed by order O2 line 1", "Active"),
+        ("O2", "accepted", None, "Disconnected"),
+    ]
+    assert judged.columns[: len(batch.columns) + 1] == [*batch.columns, "seq"]
+
+
+def test_a_move_pair_keeps_its_asset_against_a_later_order_and_a_third_line_of_its_own():
+    judged = judge_lines(
+        lines(
+            ("O1", "2", "Move-Add", "A1", "New Street 2"),
+            ("O1", "10", "Move-Delete", "A1", None),
+            ("O2", "1", "Suspend", "A1", None),
+        ),
+        assets(("A1", "Active", "Old Street 1")),
+    )
+    assert judged.select("verdict", "from_state", "new_state", "new_location").rows() == [
+        ("accepted", "Moving", "Active", "New Street 2"),
+        ("accepted", "Active", "Moving", None),
+        ("rejected", "Active", "Active", "Old Street 1"),
+    ]
+    assert judged["reason"][2] == "asset A1 is already being changed by order O1 line 2"
+    crowded = judge_lines(
+        lines(
+            ("O1", "1", "Move-Delete", "A1", None),
+            ("O1", "2", "Move-Add", "A1", "New Street 2"),
+            ("O1", "3", "Update", "A1", None),
+        ),
+        assets(("A1", "Active", "Old Street 1")),
+    )
+    assert crowded.select("verdict", "from_state", "reason").rows() == [
+        ("accepted", "Active", None),
+        ("rejected", "Active", "asset A1 is already being changed by order O1 line 1"),
+        ("rejected", "Active", "asset A1 is already being changed by order O1 line 1"),
+    ]
 
 
 def test_unknown_actions_are_refused():

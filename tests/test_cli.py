@@ -34,7 +34,7 @@ def test_run_writes_a_run_folder_and_prints_the_summary(tmp_path):
     out = tmp_path / "run"
     result = cmpsim("run", SMALL, "--days", "2", "--seed", "11", "--out", out)
     assert result.returncode == 0, result.stderr
-    assert "Orders by status" in result.stdout and "Job runs that did work" in result.stdout
+    assert "Hardware orders by status" in result.stdout and "Job runs that did work" in result.stdout
     assert (out / "cmpsim.duckdb").is_file() and (out / "run.json").is_file()
     summary = json.loads((out / "summary.json").read_text())
     assert summary["seed"] == 11 and summary["days"] == 2 and summary["orders"]["total"] > 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 
 from cmpsim.store import table_checksum
-from conftest import run_small
+from conftest import TESTS, run_small
 
 
 def fingerprint(run) -> dict[str, str]:
@@ -42,6 +42,22 @@ def test_another_seed_gives_another_run(tmp_path):
         first, second = fingerprint(a), fingerprint(b)
         assert first["orders"] != second["orders"] and first["events"] != second["events"]
         assert first["products"] == second["products"]  # the catalogue does not depend on the seed
+    finally:
+        a.close()
+        b.close()
+
+
+def test_service_fulfilment_is_reproducible(tmp_path):
+    import cmpsim
+    from cmpsim.scenario import load
+
+    scenario = load(TESTS.parent / "scenarios" / "service.yaml",
+                    overrides={"horizon_days": 3, "service": {"explicit_orders": []}})
+    a, b = cmpsim.run(scenario, out=tmp_path / "a"), cmpsim.run(scenario, out=tmp_path / "b")
+    try:
+        first, second = fingerprint(a), fingerprint(b)
+        assert first["fulfilment_jobs"] and first == second
+        assert a.sql("SELECT count(*) AS n FROM orders WHERE kind = 'service'")["n"][0] > 20
     finally:
         a.close()
         b.close()

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import random
 import re
 
 import polars as pl
 import pytest
+from polars.testing import assert_frame_equal
 
-from cmpsim.fulfilment.pricelists import resolve_modify, resolve_new, resolve_revision
+from cmpsim.fulfilment.pricelists import (
+    RESOLVED,
+    asset_price_changes,
+    resolve_modify,
+    resolve_new,
+    resolve_orders,
+    resolve_revision,
+)
 
 CONSUMER = "Consumer Price List"  # the order header's price list (the seed leaves it unnamed)
 PREMIUM = "Premium Consumer Price List"
@@ -194,3 +203,149 @@ def test_a_modify_line_must_name_an_installed_asset():
     assets = installed(resolve_new(TABLE_8_2, CONSUMER))
     with pytest.raises(ValueError, match="name no installed asset"):
         resolve_modify(with_assets(order(("7", "Internet Access", "Update", "-"))), CONSUMER, assets)
+
+
+# --- many orders at once -------------------------------------------------------------------------------------------
+
+NO_ASSETS = pl.DataFrame(
+    schema={"asset_id": pl.String, "product": pl.String, "price_list": pl.String, "price_list_from_header": pl.Boolean}
+)
+
+
+def submitted(order_id: str, order_type: str, header: str | None, lines: pl.DataFrame, assets=NO_ASSETS):
+    """The lines of one submitted order as `resolve_orders` takes them, installed assets joined in."""
+    if "asset_id" not in lines.columns:
+        lines = lines.with_columns(asset_id=pl.lit(None, pl.String))
+    found = assets.select("asset_id", asset_price_list="price_list", asset_from_header="price_list_from_header")
+    return lines.join(found, on="asset_id", how="left", maintain_order="left").select(
+        pl.lit(order_id).alias("order_id"), pl.lit(order_type).alias("order_type"),
+        pl.lit(header, pl.String).alias("header_price_list"),
+        *LINE_SCHEMA, "asset_id", "asset_price_list", "asset_from_header",
+    )  # fmt: skip
+
+
+def interleaved(*orders: pl.DataFrame) -> pl.DataFrame:
+    """One batch whose rows take turns between the orders, so that a join missing order_id would mix them."""
+    numbered = [o.with_columns(turn=pl.int_range(pl.len())) for o in orders]
+    return pl.concat(numbered).sort("turn", maintain_order=True).drop("turn")
+
+
+def one_by_one(batch: pl.DataFrame) -> pl.DataFrame:
+    """Each order of the batch resolved alone, back in the batch's row order."""
+    numbered = batch.with_row_index("row")
+    alone = [resolve_orders(numbered.filter(pl.col("order_id") == o)) for o in numbered["order_id"].unique()]
+    return pl.concat(alone).sort("row").drop("row")
+
+
+def lines_of(resolved: pl.DataFrame, order_id: str) -> pl.DataFrame:
+    return resolved.filter(pl.col("order_id") == order_id)
+
+
+def test_tables_8_2_8_3_and_8_4_resolved_in_one_batch_as_each_alone():
+    base_assets = installed(resolve_revision(resolve_new(TABLE_8_2, CONSUMER), TABLE_8_3, CONSUMER))
+    batch = interleaved(
+        submitted("SO-1", "new", CONSUMER, TABLE_8_2),
+        submitted("SO-2", "supplemental", CONSUMER, TABLE_8_3),
+        submitted("SO-3", "modify", CONSUMER, with_assets(TABLE_8_4), base_assets),
+        submitted("SO-4", "follow-on", BUSINESS, TABLE_8_2),
+    )
+    resolved = resolve_orders(batch)
+    assert_frame_equal(resolved, one_by_one(batch))
+    assert resolved["problem"].is_null().all()
+    assert price_lists(lines_of(resolved, "SO-1")) == price_lists(resolve_new(TABLE_8_2, CONSUMER))
+    assert price_lists(lines_of(resolved, "SO-2")) == price_lists(resolve_new(TABLE_8_3, CONSUMER))
+    assert price_lists(lines_of(resolved, "SO-4")) == {
+        "Internet Access": BUSINESS, "VoIP Service Bundle": PREMIUM, "VoIP Access": PREMIUM, "VoIP Voicemail": PREMIUM,
+    }  # fmt: skip
+    modified, after = resolve_modify(with_assets(TABLE_8_4), CONSUMER, base_assets)
+    for column in RESOLVED:
+        assert lines_of(resolved, "SO-3")[column].to_list() == modified[column].to_list()
+    assert (
+        asset_price_changes(resolved).rows() == after.select("asset_id", "price_list", "price_list_from_header").rows()
+    )
+
+
+def test_a_malformed_order_gets_its_reason_and_leaves_the_rest_of_the_batch_alone():
+    assets = installed(resolve_new(TABLE_8_2, CONSUMER))
+    orphan = order(("1", "Internet Access", "Add", "-"), ("3.1", "VoIP Access", "Add", "-"))
+    batch = interleaved(
+        submitted("SO-1", "new", CONSUMER, TABLE_8_2),
+        submitted("SO-2", "new", "-", TABLE_8_2),
+        submitted("SO-3", "new", CONSUMER, pl.concat([TABLE_8_3, TABLE_8_3.tail(1)])),
+        submitted("SO-4", "supplemental", CONSUMER, orphan),
+        submitted("SO-5", "modify", CONSUMER, with_assets(order(("7", "Internet Access", "Update", "-"))), assets),
+        submitted("SO-6", "modify", CONSUMER, with_assets(TABLE_8_4).with_columns(asset_id=pl.lit("A1")), assets),
+        submitted("SO-7", "modify", BUSINESS, with_assets(order(("1", "Internet Access", "Update", "-"))), assets),
+        submitted("SO-8", "change", CONSUMER, TABLE_8_2),
+    )
+    resolved = resolve_orders(batch)
+    assert_frame_equal(resolved, one_by_one(batch))
+    problems = resolved.group_by("order_id").agg(pl.col("problem").unique())
+    assert dict(zip(problems["order_id"], problems["problem"].list.first(), strict=True)) == {
+        "SO-1": None,
+        "SO-2": "order header must have a price list",
+        "SO-3": "line numbers used more than once: ['2.2']",
+        "SO-4": "lines whose parent is not a top-level bundle line of the order: ['3.1']",
+        "SO-5": "lines that name no installed asset: ['7']",
+        "SO-6": "assets updated by more than one line: ['A1']",
+        "SO-7": None,
+        "SO-8": "unknown order type change",
+    }
+    assert problems["problem"].list.len().max() == 1  # the reason is on every line of its order
+    assert price_lists(lines_of(resolved, "SO-1")) == price_lists(resolve_new(TABLE_8_2, CONSUMER))
+    rejected = resolved.filter(pl.col("problem").is_not_null())
+    assert rejected.height == 20 and rejected.select(RESOLVED).null_count().row(0) == (20, 20, 20)
+    assert asset_price_changes(resolved).rows() == [("A1", BUSINESS, True)]  # SO-6 is rejected, SO-7 is not
+
+
+PRICE_LISTS = [None, "", "-", CONSUMER, PREMIUM, BUSINESS]
+
+
+def random_order(rng: random.Random, order_id: str, assets: pl.DataFrame) -> pl.DataFrame:
+    """An order of random shape, line numbers shared with every other order, sometimes malformed."""
+    order_type = rng.choice(["new", "supplemental", "follow-on", "modify", "modify"])
+    actions = ["Add", "Update", "Suspend", "Resume", "Delete", "Move-Add"] if order_type == "modify" else ["Add"]
+    rows = []
+    for top in range(1, rng.randint(1, 4) + 1):
+        product = rng.choice(["Internet Access", "VoIP Service Bundle", "IPTV Bundle", "Static IP"])
+        rows.append((str(top), product, rng.choice(actions), rng.choice(PRICE_LISTS)))
+        for component in range(1, (rng.randint(0, 3) if product.endswith("Bundle") else 0) + 1):
+            rows.append((f"{top}.{component}", "Component", rng.choice(actions), rng.choice(PRICE_LISTS)))
+    if rng.random() < 0.1:
+        rows.append(rng.choice(rows))  # a line number used twice
+    if rng.random() < 0.1:
+        rows.append(("9.1", "Component", "Add", None))  # an orphan
+    lines = order(*rows).with_columns(asset_id=pl.when(pl.col("action") != "Add").then("A" + pl.col("line_no")))
+    if rng.random() < 0.1:
+        lines = lines.with_columns(asset_id=pl.lit("A9"))  # names no installed asset
+    header = rng.choice([CONSUMER, PREMIUM, BUSINESS, CONSUMER, BUSINESS, "-"])
+    return submitted(order_id, order_type, header, lines, assets)
+
+
+def test_a_few_hundred_random_orders_resolve_in_one_batch_as_each_alone():
+    rng = random.Random(4)
+    assets = installed(resolve_new(TABLE_8_2, CONSUMER).vstack(resolve_new(order(
+        ("3", "IPTV Bundle", "Add", BUSINESS), ("3.1", "Component", "Add", "-"), ("3.2", "Component", "Add", "-"),
+        ("4", "Static IP", "Add", "-"),
+    ), PREMIUM)))  # fmt: skip
+    batch = pl.concat([random_order(rng, f"SO-{n}", assets) for n in range(300)]).sample(fraction=1.0, seed=4)
+    resolved = resolve_orders(batch)
+    assert_frame_equal(resolved, one_by_one(batch))
+    assert 0 < resolved["problem"].null_count() < resolved.height  # both kinds of order were drawn
+    accepted = resolved.filter(pl.col("problem").is_null())
+    assert accepted.select(RESOLVED).null_count().row(0) == (0, 0, 0)
+    for order_id in [f"SO-{n}" for n in range(60)]:  # and through the one-order functions
+        alone = lines_of(batch, order_id)
+        header, order_type = alone["header_price_list"][0], alone["order_type"][0]
+        single = alone.select(*LINE_SCHEMA, "asset_id")
+        expected = lines_of(resolved, order_id)
+        if expected["problem"][0] is not None:
+            call = resolve_modify if order_type == "modify" else resolve_new
+            with pytest.raises(ValueError, match=re.escape(expected["problem"][0])):
+                call(single, header, assets) if order_type == "modify" else call(single, header)
+            continue
+        if order_type == "modify":
+            got, _ = resolve_modify(single, header, assets)
+        else:
+            got = resolve_new(single.drop("asset_id"), header)
+        assert got.select(RESOLVED).rows() == expected.select(RESOLVED).rows()

@@ -1,2 +1,56 @@
 """Service order fulfilment (seed 004): order lines with actions, assets, revisions, follow-on and
 future-dated orders, price lists, priorities under limited capacity."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from cmpsim.engine import Every, Step
+from cmpsim.fulfilment.capture import capture_step
+from cmpsim.fulfilment.fulfil import fulfilment_step
+from cmpsim.fulfilment.tables import DDL
+from cmpsim.scenario import Scenario
+from cmpsim.store import Store
+
+__all__ = ["create_tables", "load_reference", "steps"]
+
+
+def create_tables(store: Store) -> None:
+    store.con.execute(DDL)
+
+
+def load_reference(store: Store, scenario: Scenario) -> None:
+    """Service products with their prices per price list, and the idle fulfilment workers."""
+    if "service" not in scenario.data:
+        return
+    service, rates = scenario["service"], scenario["catalogue"]["tax_rates"]
+    store.insert("service_products", pl.DataFrame([
+        {"product_id": p["id"], "name": p["name"], "is_bundle": p["bundle"], "tax_rate": rates[p["tax"]]}
+        for p in service["products"]]))
+    store.insert("service_prices", pl.DataFrame([
+        {"product_id": p["id"], "price_list": name, "recurring": price["recurring"], "one_off": price["one_off"]}
+        for p in service["products"] for name, price in p["prices"].items()],
+        schema={"product_id": pl.Utf8, "price_list": pl.Utf8, "recurring": pl.Utf8, "one_off": pl.Utf8}))
+    store.insert("fulfilment_workers", pl.DataFrame({
+        "worker": range(service["fulfilment"]["workers"]),
+        "busy_until": [scenario.start] * service["fulfilment"]["workers"]}))
+
+
+def _fulfilment_due(sim) -> bool:
+    """Anything to release, schedule, complete or revise: else the poll opens no transaction."""
+    return bool(sim.store.scalar("""
+        SELECT (SELECT count(*) FROM fulfilment_jobs WHERE status = 'Queued' OR (status = 'Running' AND ended_at <= ?))
+             + (SELECT count(*) FROM orders o JOIN service_orders s USING (order_id)
+                WHERE o.kind = 'service' AND (o.status = 'Pending' OR (o.status = 'Submitted' AND s.due_at <= ?)))""",
+                                 [sim.now, sim.now]))
+
+
+def steps(scenario: Scenario) -> list[Step]:
+    if "service" not in scenario.data:
+        return []
+    capture_s = scenario["schedules"]["agentview_interval_minutes"] * 60
+    poll_s = scenario["service"]["fulfilment"]["poll_minutes"] * 60
+    return [
+        Step("CRM Order Capture", "user", Every(capture_s, capture_s), capture_step),
+        Step("Order Fulfilment", "daemon", Every(poll_s, poll_s), fulfilment_step, due=_fulfilment_due),
+    ]

@@ -64,45 +64,87 @@ NEEDS = pl.DataFrame(
 
 
 def judge_lines(lines: pl.DataFrame, assets: pl.DataFrame) -> pl.DataFrame:
-    """Each line's verdict on completion, and what it leaves its asset in.
+    """Each line's verdict on completion, and what it leaves its asset in, for many orders at once.
 
-    `lines` has `order_id`, `line_no`, `action`, `asset_id` (null, or a new id, on an Add) and
-    `location` (the new location of an Add or Move-Add); `assets` has `asset_id`, `state` and
-    `location`. The result adds `from_state` (the state the line finds), `verdict` ("accepted" or
+    `lines` has `order_id`, `line_no`, `action`, `asset_id` (null, or a new id, on an Add),
+    `location` (the new location of an Add or Move-Add) and optionally `seq` (the order in which
+    the orders were submitted); `assets` has `asset_id`, `state` and `location`. The result is
+    `lines` in its row order plus `from_state` (the state the line finds), `verdict` ("accepted" or
     "rejected"), `reason` (null when accepted), `new_state` and `new_location`; a rejected line
     leaves its asset as it was (`new_state` null when there is none).
 
     A Move-Add finds its asset as the accepted Move-Delete of the same order leaves it (Moving), so
-    for such a pair the Move-Add's `new_state` is the asset's state after the order. An asset is
-    named by at most one line per call, except for such a pair.
+    for such a pair the Move-Add's `new_state` is the asset's state after the order. Otherwise one
+    asset takes one line per call: when several lines name it, the first in (`seq`, `order_id`,
+    `line_no`) order is judged, with its Move pair, and the others are rejected with the reason
+    "asset <id> is already being changed by order <order_id> line <line_no>".
     """
-    _check_lines(lines)
+    _check_actions(lines)
     found = assets.select("asset_id", current_state="state", current_location="location")
+    numbered = lines.with_row_index("_row")
+    first = pl.col("_row") == pl.col("claimed_by_row")
+    in_pair = (pl.col("order_id") == pl.col("claimed_by_order")) & pl.col("claimed_as_pair")
+    claimed = numbered.join(_asset_claims(numbered), on="asset_id", how="left", maintain_order="left").with_columns(
+        blocked=pl.when(pl.col("claimed_by_row").is_not_null() & ~first & ~in_pair).then(
+            pl.format("asset {} is already being changed by order {} line {}", "asset_id", "claimed_by_order",
+                      "claimed_by_line")
+        )
+    )  # fmt: skip
     moved_out = (
-        lines.filter(pl.col("action") == "Move-Delete")
+        claimed.filter((pl.col("action") == "Move-Delete") & pl.col("blocked").is_null())
         .join(found, on="asset_id", validate="m:1")
         .join(TRANSITIONS, left_on=["action", "current_state"], right_on=["action", "from_state"])
         .select("order_id", "asset_id", moved_state="to_state", action=pl.lit("Move-Add"))
     )
+    moved = pl.when(pl.col("blocked").is_null()).then("moved_state")
     return (
-        lines.join(found, on="asset_id", how="left", validate="m:1", maintain_order="left")
+        claimed.join(found, on="asset_id", how="left", validate="m:1", maintain_order="left")
         .join(moved_out, on=["order_id", "asset_id", "action"], how="left", validate="m:1", maintain_order="left")
-        .with_columns(from_state=pl.coalesce("moved_state", "current_state", pl.lit(NO_ASSET)))
+        .with_columns(from_state=pl.coalesce(moved, "current_state", pl.lit(NO_ASSET)))
         .join(TRANSITIONS, on=["action", "from_state"], how="left", validate="m:1", maintain_order="left")
         .join(NEEDS, on="action", how="left", validate="m:1", maintain_order="left")
         .with_columns(_verdict_columns())
-        .drop("current_state", "current_location", "moved_state", "to_state", "location_effect", "needs")
+        .select(*lines.columns, "from_state", "verdict", "reason", "new_state", "new_location")
+    )
+
+
+def _asset_claims(lines: pl.DataFrame) -> pl.DataFrame:
+    """Per asset named on a line: the first line naming it, and whether that line's order moves it as a pair.
+
+    "First" is in (`seq`, `order_id`, `line_no`) order, with line numbers compared part by part
+    ("2.1" before "10").
+    """
+    by_order = ["seq", "order_id"] if "seq" in lines.columns else ["order_id"]
+    line_key = [pl.col("line_no").str.split(".").cast(pl.List(pl.Int64), strict=False), pl.col("line_no"), "_row"]
+    return (
+        lines.filter(pl.col("asset_id").is_not_null())
+        .sort(*by_order, *line_key)
+        .group_by("asset_id", "order_id", maintain_order=True)
+        .agg(
+            first_row=pl.col("_row").first(),
+            first_line=pl.col("line_no").first(),
+            move_pair=(pl.len() == 2)
+            & ((pl.col("action") == "Move-Delete").sum() == 1)
+            & ((pl.col("action") == "Move-Add").sum() == 1),
+        )
+        .group_by("asset_id", maintain_order=True)
+        .agg(
+            claimed_by_row=pl.col("first_row").first(),
+            claimed_by_order=pl.col("order_id").first(),
+            claimed_by_line=pl.col("first_line").first(),
+            claimed_as_pair=pl.col("move_pair").first(),
+        )
     )
 
 
 def _verdict_columns() -> list[pl.Expr]:
-    accepted = pl.col("to_state").is_not_null()
+    accepted = pl.col("to_state").is_not_null() & pl.col("blocked").is_null()
     found = pl.when(pl.col("from_state") == NO_ASSET).then(pl.lit("no asset")).otherwise("from_state")
     return [
         pl.when(accepted).then(pl.lit("accepted")).otherwise(pl.lit("rejected")).alias("verdict"),
         pl.when(accepted)
         .then(None)
-        .otherwise(pl.format("{} needs {}, found {}", "action", "needs", found))
+        .otherwise(pl.coalesce("blocked", pl.format("{} needs {}, found {}", "action", "needs", found)))
         .alias("reason"),
         pl.when(accepted).then("to_state").otherwise("current_state").alias("new_state"),
         pl.when(~accepted | (pl.col("location_effect") == "kept"))
@@ -114,23 +156,8 @@ def _verdict_columns() -> list[pl.Expr]:
     ]
 
 
-def _check_lines(lines: pl.DataFrame) -> None:
-    """Actions are known, and an asset is on one line per call unless a Move pair of one order."""
+def _check_actions(lines: pl.DataFrame) -> None:
+    """Every action is one of `ACTIONS`: an unknown one is a fault of the caller, not of an order."""
     unknown = lines.filter(~pl.col("action").is_in(ACTIONS))
     if unknown.height:
         raise ValueError(f"unknown line actions: {unknown['action'].unique().sort().to_list()}; known: {ACTIONS}")
-    crowded = (
-        lines.filter(pl.col("asset_id").is_not_null())
-        .group_by("asset_id")
-        .agg(
-            lines=pl.len(),
-            orders=pl.col("order_id").n_unique(),
-            move_pair=((pl.col("action") == "Move-Delete").sum() == 1) & ((pl.col("action") == "Move-Add").sum() == 1),
-        )
-        .filter((pl.col("lines") > 1) & ~((pl.col("lines") == 2) & (pl.col("orders") == 1) & pl.col("move_pair")))
-        .sort("asset_id")
-    )
-    if crowded.height:
-        raise ValueError(
-            f"assets named by more than one line (other than a Move pair): {crowded['asset_id'].to_list()}"
-        )

@@ -11,6 +11,11 @@ with its *resolved* price list:
   does not send prior price lists, so a price-list change on any other line is ignored and the
   line keeps its installed asset's price list.
 
+`resolve_orders` resolves every order of a batch in one pass; an order whose structure is broken
+comes back with a `problem` (the reason to reject it) instead of stopping the batch.
+`resolve_new`, `resolve_revision` and `resolve_modify` are its one-order forms, which raise
+ValueError with that reason instead.
+
 Order lines are a frame with columns `line_no` ("1", "2", "2.1"), `product`, `action`,
 `parent_line_no` (null on top-level lines), `is_bundle` and `price_list` (null, "" or "-" for
 empty). Modify orders add `asset_id` (null on Add lines). Resolved lines gain
@@ -23,6 +28,41 @@ from __future__ import annotations
 import polars as pl
 
 PRICED_ON_MODIFY = ("Add", "Update")  # the actions whose price list OSM takes from a modify order
+PRICED_AS_NEW = ("new", "supplemental", "follow-on")  # a supplemental order is the whole revised order
+ORDER_TYPES = (*PRICED_AS_NEW, "modify")
+RESOLVED = ("resolved_price_list", "price_list_source", "price_list_from_header")
+
+
+def resolve_orders(lines: pl.DataFrame) -> pl.DataFrame:
+    """Price lists of the lines of many orders at once; orders never mix (every join is per order).
+
+    `lines` has `order_id`, `order_type` (one of `ORDER_TYPES`), `header_price_list`, the order-line
+    columns above, `asset_id`, and the installed asset's `asset_price_list` and `asset_from_header`
+    (null on lines naming no installed asset). 'new', 'follow-on' and 'supplemental' orders resolve
+    as new orders (Tables 8-2, 8-3), 'modify' orders as Table 8-4; a revision of a modify order is
+    'modify'. The result is `lines` in its row order plus the `RESOLVED` columns and `problem`: null,
+    or why the whole order must be rejected, repeated on each of its lines, whose `RESOLVED` columns
+    are then null.
+    """
+    own_or_header = lines.with_columns(
+        _own=_price_list_or_null("price_list"),
+        _header=_price_list_or_null("header_price_list"),
+        _parent=pl.col("parent_line_no").cast(pl.String),
+    )
+    checked = own_or_header.join(_order_problems(own_or_header), on="order_id", how="left", maintain_order="left")
+    return _resolve(checked).select(*lines.columns, *RESOLVED, "problem")
+
+
+def asset_price_changes(resolved: pl.DataFrame) -> pl.DataFrame:
+    """The price list each Update line of an accepted modify order gives its asset (Table 8-4).
+
+    One row per such line: `asset_id`, `price_list`, `price_list_from_header`. Assets on no Update
+    line keep their price list, even one populated from a header that has since changed. When
+    several orders of a batch may update one asset, pass only the lines `assets.judge_lines` accepted.
+    """
+    return resolved.filter(
+        pl.col("problem").is_null() & (pl.col("order_type") == "modify") & (pl.col("action") == "Update")
+    ).select("asset_id", price_list="resolved_price_list", price_list_from_header="price_list_from_header")
 
 
 def resolve_new(lines: pl.DataFrame, header_price_list: str) -> pl.DataFrame:
@@ -30,15 +70,7 @@ def resolve_new(lines: pl.DataFrame, header_price_list: str) -> pl.DataFrame:
 
     An empty top-level line takes the header's price list; a component takes its bundle's.
     """
-    lines = _normalised(lines, header_price_list)
-    return _resolve(
-        lines.with_columns(
-            price_list_ignored=pl.lit(False),
-            asset_price_list=pl.lit(None, pl.String),
-            asset_from_header=pl.lit(None, pl.Boolean),
-        ),
-        header_price_list,
-    )
+    return _one_order(resolve_orders(_as_order(lines, "new", header_price_list)), lines.columns)
 
 
 def resolve_revision(base: pl.DataFrame, revised_lines: pl.DataFrame, header_price_list: str) -> pl.DataFrame:
@@ -71,88 +103,125 @@ def resolve_modify(
     price list, whatever the line says. Assets on no Update line keep their price list even when it
     came from a header that has since changed: OSM never repopulates them.
     """
-    lines = _normalised(lines, header_price_list)
-    _check_assets_referenced(lines, assets)
     installed = assets.select("asset_id", asset_price_list="price_list", asset_from_header="price_list_from_header")
-    resolved = _resolve(
-        lines.join(installed, on="asset_id", how="left", validate="m:1", maintain_order="left").with_columns(
-            price_list_ignored=~pl.col("action").is_in(PRICED_ON_MODIFY)
-        ),
-        header_price_list,
-    )
-    updates = resolved.filter(pl.col("action") == "Update").select(
-        "asset_id", new_price_list="resolved_price_list", new_from_header="price_list_from_header"
+    on_assets = lines.join(installed, on="asset_id", how="left", validate="m:1", maintain_order="left")
+    resolved = resolve_orders(_as_order(on_assets, "modify", header_price_list))
+    changes = asset_price_changes(resolved).select(
+        "asset_id", new_price_list="price_list", new_from_header="price_list_from_header"
     )
     assets_after = (
-        assets.join(updates, on="asset_id", how="left", validate="1:1", maintain_order="left")
+        assets.join(changes, on="asset_id", how="left", validate="1:1", maintain_order="left")
         .with_columns(
             price_list=pl.coalesce("new_price_list", "price_list"),
             price_list_from_header=pl.coalesce("new_from_header", "price_list_from_header"),
         )
         .drop("new_price_list", "new_from_header")
     )
-    return resolved, assets_after
+    return _one_order(resolved, lines.columns), assets_after
 
 
-def _resolve(lines: pl.DataFrame, header_price_list: str) -> pl.DataFrame:
+def _price_list_or_null(column: str) -> pl.Expr:
+    """A price list with "" and "-" read as empty (null)."""
+    return pl.col(column).cast(pl.String).str.strip_chars().replace(["", "-"], None)
+
+
+def _order_problems(lines: pl.DataFrame) -> pl.DataFrame:
+    """(order_id, problem) for each order that cannot be resolved; the first problem found wins.
+
+    Line numbers are unique in an order, every component hangs directly under a top-level bundle
+    line of its order, every modify line but an Add names an installed asset, and no asset is
+    updated twice by one order.
+    """
+    top_bundles = (
+        lines.filter(pl.col("is_bundle") & pl.col("_parent").is_null())
+        .select("order_id", _parent="line_no", _parent_is_bundle=pl.lit(True))
+        .unique()
+    )
+    on_modify = pl.col("order_type") == "modify"
+    update = on_modify & (pl.col("action") == "Update") & pl.col("asset_id").is_not_null()
+    flagged = lines.join(top_bundles, on=["order_id", "_parent"], how="left", maintain_order="left").with_columns(
+        _duplicated=pl.len().over("order_id", "line_no") > 1,
+        _orphan=pl.col("_parent").is_not_null() & pl.col("_parent_is_bundle").is_null(),
+        _no_asset=on_modify & (pl.col("action") != "Add") & pl.col("asset_price_list").is_null(),
+        _updated_twice=update & (update.sum().over("order_id", "asset_id") > 1),
+    )
+    per_order = flagged.group_by("order_id", maintain_order=True).agg(
+        order_types=pl.col("order_type").unique(maintain_order=True),
+        headers=pl.col("_header").unique(maintain_order=True),
+        duplicated=pl.col("line_no").filter("_duplicated").unique(maintain_order=True),
+        orphans=pl.col("line_no").filter("_orphan"),
+        no_asset=pl.col("line_no").filter("_no_asset"),
+        updated_twice=pl.col("asset_id").filter("_updated_twice").unique(maintain_order=True),
+    )
+    order_type = pl.col("order_types").list.first()
+    return per_order.select(
+        "order_id",
+        problem=pl.coalesce(
+            pl.when(pl.col("order_types").list.len() > 1).then(pl.lit("lines disagree on the order type")),
+            pl.when(~order_type.is_in(ORDER_TYPES) | order_type.is_null()).then(
+                pl.format("unknown order type {}", order_type.fill_null("(none)"))
+            ),
+            pl.when(pl.col("headers").list.len() > 1).then(pl.lit("lines disagree on the order header's price list")),
+            pl.when(pl.col("headers").list.first().is_null()).then(pl.lit("order header must have a price list")),
+            _listed("line numbers used more than once", "duplicated"),
+            _listed("lines whose parent is not a top-level bundle line of the order", "orphans"),
+            _listed("lines that name no installed asset", "no_asset"),
+            _listed("assets updated by more than one line", "updated_twice"),
+        ),
+    ).filter(pl.col("problem").is_not_null())
+
+
+def _listed(what: str, column: str) -> pl.Expr:
+    """The text "<what>: ['a', 'b']" when the list column is not empty, else null."""
+    items = pl.concat_str(pl.lit("['"), pl.col(column).list.join("', '"), pl.lit("']"))
+    return pl.when(pl.col(column).list.len() > 0).then(pl.format(what + ": {}", items))
+
+
+def _resolve(lines: pl.DataFrame) -> pl.DataFrame:
     """Resolve top-level lines first, then hand each bundle's price list to its components."""
-    ignored, own = pl.col("price_list_ignored"), pl.col("price_list")
+    ignored = (pl.col("order_type") == "modify") & ~pl.col("action").is_in(PRICED_ON_MODIFY)
+    own = pl.col("_own")
     top = lines.with_columns(
-        top_price_list=pl.when(ignored).then("asset_price_list").otherwise(pl.coalesce(own, pl.lit(header_price_list))),
-        top_source=pl.when(ignored)
+        _top_price_list=pl.when(ignored).then("asset_price_list").otherwise(pl.coalesce(own, "_header")),
+        _top_source=pl.when(ignored)
         .then(pl.lit("asset"))
         .when(own.is_not_null())
         .then(pl.lit("line"))
         .otherwise(pl.lit("header")),
-        top_from_header=pl.when(ignored).then("asset_from_header").otherwise(own.is_null()),
+        _top_from_header=pl.when(ignored).then("asset_from_header").otherwise(own.is_null()),
     )
-    bundles = top.filter("is_bundle").select(
-        parent_line_no="line_no", bundle_price_list="top_price_list", bundle_from_header="top_from_header"
+    bundles = top.filter(pl.col("is_bundle") & pl.col("problem").is_null()).select(
+        "order_id", _parent="line_no", _bundle_price_list="_top_price_list", _bundle_from_header="_top_from_header"
     )
-    takes_bundle = pl.col("parent_line_no").is_not_null() & ~ignored
-    return (
-        top.join(bundles, on="parent_line_no", how="left", validate="m:1", maintain_order="left")
-        .with_columns(
-            resolved_price_list=pl.when(takes_bundle).then("bundle_price_list").otherwise("top_price_list"),
-            price_list_source=pl.when(takes_bundle).then(pl.lit("bundle")).otherwise("top_source"),
-            price_list_from_header=pl.when(takes_bundle).then("bundle_from_header").otherwise("top_from_header"),
-        )
-        .drop("price_list_ignored", "asset_price_list", "asset_from_header", "top_price_list", "top_source")
-        .drop("top_from_header", "bundle_price_list", "bundle_from_header")
+    takes_bundle = pl.col("_parent").is_not_null() & ~ignored
+    accepted = pl.col("problem").is_null()
+    return top.join(
+        bundles, on=["order_id", "_parent"], how="left", validate="m:1", maintain_order="left"
+    ).with_columns(
+        resolved_price_list=pl.when(accepted).then(
+            pl.when(takes_bundle).then("_bundle_price_list").otherwise("_top_price_list")
+        ),
+        price_list_source=pl.when(accepted).then(pl.when(takes_bundle).then(pl.lit("bundle")).otherwise("_top_source")),
+        price_list_from_header=pl.when(accepted).then(
+            pl.when(takes_bundle).then("_bundle_from_header").otherwise("_top_from_header")
+        ),
     )
 
 
-def _normalised(lines: pl.DataFrame, header_price_list: str | None) -> pl.DataFrame:
-    """Lines with "" and "-" read as an empty price list, after checking the order's structure."""
-    if not header_price_list or header_price_list.strip() in ("", "-"):
-        raise ValueError("an order header must have a price list")
-    lines = lines.with_columns(
-        pl.col("line_no", "parent_line_no").cast(pl.String),
-        price_list=pl.col("price_list").cast(pl.String).str.strip_chars().replace(["", "-"], None),
+def _as_order(lines: pl.DataFrame, order_type: str, header_price_list: str | None) -> pl.DataFrame:
+    """The lines of one order in the frame `resolve_orders` takes."""
+    missing = {"asset_id": pl.String, "asset_price_list": pl.String, "asset_from_header": pl.Boolean}
+    return lines.with_columns(
+        order_id=pl.lit("", pl.String),
+        order_type=pl.lit(order_type, pl.String),
+        header_price_list=pl.lit(header_price_list, pl.String),
+        **{name: pl.lit(None, dtype) for name, dtype in missing.items() if name not in lines.columns},
     )
-    _check_structure(lines)
-    return lines
 
 
-def _check_structure(lines: pl.DataFrame) -> None:
-    """Line numbers are unique and every component hangs directly under a top-level bundle line."""
-    duplicated = lines.filter(pl.col("line_no").is_duplicated())["line_no"].unique().to_list()
-    if duplicated:
-        raise ValueError(f"line numbers used more than once: {sorted(duplicated)}")
-    bundles = lines.filter(pl.col("is_bundle") & pl.col("parent_line_no").is_null()).select(parent_line_no="line_no")
-    orphans = lines.filter(pl.col("parent_line_no").is_not_null()).join(bundles, on="parent_line_no", how="anti")
-    if orphans.height:
-        raise ValueError(
-            f"lines whose parent is not a top-level bundle line of the order: {orphans['line_no'].to_list()}"
-        )
-
-
-def _check_assets_referenced(lines: pl.DataFrame, assets: pl.DataFrame) -> None:
-    """Every line but an Add names an installed asset, and no asset is updated twice."""
-    on_assets = lines.filter(pl.col("action") != "Add")
-    unknown = on_assets.join(assets, on="asset_id", how="anti")
-    if unknown.height:
-        raise ValueError(f"lines that name no installed asset: {unknown['line_no'].to_list()}")
-    twice = on_assets.filter(pl.col("action") == "Update").filter(pl.col("asset_id").is_duplicated())
-    if twice.height:
-        raise ValueError(f"assets updated by more than one line: {twice['asset_id'].unique().to_list()}")
+def _one_order(resolved: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
+    """The resolved lines of a one-order call, or ValueError with the order's problem."""
+    problems = resolved["problem"].drop_nulls()
+    if problems.len():
+        raise ValueError(problems[0])
+    return resolved.select(*columns, *RESOLVED)

@@ -78,6 +78,9 @@ def _manufacturer_has_work(sim) -> bool:
 
 def steps(scenario: Scenario) -> list[Step]:
     """The jobs and daemons of the process, with the outside parties they talk to."""
+    demand = scenario["demand"]
+    if not (demand["orders_per_day"] or demand["explicit_orders"] or demand["stock_checks_per_day"]):
+        return []  # no hardware shop in this scenario: none of its jobs would ever have work
     s = scenario["schedules"]
     agentview_s = s["agentview_interval_minutes"] * 60
     dispatch_times = tuple(sorted({_hhmm(w["dispatch_time"]) for w in scenario["warehouses"]}))

@@ -1,0 +1,92 @@
+"""What a completed line does: its asset changes, and billing gets its charges.
+
+The line's action is judged again against the asset as it is now (another order may have changed
+it since release): a line that no longer fits fails with the reason. An accepted Add creates the
+asset and a one-off charge; every change of state or price list closes the asset's current
+recurring-charge period and opens the next, which the billing run pro-rates.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from cmpsim.fulfilment import assets as asset_rules
+
+# Actions after which the asset's recurring charge runs on in a new period (state or price list).
+NEW_PERIOD = ("Add", "Suspend", "Resume", "Update")
+CLOSES_PERIOD = ("Suspend", "Resume", "Update", "Delete")
+
+
+def apply_line_effects(sim, ended: pl.DataFrame) -> None:
+    if ended.height == 0:
+        return
+    # A new asset is named after its order (the CRM id when the scenario gave one) and line.
+    ended = ended.with_columns(asset_id=pl.when(pl.col("action") == "Add")
+                               .then(pl.format("AS-{}-{}", pl.coalesce("external_id", pl.col("order_id").str.slice(3)),
+                                               "line_ref"))
+                               .otherwise("asset_id"))
+    verdicts = asset_rules.judge_lines(
+        ended.select("order_id", seq="order_seq", line_no="line_ref", action="action", asset_id="asset_id",
+                     location="location"),
+        sim.store.frame("SELECT asset_id, state, location FROM assets"))
+    judged = ended.join(verdicts.select("order_id", line_ref="line_no", verdict="verdict", reason="reason",
+                                        new_state="new_state", new_location="new_location"),
+                        on=["order_id", "line_ref"], how="left")
+    con = sim.con
+    con.register("_judged", judged.to_arrow())
+    _change_assets(sim)
+    _hand_to_billing(sim)
+    con.execute("""UPDATE service_lines SET status = CASE j.verdict WHEN 'accepted' THEN 'Complete' ELSE 'Failed' END,
+                          reason = j.reason, asset_id = j.asset_id
+                   FROM _judged j WHERE service_lines.order_id = j.order_id AND service_lines.line_no = j.line_no""")
+    con.execute("""UPDATE order_lines SET completed_at = j.ended_at FROM _judged j
+                   WHERE order_lines.order_id = j.order_id AND order_lines.line_no = j.line_no""")
+    sim.store.record_events("""
+        SELECT ended_at AS ts, 'order' AS object_type, order_id AS object_id,
+               CASE verdict WHEN 'accepted' THEN 'Line Complete' ELSE 'Line Failed' END AS activity, ? AS job,
+               line_ref || ' ' || action || ' ' || product_id || coalesce(': ' || reason, '') AS detail FROM _judged
+        UNION ALL
+        SELECT ended_at, 'asset', asset_id, 'Asset ' || new_state, ?, order_id || ' line ' || line_ref || ' ' || action
+        FROM _judged WHERE verdict = 'accepted'""", [sim.current_job, sim.current_job])
+
+
+def _change_assets(sim) -> None:
+    con = sim.con
+    con.execute("""
+        INSERT INTO assets SELECT asset_id, account_id, product_id, 'Active', location, resolved_price_list,
+               coalesce(price_list_from_header, true), order_id, ended_at
+        FROM _judged WHERE verdict = 'accepted' AND action = 'Add' ORDER BY asset_id""")
+    con.execute("""
+        UPDATE assets SET state = j.new_state, location = j.new_location, changed_at = j.ended_at,
+               price_list = CASE WHEN j.action = 'Update' THEN coalesce(j.resolved_price_list, assets.price_list)
+                                 ELSE assets.price_list END,
+               price_list_from_header = CASE WHEN j.action = 'Update'
+                                             THEN coalesce(j.price_list_from_header, assets.price_list_from_header)
+                                             ELSE assets.price_list_from_header END
+        FROM _judged j WHERE assets.asset_id = j.asset_id AND j.verdict = 'accepted' AND j.action <> 'Add'""")
+
+
+def _hand_to_billing(sim) -> None:
+    """One-off charges for new assets; recurring-charge periods for every change of state or price."""
+    con = sim.con
+    con.execute("""
+        INSERT INTO charges
+        SELECT 'CH-' || j.order_id || '-' || lpad(j.line_no::VARCHAR, 3, '0'), j.account_id, 'service_order',
+               j.order_id, j.line_no, j.product_id, 'service', sp.name, j.quantity, pr.one_off, net, sp.tax_rate, tax,
+               net + tax, 'next_invoice', j.ended_at, 'Unbilled', NULL
+        FROM _judged j JOIN service_products sp USING (product_id)
+             JOIN service_prices pr ON pr.product_id = j.product_id AND pr.price_list = j.resolved_price_list,
+             LATERAL (SELECT (pr.one_off * j.quantity)::DECIMAL(18,2) AS net),
+             LATERAL (SELECT round(net * sp.tax_rate, 2)::DECIMAL(18,2) AS tax)
+        WHERE j.verdict = 'accepted' AND j.action = 'Add' AND pr.one_off > 0 ORDER BY 1""")
+    con.execute(f"""
+        UPDATE recurring_charges SET active_to = j.ended_at FROM _judged j
+        WHERE recurring_charges.asset_id = j.asset_id AND recurring_charges.active_to IS NULL
+          AND j.verdict = 'accepted' AND j.action IN {CLOSES_PERIOD}""")
+    con.execute(f"""
+        INSERT INTO recurring_charges
+        SELECT a.asset_id, a.account_id, a.product_id, a.price_list, (pr.recurring * j.quantity)::DECIMAL(18,2),
+               sp.tax_rate, a.state, j.ended_at, NULL, j.order_id, j.line_no
+        FROM _judged j JOIN assets a USING (asset_id) JOIN service_products sp ON sp.product_id = a.product_id
+             JOIN service_prices pr ON pr.product_id = a.product_id AND pr.price_list = a.price_list
+        WHERE j.verdict = 'accepted' AND j.action IN {NEW_PERIOD} ORDER BY a.asset_id""")

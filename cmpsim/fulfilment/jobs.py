@@ -1,0 +1,89 @@
+"""Bookkeeping shared by release, completion and revisions: queueing jobs, keeping the public
+order_lines in step with service_lines, and finishing orders."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+
+from cmpsim.randomness import draw
+
+
+def epoch_s(sim, column: str) -> str:
+    """SQL: seconds since the run's start of a TIMESTAMP column."""
+    return f"(epoch({column}) - epoch(TIMESTAMP '{sim.start:%Y-%m-%d %H:%M:%S}'))::BIGINT"
+
+
+def epoch_ts(sim, seconds_sql: str) -> str:
+    """SQL: the TIMESTAMP `seconds_sql` seconds after the run's start."""
+    return f"(TIMESTAMP '{sim.start:%Y-%m-%d %H:%M:%S}' + to_seconds({seconds_sql}))"
+
+
+def plan_durations(sim, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Step durations for n lines, their total and the offset of the point of no return's end."""
+    spec = sim.scenario["service"]["fulfilment"]
+    rng = sim.rng("fulfilment.durations")
+    steps = np.column_stack([np.round(draw(s["duration_minutes"], rng, n) * 60).astype(np.int64)
+                             for s in spec["steps"]]) if n else np.zeros((0, len(spec["steps"])), dtype=np.int64)
+    ponr = [s["name"] for s in spec["steps"]].index(spec["point_of_no_return"])
+    return steps, steps.sum(axis=1), steps[:, : ponr + 1].sum(axis=1)
+
+
+def queue_jobs(sim, lines: pl.DataFrame, kind: str, extra_s: np.ndarray | None = None,
+               with_steps: bool = True) -> None:
+    """Queue one job per line (columns order_id, line_no, priority, seq, release_s); `extra_s` is
+    compensation work done first, before the steps."""
+    if lines.height == 0:
+        return
+    names = [s["name"] for s in sim.scenario["service"]["fulfilment"]["steps"]]
+    steps, total, ponr = plan_durations(sim, lines.height)
+    if not with_steps:  # compensation only: the work of a removed line is undone, nothing is redone
+        names, steps, total, ponr = [], steps[:, :0], total * 0, ponr * 0
+    extra = np.zeros(lines.height, dtype=np.int64) if extra_s is None else extra_s.astype(np.int64)
+    with_comp = extra > 0
+    base = sim.store.allocate("fulfilment_job", lines.height)
+    jobs = lines.select("order_id", "line_no", "priority", "seq", "release_s").with_columns(
+        job_no=pl.int_range(1, lines.height + 1) + base, kind=pl.lit(kind),
+        duration_s=pl.Series(total + extra),
+        steps=pl.Series([(["Compensation"] if c else []) + names for c in with_comp]),
+        step_durations_s=pl.Series([([int(e)] if c else []) + row for e, c, row in
+                                    zip(extra, with_comp, steps.tolist(), strict=True)]),
+        ponr_offset_s=pl.Series(ponr + extra))
+    sim.con.register("_jobs", jobs.to_arrow())
+    sim.con.execute(f"""
+        INSERT INTO fulfilment_jobs SELECT job_no, order_id, line_no, kind, priority,
+               seq * 1000 + line_no, TIMESTAMP '{sim.start:%Y-%m-%d %H:%M:%S}' + to_seconds(release_s), duration_s,
+               steps, step_durations_s, ponr_offset_s, 'Queued', NULL, NULL, NULL, NULL
+        FROM _jobs ORDER BY job_no""")
+
+
+def sync_public_lines(sim, orders_sql: str) -> None:
+    """The public order_lines follow service_lines (status, reason, price list, completion)."""
+    sim.con.execute(f"""
+        UPDATE order_lines SET status = l.status, status_reason = l.reason, price_list = l.resolved_price_list,
+               product_id = l.product_id, action = l.action, quantity = l.quantity
+        FROM service_lines l WHERE order_lines.order_id = l.order_id AND order_lines.line_no = l.line_no
+          AND l.order_id IN ({orders_sql})""")
+
+
+def finish_orders(sim, orders_sql: str) -> None:
+    """Orders whose lines are all final and whose jobs are all done become Complete or Failed."""
+    con = sim.con
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _finished AS
+        SELECT l.order_id, bool_or(l.status = 'Complete') AS any_complete,
+               coalesce(max(l.completed_at), ?::TIMESTAMP) AS completed_at,
+               min(l.line_ref || ': ' || l.reason) FILTER (WHERE l.status IN ('Rejected', 'Failed')) AS first_problem
+        FROM (SELECT s.*, p.completed_at FROM service_lines s
+              JOIN order_lines p USING (order_id, line_no)) l JOIN orders o USING (order_id)
+        WHERE o.status = 'In Progress' AND l.order_id IN ({orders_sql})
+          AND NOT EXISTS (SELECT 1 FROM fulfilment_jobs j WHERE j.order_id = l.order_id
+                          AND j.status IN ('Queued', 'Running'))
+        GROUP BY l.order_id
+        HAVING bool_and(l.status IN ('Complete', 'Rejected', 'Failed', 'Cancelled'))""", [sim.now])
+    con.execute("""UPDATE orders SET status = CASE WHEN f.any_complete THEN 'Complete' ELSE 'Failed' END,
+                          status_reason = f.first_problem, completed_at = f.completed_at
+                   FROM _finished f WHERE orders.order_id = f.order_id""")
+    sim.store.record_events("""SELECT f.completed_at AS ts, 'order' AS object_type, f.order_id AS object_id,
+                                      'Order ' || o.status AS activity, ? AS job, f.first_problem AS detail
+                               FROM _finished f JOIN orders o USING (order_id)""", [sim.current_job])

@@ -1,0 +1,171 @@
+"""Service order fulfilment (seed 004) on real runs: order types, revision rules, price lists,
+priorities, asset actions, and the hand-over to billing."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+import cmpsim
+from conftest import TESTS
+
+SCENARIOS = TESTS.parent / "scenarios"
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory) -> cmpsim.Run:
+    run = cmpsim.run(TESTS / "scenarios" / "service-small.yaml", out=tmp_path_factory.mktemp("svc") / "run")
+    yield run
+    run.close()
+
+
+@pytest.fixture(scope="module")
+def tables(tmp_path_factory) -> cmpsim.Run:
+    run = cmpsim.run(SCENARIOS / "price-lists.yaml", out=tmp_path_factory.mktemp("pl") / "run")
+    yield run
+    run.close()
+
+
+def order(run, external_id: str) -> dict:
+    return run.sql("""SELECT o.*, s.* EXCLUDE (order_id) FROM orders o JOIN service_orders s USING (order_id)
+                      WHERE s.external_id = ?""", [external_id]).row(0, named=True)
+
+
+def hhmm(value) -> str:
+    return value.strftime("%d %H:%M")
+
+
+def test_higher_priority_goes_first_among_orders_not_started(small):
+    starts = {key: hhmm(order(small, key)["started_at"]) for key in ("LOW-1", "LOW-2", "LOW-3", "URGENT")}
+    assert starts == {"LOW-1": "05 09:00", "LOW-2": "05 10:00", "URGENT": "05 15:00", "LOW-3": "05 16:00"}
+
+
+def test_a_started_order_is_not_preempted(small):
+    jobs = small.sql("""SELECT j.status, j.started_at, j.ended_at FROM fulfilment_jobs j
+                        JOIN service_orders s USING (order_id) WHERE s.external_id IN ('LOW-1', 'LOW-2')""")
+    assert set(jobs["status"]) == {"Done"}
+    assert all((e - s).total_seconds() == 6 * 3600 for _, s, e in jobs.rows())  # ran its 6 h through
+
+
+def test_revision_before_the_point_of_no_return_compensates_and_redoes(small):
+    assert order(small, "REV")["status"] == "Applied"
+    jobs = small.sql("""SELECT j.status, j.steps, j.step_durations_s, j.started_at, j.ended_at, j.interrupted_at
+                        FROM fulfilment_jobs j JOIN service_orders s USING (order_id)
+                        WHERE s.external_id = 'REV-BASE' ORDER BY j.job_no""").rows(named=True)
+    first, redo = jobs
+    assert first["status"] == "Interrupted" and hhmm(first["interrupted_at"]) == "06 10:30"
+    # Design (1 h) was done when the revision came: compensating it takes half its time, then all again.
+    assert redo["steps"] == ["Compensation", "Design", "Provision", "Activate"]
+    assert redo["step_durations_s"] == [1800, 3600, 7200, 10800]
+    assert hhmm(redo["started_at"]) == "06 10:30" and hhmm(redo["ended_at"]) == "06 17:00"
+    line = small.sql("""SELECT l.product_id, l.status FROM service_lines l JOIN service_orders s USING (order_id)
+                        WHERE s.external_id = 'REV-BASE'""").rows()
+    assert line == [("IPTV", "Complete")]  # the revised product was delivered
+    events = small.sql("""SELECT activity FROM events e JOIN service_orders s ON s.order_id = e.object_id
+                          WHERE s.external_id = 'REV-BASE' AND e.ts = TIMESTAMP '2026-01-06 10:30:00'
+                          ORDER BY e.seq""")["activity"].to_list()
+    assert events == ["Fulfilment Suspended", "Line Redo", "Fulfilment Resumed"]
+
+
+def test_revision_after_the_point_of_no_return_is_refused(small):
+    refused = order(small, "PONR-REV")
+    assert refused["status"] == "Rejected"
+    assert refused["status_reason"] == "the base order is past the point of no return: submit a follow-on order"
+    base_jobs = small.sql("""SELECT count(*) AS n FROM fulfilment_jobs j JOIN service_orders s USING (order_id)
+                             WHERE s.external_id = 'PONR-BASE'""")["n"][0]
+    assert base_jobs == 1  # nothing was interrupted
+
+
+def test_follow_on_waits_for_its_base_line(small):
+    base, follow = order(small, "PONR-BASE"), order(small, "FOLLOW")
+    assert follow["submitted_at"] < base["completed_at"]
+    assert follow["released_at"] == base["completed_at"] and follow["status"] == "Complete"
+
+
+def test_future_dated_order_starts_at_its_due_date(small):
+    future = order(small, "FUTURE")
+    assert future["order_type"] == "future-dated"
+    assert hhmm(future["started_at"]) == "07 08:00"
+
+
+def test_action_that_does_not_fit_the_asset_is_rejected_with_a_reason(small):
+    wrong = order(small, "WRONG-STATE")
+    assert wrong["status"] == "Failed"
+    assert wrong["status_reason"] == "1: Resume needs a Suspended asset, found Active"
+
+
+def test_suspend_and_resume_move_the_asset_and_its_recurring_charge(small):
+    periods = small.sql("""SELECT state, active_from, active_to, monthly_amount FROM recurring_charges
+                           WHERE asset_id = 'AS-LOW-1-1' ORDER BY active_from""").rows()
+    assert [p[0] for p in periods] == ["Active", "Suspended", "Active"]
+    assert periods[0][2] == periods[1][1] and periods[1][2] == periods[2][1] and periods[2][2] is None
+    assert {p[3] for p in periods} == {Decimal("30.00")}
+    assert small.sql("SELECT state FROM assets WHERE asset_id = 'AS-LOW-1-1'")["state"][0] == "Active"
+
+
+def test_one_off_charges_for_new_assets(small):
+    charges = small.sql("""SELECT c.source_id, c.net_amount, c.tax_amount, c.gross_amount FROM charges c
+                           WHERE c.source_type = 'service_order' ORDER BY 1""")
+    assert charges.height > 0
+    for _, net, tax, gross in charges.rows():
+        assert tax == (net * Decimal("0.20")).quantize(Decimal("0.01")) and gross == net + tax
+
+
+def test_public_tables_show_service_orders(small):
+    kinds = small.sql("SELECT DISTINCT kind FROM orders")["kind"].to_list()
+    assert kinds == ["service"]
+    lines = small.sql("""SELECT count(*) AS n FROM order_lines p JOIN service_lines l USING (order_id, line_no)
+                         WHERE p.status <> l.status OR p.price_list IS DISTINCT FROM l.resolved_price_list""")
+    assert lines["n"][0] == 0
+
+
+def test_seed_price_list_tables_come_out_exactly(tables):
+    lines = tables.sql("""SELECT s.external_id, l.line_ref, l.resolved_price_list FROM service_lines l
+                          JOIN service_orders s USING (order_id) WHERE s.external_id IN ('T82', 'T84')
+                          ORDER BY s.seq, l.line_no""").rows()
+    consumer, premium = "Consumer Price List", "Premium Consumer Price List"
+    # Table 8-2 as revised by Table 8-3 (the base order carries the revision's lines).
+    assert lines[:4] == [("T82", "1", premium), ("T82", "2", consumer), ("T82", "2.1", consumer),
+                         ("T82", "2.2", consumer)]
+    # Table 8-4: Internet Access back to Consumer, the bundle and its components to Premium.
+    assert lines[4:] == [("T84", "1", consumer), ("T84", "2", premium), ("T84", "2.1", premium),
+                         ("T84", "2.2", premium)]
+    assets = dict(tables.sql("SELECT asset_id, price_list FROM assets ORDER BY 1").rows())
+    assert assets == {"AS-T82-1": consumer, "AS-T82-2": premium, "AS-T82-2.1": premium, "AS-T82-2.2": premium}
+
+
+def test_table_8_2_before_its_revision(tables):
+    """The events keep what Table 8-2 resolved before 8-3 changed it: line 2's bundle price list."""
+    repriced = tables.sql("""SELECT e.detail FROM events e JOIN service_orders s ON s.order_id = e.object_id
+                             WHERE s.external_id = 'T82' AND e.activity = 'Line Repriced' ORDER BY e.detail""")
+    assert repriced["detail"].to_list() == ["1", "2", "2.1", "2.2"]
+
+
+@pytest.mark.parametrize("case, reason", [
+    ("BAD-PRODUCT", "line 1: unknown product FIBRE-10G"),
+    ("BAD-LIST", "line 1: unknown price list Platinum Price List"),
+    ("BAD-FOLLOW", "follow-on line 1 references line 7 that does not exist on the base order"),
+    ("T83B", "another revision of the base order is already pending"),
+    ("DONE-REV", "revision of a completed order"),
+])
+def test_bad_orders_are_rejected_with_their_reason(service_run, case, reason):
+    assert (order(service_run, case)["status"], order(service_run, case)["status_reason"]) == ("Rejected", reason)
+
+
+def test_follow_on_without_a_submitted_base_is_processed_as_a_base_order(service_run):
+    orphan = order(service_run, "ORPHAN")
+    assert orphan["processed_as"] == "base" and orphan["status"] == "Complete"
+
+
+@pytest.fixture(scope="module")
+def service_run(tmp_path_factory) -> cmpsim.Run:
+    """The shipped service scenario, shortened to the days its explicit orders need."""
+    from cmpsim.scenario import load
+
+    scenario = load(SCENARIOS / "service.yaml", overrides={"horizon_days": 8, "service": {"demand": {
+        "orders_per_day": 6}}})
+    run = cmpsim.run(scenario, out=Path(tmp_path_factory.mktemp("service")) / "run")
+    yield run
+    run.close()
