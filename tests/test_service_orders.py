@@ -169,3 +169,11 @@ def service_run(tmp_path_factory) -> cmpsim.Run:
     run = cmpsim.run(scenario, out=Path(tmp_path_factory.mktemp("service")) / "run")
     yield run
     run.close()
+
+
+def test_due_date_revision_counts_only_before_fulfilment_starts(small):
+    moved = order(small, "DUE-BASE")
+    assert hhmm(moved["due_at"]) == "06 12:00" and moved["released_at"] == moved["due_at"]
+    assert hhmm(moved["started_at"]) == "06 15:00"  # the first worker free after its new due date
+    started = order(small, "REV-BASE")  # its revision carried another date, but work had begun
+    assert hhmm(started["due_at"]) == "06 09:00"
