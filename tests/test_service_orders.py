@@ -177,3 +177,15 @@ def test_due_date_revision_counts_only_before_fulfilment_starts(small):
     assert hhmm(moved["started_at"]) == "06 15:00"  # the first worker free after its new due date
     started = order(small, "REV-BASE")  # its revision carried another date, but work had begun
     assert hhmm(started["due_at"]) == "06 09:00"
+
+
+def test_a_revision_without_a_due_date_keeps_the_base_one(small):
+    kept = order(small, "KEEP-DUE")
+    assert order(small, "KEEP-DUE-REV")["status"] == "Applied"
+    assert hhmm(kept["due_at"]) == "08 12:00" and kept["started_at"] >= kept["due_at"]
+
+
+def test_a_revision_of_a_revision_is_refused(small):
+    refused = order(small, "REV-OF-REV")
+    assert (refused["status"], refused["status_reason"]) == (
+        "Rejected", "the base order is itself a revision: revise the order it revised")

@@ -53,7 +53,7 @@ def _explicit(sim, t0: int, t1: int) -> tuple[pl.DataFrame, pl.DataFrame]:
         at_s = _seconds_since_start(sim, spec["at"])
         if not (t0 < at_s <= t1 or (t0 == 0 and at_s == 0)):
             continue
-        due_s = _seconds_since_start(sim, spec["due"]) if spec.get("due") else at_s
+        due_s = _seconds_since_start(sim, spec["due"]) if spec.get("due") else None  # a revision keeps its base's
         orders.append({"source_no": source_no, "external_id": spec["id"], "submitted_s": at_s,
                        "account_id": spec["account"], "order_type": spec.get("type", "new"),
                        "base_external": spec.get("base_order"), "priority": spec.get("priority"),
@@ -164,11 +164,14 @@ def _record(sim, orders: pl.DataFrame, lines: pl.DataFrame) -> None:
     checked = sim.store.frame("""
         WITH known AS (SELECT external_id, order_id, seq FROM service_orders WHERE external_id IS NOT NULL
                        UNION ALL SELECT external_id, order_id, seq FROM _so WHERE external_id IS NOT NULL)
-        SELECT o.* REPLACE (coalesce(o.priority, bo.priority, 5) AS priority),
+        SELECT o.* REPLACE (coalesce(o.priority, bo.priority, 5) AS priority,
+                            coalesce(o.due_s, epoch(bs.due_at)::BIGINT - epoch(?::TIMESTAMP)::BIGINT,
+                                     o.submitted_s) AS due_s),
                coalesce(o.header_price_list, bo.price_list, ?) AS header, b.order_id AS base_order_id
         FROM _so o LEFT JOIN known b ON b.external_id = o.base_external AND b.seq < o.seq
              LEFT JOIN orders bo ON bo.order_id = b.order_id AND o.order_type = 'supplemental'
-        ORDER BY o.seq""", [service["default_price_list"]])
+             LEFT JOIN service_orders bs ON bs.order_id = b.order_id AND o.order_type = 'supplemental'
+        ORDER BY o.seq""", [sim.start, service["default_price_list"]])
     assets = sim.store.frame("""SELECT asset_id, price_list AS asset_price_list,
                                        price_list_from_header AS asset_from_header FROM assets""")
     products = pl.DataFrame([{"product_id": p["id"], "is_bundle": p["bundle"]} for p in service["products"]])

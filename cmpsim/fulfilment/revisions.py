@@ -29,7 +29,7 @@ WORK_FIELDS = ("product_id", "action", "asset_id", "location", "quantity")
 def apply_revisions(sim) -> int:
     pending = sim.store.frame("""
         SELECT r.order_id AS revision_id, r.base_order_id, s.seq, o.priority, o.price_list, r.due_at,
-               b.status AS base_status,
+               b.status AS base_status, b.order_type AS base_type,
                (SELECT count(*) FROM fulfilment_jobs j WHERE j.order_id = r.base_order_id AND j.kind = 'fulfil'
                   AND j.status IN ('Running', 'Done') AND j.started_at + to_seconds(j.ponr_offset_s) <= ?) AS past_ponr,
                (SELECT count(*) FROM service_orders e JOIN orders eo ON eo.order_id = e.order_id
@@ -41,7 +41,9 @@ def apply_revisions(sim) -> int:
         WHERE o.status = 'Pending' ORDER BY s.seq""", [sim.now])
     if pending.height == 0:
         return 0
-    verdicts = pending.with_columns(reason=pl.when(pl.col("base_status") == "Complete")
+    verdicts = pending.with_columns(reason=pl.when(pl.col("base_type") == "supplemental")
+                                    .then(pl.lit("the base order is itself a revision: revise the order it revised"))
+                                    .when(pl.col("base_status") == "Complete")
                                     .then(pl.lit("revision of a completed order"))
                                     .when(pl.col("base_status").is_in(["Rejected", "Failed"]))
                                     .then(pl.format("the base order is {}", "base_status"))
