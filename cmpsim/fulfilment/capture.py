@@ -136,10 +136,14 @@ def _modify_lines(sim, rng: np.random.Generator, orders: pl.DataFrame) -> tuple[
     """A modify order acts on one installed asset: Suspend, Update or Delete an Active one, Resume a
     Suspended one. Without installed assets to pick from, a modify order becomes a new order."""
     wanted = orders.filter(pl.col("order_type") == "modify")
-    installed = sim.store.frame("""SELECT asset_id, account_id, product_id, state FROM assets
-                                   WHERE state IN ('Active', 'Suspended') ORDER BY asset_id""")
-    k = min(wanted.height, installed.height)
-    picked = installed[np.sort(rng.choice(installed.height, k, replace=False))] if k else installed.head(0)
+    count = sim.store.scalar("SELECT count(*) FROM assets WHERE state IN ('Active', 'Suspended')")
+    k = min(wanted.height, count)
+    chosen = np.sort(rng.choice(count, k, replace=False)).tolist() if k else []
+    picked = sim.store.frame("""
+        SELECT asset_id, account_id, product_id, state FROM (
+            SELECT *, row_number() OVER (ORDER BY asset_id) - 1 AS rn FROM assets
+            WHERE state IN ('Active', 'Suspended'))
+        WHERE rn IN (SELECT unnest(?)) ORDER BY rn""", [chosen])
     acting = wanted.head(k).with_columns(account_id=picked["account_id"])
     unplaced = wanted.slice(k)["source_no"].implode()
     kept = orders.with_columns(

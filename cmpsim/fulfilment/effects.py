@@ -11,6 +11,7 @@ from __future__ import annotations
 import polars as pl
 
 from cmpsim.fulfilment import assets as asset_rules
+from cmpsim.fulfilment.jobs import named_assets
 
 # Actions after which the asset's recurring charge runs on in a new period (state or price list).
 NEW_PERIOD = ("Add", "Suspend", "Resume", "Update")
@@ -28,7 +29,7 @@ def apply_line_effects(sim, ended: pl.DataFrame) -> None:
     verdicts = asset_rules.judge_lines(
         ended.select("order_id", seq="order_seq", line_no="line_ref", action="action", asset_id="asset_id",
                      location="location"),
-        sim.store.frame("SELECT asset_id, state, location FROM assets"))
+        named_assets(sim, ended["asset_id"]))
     judged = ended.join(verdicts.select("order_id", line_ref="line_no", verdict="verdict", reason="reason",
                                         new_state="new_state", new_location="new_location"),
                         on=["order_id", "line_ref"], how="left")
@@ -87,6 +88,7 @@ def _hand_to_billing(sim) -> None:
         INSERT INTO recurring_charges
         SELECT a.asset_id, a.account_id, a.product_id, a.price_list, (pr.recurring * j.quantity)::DECIMAL(18,2),
                sp.tax_rate, a.state, j.ended_at, NULL, j.order_id, j.line_no
-        FROM _judged j JOIN assets a USING (asset_id) JOIN service_products sp ON sp.product_id = a.product_id
+        FROM _judged j JOIN (SELECT * FROM assets WHERE asset_id IN (SELECT asset_id FROM _judged)) a USING (asset_id)
+             JOIN service_products sp ON sp.product_id = a.product_id
              JOIN service_prices pr ON pr.product_id = a.product_id AND pr.price_list = a.price_list
         WHERE j.verdict = 'accepted' AND j.action IN {NEW_PERIOD} ORDER BY a.asset_id""")

@@ -20,7 +20,7 @@ import polars as pl
 
 from cmpsim.fulfilment import assets as asset_rules
 from cmpsim.fulfilment.effects import apply_line_effects
-from cmpsim.fulfilment.jobs import epoch_s, epoch_ts, finish_orders, queue_jobs, sync_public_lines
+from cmpsim.fulfilment.jobs import epoch_s, epoch_ts, finish_orders, named_assets, queue_jobs, sync_public_lines
 from cmpsim.fulfilment.revisions import apply_revisions
 from cmpsim.fulfilment.scheduling import schedule_window
 
@@ -54,7 +54,7 @@ def released(sim) -> int:
     verdicts = asset_rules.judge_lines(
         lines.filter(pl.col("action") != "Add").select("order_id", "seq", line_no="line_ref", action="action",
                                                        asset_id="asset_id", location="location"),
-        sim.store.frame("SELECT asset_id, state, location FROM assets"))
+        named_assets(sim, lines["asset_id"]))
     rejected = verdicts.filter(pl.col("verdict") == "rejected").select("order_id", line_ref="line_no",
                                                                        reason="reason")
     accepted = lines.join(rejected, on=["order_id", "line_ref"], how="anti")

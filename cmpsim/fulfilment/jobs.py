@@ -57,13 +57,19 @@ def queue_jobs(sim, lines: pl.DataFrame, kind: str, extra_s: np.ndarray | None =
         FROM _jobs ORDER BY job_no""")
 
 
+def named_assets(sim, asset_ids: pl.Series) -> pl.DataFrame:
+    """State and location of the assets some lines name: never the whole installed base."""
+    return sim.store.frame("SELECT asset_id, state, location FROM assets WHERE asset_id IN (SELECT unnest(?))",
+                           [asset_ids.drop_nulls().unique().sort().to_list()])
+
+
 def sync_public_lines(sim, orders_sql: str) -> None:
     """The public order_lines follow service_lines (status, reason, price list, completion)."""
     sim.con.execute(f"""
         UPDATE order_lines SET status = l.status, status_reason = l.reason, price_list = l.resolved_price_list,
                product_id = l.product_id, action = l.action, quantity = l.quantity
-        FROM service_lines l WHERE order_lines.order_id = l.order_id AND order_lines.line_no = l.line_no
-          AND l.order_id IN ({orders_sql})""")
+        FROM (SELECT * FROM service_lines WHERE order_id IN ({orders_sql})) l
+        WHERE order_lines.order_id = l.order_id AND order_lines.line_no = l.line_no""")
 
 
 def finish_orders(sim, orders_sql: str) -> None:
@@ -74,9 +80,9 @@ def finish_orders(sim, orders_sql: str) -> None:
         SELECT l.order_id, bool_or(l.status = 'Complete') AS any_complete,
                coalesce(max(l.completed_at), ?::TIMESTAMP) AS completed_at,
                min(l.line_ref || ': ' || l.reason) FILTER (WHERE l.status IN ('Rejected', 'Failed')) AS first_problem
-        FROM (SELECT s.*, p.completed_at FROM service_lines s
+        FROM (SELECT s.*, p.completed_at FROM (SELECT * FROM service_lines WHERE order_id IN ({orders_sql})) s
               JOIN order_lines p USING (order_id, line_no)) l JOIN orders o USING (order_id)
-        WHERE o.status = 'In Progress' AND l.order_id IN ({orders_sql})
+        WHERE o.status = 'In Progress'
           AND NOT EXISTS (SELECT 1 FROM fulfilment_jobs j WHERE j.order_id = l.order_id
                           AND j.status IN ('Queued', 'Running'))
         GROUP BY l.order_id

@@ -27,6 +27,8 @@ WORK_FIELDS = ("product_id", "action", "asset_id", "location", "quantity")
 
 
 def apply_revisions(sim) -> int:
+    if not sim.store.scalar("SELECT count(*) FROM orders WHERE status = 'Pending'"):
+        return 0
     pending = sim.store.frame("""
         SELECT r.order_id AS revision_id, r.base_order_id, s.seq, o.priority, o.price_list, r.due_at,
                b.status AS base_status, b.order_type AS base_type,
