@@ -15,10 +15,9 @@ import datetime as dt
 import numpy as np
 import polars as pl
 
+from cmpsim.arrivals import arrivals_in, random_account_ids
 from cmpsim.fulfilment import pricelists
-from cmpsim.orders.agentview import business_windows
 from cmpsim.randomness import draw
-from cmpsim.reference import generated_account_id
 
 ORDER_COLUMNS = {"source_no": pl.Int64, "external_id": pl.Utf8, "submitted_s": pl.Int64, "account_id": pl.Utf8,
                  "order_type": pl.Utf8, "base_external": pl.Utf8, "priority": pl.Int32, "due_s": pl.Int64,
@@ -72,16 +71,11 @@ def _seconds_since_start(sim, text: str) -> int:
 def _random(sim, t0: int, t1: int) -> tuple[pl.DataFrame, pl.DataFrame]:
     """New orders for random accounts, and modify orders on randomly chosen installed assets."""
     demand = sim.scenario["service"]["demand"]
-    windows = business_windows(sim, t0, t1)
-    hours = sim.scenario["demand"]["business_hours"]
-    day_s = _hhmm(hours["close"]) - _hhmm(hours["open"])
     rng = sim.rng("service.demand")
-    n = int(rng.poisson(demand["orders_per_day"] * sum(hi - lo for lo, hi in windows) / day_s)) if windows else 0
+    submitted = arrivals_in(sim, rng, demand["orders_per_day"], t0, t1)
+    n = len(submitted)
     if n == 0 or not demand["product_mix"]:
         return pl.DataFrame(schema=ORDER_COLUMNS), pl.DataFrame(schema=LINE_COLUMNS)
-    lengths = np.asarray([hi - lo for lo, hi in windows], dtype=float)
-    pick = rng.choice(len(windows), size=n, p=lengths / lengths.sum())
-    submitted = np.sort(np.asarray([lo for lo, _ in windows])[pick] + np.floor(rng.random(n) * lengths[pick]) + 1)
     priorities = np.asarray([int(k) for k in demand["priority_mix"]])
     weights = np.asarray(list(demand["priority_mix"].values()), dtype=float)
     future = rng.random(n) < demand["future_dated_rate"]
@@ -89,28 +83,13 @@ def _random(sim, t0: int, t1: int) -> tuple[pl.DataFrame, pl.DataFrame]:
     modify = rng.random(n) < demand["modify_rate"]
     orders = pl.DataFrame({
         "source_no": np.arange(n, dtype=np.int64), "external_id": [None] * n, "submitted_s": submitted.astype(np.int64),
-        "account_id": _accounts(sim, rng, n), "order_type": np.where(modify, "modify", "new"),
+        "account_id": random_account_ids(sim, rng, n), "order_type": np.where(modify, "modify", "new"),
         "base_external": [None] * n, "priority": priorities[rng.choice(len(priorities), n, p=weights / weights.sum())],
         "due_s": submitted.astype(np.int64) + np.where(future & ~modify, ahead_s, 0),
         "header_price_list": [None] * n}).cast(ORDER_COLUMNS)
     orders, modify_lines = _modify_lines(sim, rng, orders)
     new_lines = _new_order_lines(sim, rng, orders.filter(pl.col("order_type") == "new"))
     return orders, pl.concat([new_lines, modify_lines])
-
-
-def _hhmm(text: str) -> int:
-    hours, minutes = text.split(":")
-    return int(hours) * 3600 + int(minutes) * 60
-
-
-def _accounts(sim, rng: np.random.Generator, n: int) -> np.ndarray:
-    generated = int(sim.scenario["accounts"]["generate"]["count"])
-    listed = np.asarray([a["id"] for a in sim.scenario["accounts"].get("listed", ())], dtype=object)
-    idx = rng.integers(0, generated + len(listed), n)
-    ids = pl.select(generated_account_id(pl.Series(np.minimum(idx, max(generated - 1, 0))))).to_series().to_numpy()
-    if len(listed):
-        ids = np.where(idx < generated, ids, listed[np.clip(idx - generated, 0, len(listed) - 1)])
-    return ids.astype(object)
 
 
 def _new_order_lines(sim, rng: np.random.Generator, orders: pl.DataFrame) -> pl.DataFrame:

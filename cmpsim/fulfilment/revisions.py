@@ -141,7 +141,7 @@ def _stop_affected_work(sim) -> pl.DataFrame:
 
 def _rewrite_lines(sim, accepted: pl.DataFrame) -> None:
     """The base orders take the revised lines and header; removed lines are cancelled."""
-    con, now = sim.con, sim.now
+    con = sim.con
     fields = ", ".join(f"{f} = n.{f}" for f in WORK_FIELDS + ("requested_price_list", "resolved_price_list",
                                                                "price_list_source", "price_list_from_header"))
     con.execute(f"""UPDATE service_lines SET {fields}
@@ -177,7 +177,6 @@ def _rewrite_lines(sim, accepted: pl.DataFrame) -> None:
                                       WHERE r.reason IS NULL AND o.status = 'In Progress')
                      AND status = 'Submitted'""")
     sync_public_lines(sim, "SELECT base_order_id FROM _rv WHERE reason IS NULL")
-    del now
 
 
 def _take_header(sim) -> None:

@@ -13,8 +13,9 @@ import datetime as dt
 import numpy as np
 import polars as pl
 
+from cmpsim.arrivals import arrivals_in, random_account_ids
 from cmpsim.randomness import draw
-from cmpsim.reference import generated_account_id, random_names
+from cmpsim.reference import random_names
 
 DAY_S = 86_400
 
@@ -28,23 +29,6 @@ def agentview_step(sim) -> int:
     checks = _stock_checks(sim, orders, lines, t0, t1)
     generated = _generate_due(sim)
     return taken + checks + generated
-
-
-def business_windows(sim, t0: int, t1: int) -> list[tuple[int, int]]:
-    """The parts of (t0, t1] that fall in business hours, in seconds since the run start."""
-    hours = sim.scenario["demand"]["business_hours"]
-    open_s, close_s = (_seconds(hours["open"]), _seconds(hours["close"]))
-    out = []
-    for day in range(t0 // DAY_S, t1 // DAY_S + 1):
-        lo, hi = max(t0, day * DAY_S + open_s), min(t1, day * DAY_S + close_s)
-        if hi > lo:
-            out.append((lo, hi))
-    return out
-
-
-def _seconds(hhmm: str) -> int:
-    hours, minutes = hhmm.split(":")
-    return int(hours) * 3600 + int(minutes) * 60
 
 
 def _arrivals(sim, t0: int, t1: int) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -84,15 +68,11 @@ def _line_schema() -> dict[str, pl.DataType]:
 
 def _random_orders(sim, t0: int, t1: int) -> tuple[pl.DataFrame, pl.DataFrame]:
     demand = sim.scenario["demand"]
-    windows = business_windows(sim, t0, t1)
-    hours = demand["business_hours"]
-    day_s = _seconds(hours["close"]) - _seconds(hours["open"])
-    open_s = sum(hi - lo for lo, hi in windows)
     rng = sim.rng("demand")
-    n = int(rng.poisson(demand["orders_per_day"] * open_s / day_s)) if open_s else 0
+    created = arrivals_in(sim, rng, demand["orders_per_day"], t0, t1)
+    n = len(created)
     if n == 0:
         return pl.DataFrame(schema=_order_schema()), pl.DataFrame(schema=_line_schema())
-    created = np.sort(_uniform_times(rng, windows, n))
     gift = rng.random(n) < demand["gift_delivery_rate"]
     abandoned = rng.random(n) < demand["abandon_rate"]
     delay_s = np.round(draw(demand["generation_delay_minutes"], rng, n) * 60).astype(np.int64)
@@ -101,7 +81,7 @@ def _random_orders(sim, t0: int, t1: int) -> tuple[pl.DataFrame, pl.DataFrame]:
             "source": ["random"] * n,
             "source_no": np.arange(n, dtype=np.int64),
             "created_s": created,
-            "account_id": _random_accounts(sim, rng, n),
+            "account_id": random_account_ids(sim, rng, n),
             "gift_name": pl.Series(random_names(rng, n)).zip_with(
                 pl.Series(gift), pl.Series([None] * n, dtype=pl.Utf8)
             ),
@@ -117,23 +97,6 @@ def _random_orders(sim, t0: int, t1: int) -> tuple[pl.DataFrame, pl.DataFrame]:
         }
     )
     return orders.cast(_order_schema()), _random_lines(sim, rng, n)
-
-
-def _uniform_times(rng: np.random.Generator, windows: list[tuple[int, int]], n: int) -> np.ndarray:
-    lengths = np.asarray([hi - lo for lo, hi in windows], dtype=float)
-    pick = rng.choice(len(windows), size=n, p=lengths / lengths.sum())
-    starts = np.asarray([lo for lo, _ in windows])[pick]
-    return (starts + np.floor(rng.random(n) * lengths[pick]) + 1).astype(np.int64)
-
-
-def _random_accounts(sim, rng: np.random.Generator, n: int) -> np.ndarray:
-    generated = int(sim.scenario["accounts"]["generate"]["count"])
-    listed = np.asarray([a["id"] for a in sim.scenario["accounts"].get("listed", ())], dtype=object)
-    idx = rng.integers(0, generated + len(listed), n)
-    ids = pl.select(generated_account_id(pl.Series(np.minimum(idx, max(generated - 1, 0))))).to_series().to_numpy()
-    if len(listed):
-        ids = np.where(idx < generated, ids, listed[np.clip(idx - generated, 0, len(listed) - 1)])
-    return ids.astype(object)
 
 
 def _random_lines(sim, rng: np.random.Generator, n: int) -> pl.DataFrame:
@@ -255,17 +218,14 @@ def _stock_checks(sim, orders: pl.DataFrame, lines: pl.DataFrame, t0: int, t1: i
         .select("order_id", "created_s")
         .join(lines.select("order_id", "product_id", "quantity"), on="order_id")
     )
-    windows = business_windows(sim, t0, t1)
     rng = sim.rng("stock_checks")
-    per_day = sim.scenario["demand"]["stock_checks_per_day"]
-    hours = sim.scenario["demand"]["business_hours"]
-    day_s = _seconds(hours["close"]) - _seconds(hours["open"])
-    n = int(rng.poisson(per_day * sum(hi - lo for lo, hi in windows) / day_s)) if windows and per_day else 0
+    times = arrivals_in(sim, rng, sim.scenario["demand"]["stock_checks_per_day"], t0, t1)
+    n = len(times)
     mix = sim.scenario["demand"]["product_mix"]
     standalone = pl.DataFrame(
         {
             "order_id": pl.Series([None] * n, dtype=pl.Utf8),
-            "created_s": np.sort(_uniform_times(rng, windows, n)) if n else np.zeros(0, dtype=np.int64),
+            "created_s": times,
             "product_id": np.asarray(list(mix))[rng.integers(0, len(mix), n)] if n else np.zeros(0, dtype=str),
             "quantity": rng.integers(1, 4, n),
         }
