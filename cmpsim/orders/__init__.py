@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from cmpsim.arrivals import seconds_of_day
 from cmpsim.engine import DailyAt, Every, OnWork, Step
 from cmpsim.files import inbox_has_files, outbox_has_files
 from cmpsim.orders.agentview import agentview_step
@@ -55,15 +56,10 @@ def load_reference(store: Store, scenario: Scenario) -> None:
     store.insert("wh_stock", stock)
 
 
-def _hhmm(text: str) -> int:
-    hours, minutes = text.split(":")
-    return int(hours) * 3600 + int(minutes) * 60
-
-
 def _job_trigger(spec, signal: str):
     if spec["trigger"] == "on_work":
         return OnWork(signal)
-    return DailyAt(tuple(_hhmm(t) for t in spec["at"]))
+    return DailyAt(tuple(seconds_of_day(t) for t in spec["at"]))
 
 
 def _batches_ready(sim) -> bool:
@@ -83,7 +79,7 @@ def steps(scenario: Scenario) -> list[Step]:
         return []  # no hardware shop in this scenario: none of its jobs would ever have work
     s = scenario["schedules"]
     agentview_s = s["agentview_interval_minutes"] * 60
-    dispatch_times = tuple(sorted({_hhmm(w["dispatch_time"]) for w in scenario["warehouses"]}))
+    dispatch_times = tuple(sorted({seconds_of_day(w["dispatch_time"]) for w in scenario["warehouses"]}))
     return [
         Step(
             "AgentView", "user", Every(agentview_s, agentview_s), agentview_step, emits=("orders.awaiting_generation",)
