@@ -13,23 +13,17 @@ memory is measured on its own.
 
 from __future__ import annotations
 
-import argparse
-import json
 import math
-import os
-import platform
-import resource
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+from harness import main, peak_rss_mb, render
+
 ROOT = Path(__file__).resolve().parent.parent
 SERVICE = ROOT / "scenarios" / "service.yaml"
 UTILISATION = 0.8  # target share of worker time spent on lines
-DEFAULT_SIZES = (10_000, 100_000)
 
 
 def workers_needed(service: dict[str, Any], orders_per_day: float) -> int:
@@ -89,18 +83,9 @@ def measure(orders: int, days: int, keep: Path | None) -> dict[str, Any]:
         "wall_s": wall,
         "lines_complete": int(lines),
         "events": int(events),
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,  # KB on Linux
+        "peak_rss_mb": peak_rss_mb(),
         "statuses": {k: int(v) for k, v in statuses.items()},
     }
-
-
-def in_subprocess(orders: int, days: int, keep: Path | None) -> dict[str, Any]:
-    """Run `measure` in a fresh interpreter and read back the JSON line it prints last."""
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", str(orders), "--days", str(days)]
-    if keep is not None:
-        cmd += ["--keep", str(keep)]
-    done = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, check=True)
-    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def table(results: list[dict[str, Any]]) -> str:
@@ -125,26 +110,8 @@ def table(results: list[dict[str, Any]]) -> str:
         for r in results
     ]
     head += statuses
-    widths = [max(len(c) for c in col) for col in zip(head, *rows, strict=True)]
-    lines = ["  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)) for row in [head, *rows]]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--orders", type=int, action="append", help="service orders to run (repeatable)")
-    parser.add_argument("--days", type=int, default=30, help="simulated days (default 30)")
-    parser.add_argument("--keep", type=Path, help="keep the run folders under this folder")
-    parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    if args.child is not None:
-        print(json.dumps(measure(args.child, args.days, args.keep)))
-        return
-    results = [in_subprocess(n, args.days, args.keep) for n in args.orders or DEFAULT_SIZES]
-    print(table(results))
-    print(f"machine: {os.cpu_count()} CPUs, {platform.platform()}, Python {platform.python_version()}")
+    return render(head, rows)
 
 
 if __name__ == "__main__":
-    main()
+    main(str(Path(__file__).resolve()), __doc__.splitlines()[0], measure, table)

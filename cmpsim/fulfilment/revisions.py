@@ -55,9 +55,8 @@ def apply_revisions(sim) -> int:
                                     .when(pl.col("earlier_pending") > 0)
                                     .then(pl.lit("another revision of the base order is already pending")))
     _close(sim, verdicts)
-    accepted = verdicts.filter(pl.col("reason").is_null())
-    if accepted.height:
-        _apply(sim, accepted)
+    if verdicts["reason"].null_count():  # at least one revision accepted
+        _apply(sim)
     return pending.height
 
 
@@ -96,7 +95,7 @@ def _delta(sim) -> pl.DataFrame:
         ORDER BY 1, 2""")
 
 
-def _apply(sim, accepted: pl.DataFrame) -> None:
+def _apply(sim) -> None:
     con = sim.con
     delta = _delta(sim)
     con.register("_delta", delta.to_arrow())
@@ -109,7 +108,7 @@ def _apply(sim, accepted: pl.DataFrame) -> None:
                    CASE WHEN {activity} LIKE 'Line %' THEN line_ref END AS detail
             FROM _delta WHERE {where}""", [sim.now, sim.current_job])
     compensation = _stop_affected_work(sim)
-    _rewrite_lines(sim, accepted)
+    _rewrite_lines(sim)
     _requeue(sim, compensation)
 
 
@@ -139,7 +138,7 @@ def _stop_affected_work(sim) -> pl.DataFrame:
     return affected.select("order_id", "line_no", "compensation_s", "change")
 
 
-def _rewrite_lines(sim, accepted: pl.DataFrame) -> None:
+def _rewrite_lines(sim) -> None:
     """The base orders take the revised lines and header; removed lines are cancelled."""
     con = sim.con
     fields = ", ".join(f"{f} = n.{f}" for f in WORK_FIELDS + ("requested_price_list", "resolved_price_list",

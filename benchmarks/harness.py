@@ -1,0 +1,56 @@
+"""What both benchmarks share: one child process per size (so peak memory is that size's own),
+a plain fixed-width table, and the command line `--orders N … --days D --keep DIR`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+DEFAULT_SIZES = (10_000, 100_000)
+
+Measure = Callable[[int, int, Path | None], dict[str, Any]]
+Table = Callable[[list[dict[str, Any]]], str]
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KB on Linux
+
+
+def render(head: list[str], rows: list[list[str]]) -> str:
+    """Right-aligned columns under a header and a rule."""
+    widths = [max(len(c) for c in col) for col in zip(head, *rows, strict=True)]
+    lines = ["  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)) for row in [head, *rows]]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _in_subprocess(script: str, orders: int, days: int, keep: Path | None) -> dict[str, Any]:
+    """Run the script's `measure` in a fresh interpreter and read back the JSON line it prints last."""
+    cmd = [sys.executable, script, "--child", str(orders), "--days", str(days)]
+    if keep is not None:
+        cmd += ["--keep", str(keep)]
+    done = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main(script: str, description: str, measure: Measure, table: Table, argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--orders", type=int, action="append", help="orders to run (repeatable)")
+    parser.add_argument("--days", type=int, default=30, help="simulated days (default 30)")
+    parser.add_argument("--keep", type=Path, help="keep the run folders under this folder")
+    parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child is not None:
+        print(json.dumps(measure(args.child, args.days, args.keep)))
+        return
+    results = [_in_subprocess(script, n, args.days, args.keep) for n in args.orders or DEFAULT_SIZES]
+    print(table(results))
+    print(f"machine: {os.cpu_count()} CPUs, {platform.platform()}, Python {platform.python_version()}")
