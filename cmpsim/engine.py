@@ -5,6 +5,12 @@ name, what wakes it, and one set-based function over the database. The engine wa
 when due, runs the function inside one DuckDB transaction, records a `job_runs` row when it did
 work, and raises the signals that wake the steps waiting for that work. Steps take no simulated
 time; their effects are stamped with the moment they woke.
+
+A `Chain` is a scheduled process of several jobs that must run strictly in sequence (the daily
+billing run): each job starts only when the one before completed, and a job that fails stops the
+chain for that wake-up. A failure is a `JobFailure` raised by the step (an injected fault): its
+transaction is rolled back and the failure is recorded in `job_runs` and `events`. Any other
+exception is a defect of cmpsim and stops the run.
 """
 
 from __future__ import annotations
@@ -49,6 +55,11 @@ class OnWork:
 Trigger = Every | DailyAt | OnWork
 
 
+class JobFailure(Exception):
+    """A job that fails as the platform's jobs can (a crash, a lost connection): the wake-up is
+    rolled back and recorded as Failed, and the run goes on."""
+
+
 @dataclass(frozen=True)
 class Step:
     """A job, daemon or simulated outside party, declared once."""
@@ -63,6 +74,17 @@ class Step:
     due: Callable[[Simulation], bool] | None = None
 
 
+@dataclass(frozen=True)
+class Chain:
+    """Jobs run one after another at each wake-up; a failed job stops the rest of that wake-up.
+
+    Every job of a chain leaves a `job_runs` row, idle or not, so that a day's run reads whole."""
+
+    name: str
+    trigger: Trigger
+    jobs: tuple[Step, ...]
+
+
 @dataclass
 class Simulation:
     """The clock, the database and the run folder that every step works on."""
@@ -71,7 +93,7 @@ class Simulation:
     store: Store
     run_dir: Path
     key: bytes = field(repr=False)
-    steps: list[Step] = field(default_factory=list)
+    steps: list[Step | Chain] = field(default_factory=list)
     day_hooks: list[Callable[[Simulation, int], None]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -112,31 +134,57 @@ class Simulation:
         self.env.process(self._day_ticker())
         self.env.run(until=days * DAY_S)
 
-    def execute(self, step: Step) -> int:
-        """One wake-up of a step: atomic, recorded when it did work."""
+    def execute(self, step: Step, record_idle: bool = False) -> int | None:
+        """One wake-up of a step: atomic, recorded when it did work (or always, in a chain).
+
+        Returns how many records it processed, or None when it failed (see JobFailure)."""
         if step.due is not None and not step.due(self):
             return 0
         started = self.now
         self.current_job = step.name
-        with self.store.transaction():
-            processed = int(step.run(self))
-            if processed:
-                run_no = self.store.allocate("job_run", 1) + 1
-                self.con.execute(
-                    "INSERT INTO job_runs VALUES (?, ?, ?, ?, ?, ?)",
-                    [run_no, step.name, step.component, started, self.now, processed],
-                )
+        try:
+            with self.store.transaction():
+                processed = int(step.run(self))
+                if processed or record_idle:
+                    self._record_run(step, started, processed, "Completed", None)
+        except JobFailure as failure:
+            with self.store.transaction():
+                self._record_run(step, started, 0, "Failed", str(failure))
+            return None
         if processed:
             for name in step.emits:
                 self.signal(name)
         return processed
 
-    def _lifecycle(self, step: Step) -> Iterator[simpy.Event]:
+    def run_chain(self, chain: Chain) -> bool:
+        """Run the chain's jobs in sequence; False when one failed and the rest did not run."""
+        return all(self.execute(job, record_idle=True) is not None for job in chain.jobs)
+
+    def _record_run(self, step: Step, started: dt.datetime, processed: int, status: str, detail: str | None) -> None:
+        run_no = self.store.allocate("job_run", 1) + 1
+        self.con.execute(
+            "INSERT INTO job_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [run_no, step.name, step.component, started, self.now, processed, status, detail],
+        )
+        if status == "Failed":
+            self.store.record_events(
+                "SELECT ?::TIMESTAMP AS ts, 'job' AS object_type, ? AS object_id, 'Job Failed' AS activity, "
+                "? AS job, ? AS detail",
+                [self.now, step.name, step.name, detail],
+            )
+
+    def _wake(self, item: Step | Chain) -> None:
+        if isinstance(item, Chain):
+            self.run_chain(item)
+        else:
+            self.execute(item)
+
+    def _lifecycle(self, step: Step | Chain) -> Iterator[simpy.Event]:
         env, trigger = self.env, step.trigger
         if isinstance(trigger, Every):
             yield env.timeout(trigger.offset_s)
             while True:
-                self.execute(step)
+                self._wake(step)
                 yield env.timeout(trigger.interval_s)
         elif isinstance(trigger, DailyAt):
             day = int(env.now // DAY_S)
@@ -145,14 +193,14 @@ class Simulation:
                     at = day * DAY_S + moment
                     if at >= env.now:
                         yield env.timeout(at - env.now)
-                        self.execute(step)
+                        self._wake(step)
                 day += 1
         else:
             while True:
                 event = env.event()
                 self._waiting.setdefault(trigger.signal, []).append(event)
                 yield event
-                self.execute(step)
+                self._wake(step)
 
     def _day_ticker(self) -> Iterator[simpy.Event]:
         """Call the day hooks at each midnight, before any step due at that same moment."""

@@ -17,7 +17,7 @@ from typing import Any
 
 import polars as pl
 
-from cmpsim import fulfilment, orders, reference
+from cmpsim import fulfilment, orders, probes, reference
 from cmpsim.engine import Simulation
 from cmpsim.errors import InputError
 from cmpsim.files import encode_document, write_atomic
@@ -84,7 +84,7 @@ def run(
     run_dir = _prepare_folder(Path(out) if out is not None else default_out(scenario))
     store = Store(run_dir / DB_NAME)
     _create(store, scenario)
-    steps = orders.steps(scenario) + fulfilment.steps(scenario)
+    steps = orders.steps(scenario) + fulfilment.steps(scenario) + probes.steps(scenario)
     sim = Simulation(scenario=scenario, store=store, run_dir=run_dir, key=key, steps=steps)
     if progress is not None:
         sim.day_hooks.append(lambda _sim, day: progress(day, scenario.horizon_days))
@@ -149,6 +149,7 @@ def _create(store: Store, scenario: Scenario) -> None:
     with store.transaction():
         orders.create_tables(store)
         fulfilment.create_tables(store)
+        probes.create_tables(store)
         reference.load_reference(store, scenario)
         orders.load_reference(store, scenario)
         fulfilment.load_reference(store, scenario)

@@ -43,7 +43,55 @@ DEFAULTS: dict[str, Any] = {
     "fraud_check": {"fail_rate": 0.0, "gift_fail_rate": 0.0, "watch_postcodes": []},
     "manufacturers": [],
     "enrolment": {"unenrol_rate": 0.0, "unenrol_after_days": {"dist": "fixed", "value": 7}},
-    "billing": {"hardware_charges": "next_invoice"},
+    "billing": {
+        "hardware_charges": "next_invoice",
+        "run_at": "02:00",
+        "payment_terms_days": 14,
+        "usage_retention_days": 30,
+        "bill_print": {"mode": "sample", "sample_rate": 0.01, "accounts": [], "documents_per_run_max": 100},
+        "discounts": [],
+        "provider": {"name": "cmpsim Telecom", "address": ["1 Exchange Square", "London EC2A 2BR"],
+                     "vat_number": "GB 123 4567 89", "support": "support@cmpsim.example"},
+    },
+    "payments": {
+        "on_time_days": {"dist": "uniform", "low": 1, "high": 12},
+        "late_rate": 0.1,
+        "late_days": {"dist": "exponential", "mean": 10},
+        "never_rate": 0.02,
+        "bounce_rate": 0.01,
+        "bounce_after_days": {"dist": "fixed", "value": 3},
+        "duplicate_rate": 0.005,
+        "duplicate_after_days": {"dist": "uniform", "low": 1, "high": 5},
+        "refund_after_days": 5,
+        "bank_statement_at": "05:00",
+        "allocation_at": ["10:00"],
+    },
+    "ledger": {
+        "chart_of_accounts": [
+            {"code": "1000", "name": "Bank", "type": "asset"},
+            {"code": "1100", "name": "Trade receivables (control)", "type": "asset"},
+            {"code": "2200", "name": "VAT payable", "type": "liability"},
+            {"code": "2300", "name": "Customer refunds payable", "type": "liability"},
+            {"code": "4000", "name": "Hardware revenue", "type": "revenue"},
+            {"code": "4100", "name": "Service revenue", "type": "revenue"},
+            {"code": "4200", "name": "Usage revenue", "type": "revenue"},
+            {"code": "4800", "name": "Discounts allowed", "type": "revenue"},
+            {"code": "4900", "name": "Other revenue", "type": "revenue"},
+        ],
+        "posting_rules": {
+            "receivables": "1100", "bank": "1000", "tax_payable": "2200", "refunds": "2300", "discounts": "4800",
+            "revenue": {"handset": "4000", "tablet": "4000", "router": "4000", "wearable": "4000",
+                        "accessory": "4000", "licence": "4000", "service": "4100", "usage": "4200",
+                        "default": "4900"},
+        },
+        "extract_poll_minutes": 30,
+        "transmission_poll_minutes": 30,
+        "response_poll_minutes": 30,
+        "repost_at": ["09:00"],
+        "repost_attempts_max": 3,
+        "accounting_system": {"poll_minutes": 60, "period_close_days": 5},
+    },
+    "probes": [],
     "schedules": {
         "agentview_interval_minutes": 60,
         "sales_order_request": {"trigger": "on_work"},
@@ -226,6 +274,10 @@ def _merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
 
 def _with_defaults(doc: dict[str, Any]) -> dict[str, Any]:
     data = _merge(DEFAULTS, doc)
+    # Posting rules name accounts of the scenario's own chart: given, they replace the defaults whole.
+    rules = doc.get("ledger", {}).get("posting_rules")
+    if rules is not None:
+        data["ledger"]["posting_rules"] = copy.deepcopy(rules)
     data["warehouses"] = [_merge(WAREHOUSE_DEFAULTS, w) for w in data["warehouses"]]
     data["manufacturers"] = [_merge(MANUFACTURER_DEFAULTS, m) for m in data["manufacturers"]]
     data["catalogue"]["products"] = [_merge(PRODUCT_DEFAULTS, p) for p in data["catalogue"]["products"]]
@@ -302,8 +354,13 @@ def _semantic_problems(data: dict[str, Any]) -> Iterator[tuple[list[Any], str, s
     yield from _distribution_problems(data)
     yield from _order_problems(data, known, set(listed))
     yield from _schedule_problems(data)
+    service_products = set()
     if "service" in data:
         yield from _service_problems(data, set(listed))
+        service_products = {p["id"] for p in data["service"]["products"]}
+    yield from _billing_problems(data, known | service_products, set(listed))
+    yield from _ledger_problems(data)
+    yield from _probe_problems(data)
 
 
 def _unique(ids: list[str], parts: list[Any], field: str) -> Iterator[tuple[list[Any], str, str]]:
@@ -363,9 +420,16 @@ def _order_problems(data: dict[str, Any], products: set[str], listed: set[str]) 
                     repr(line["product"]),
                 )
     for i, fault in enumerate(data["faults"]):
-        day = dt.datetime.fromisoformat(fault["date"])
-        if not start <= day < end:
+        day = _date(fault["date"])
+        if day is None or not start <= day < end:
             yield (["faults", i, "date"], "a date within the horizon", fault["date"])
+
+
+def _date(text: str) -> dt.datetime | None:
+    try:
+        return dt.datetime.fromisoformat(text)
+    except ValueError:
+        return None
 
 
 def _is_generated_account(account_id: str, generated: int) -> bool:
@@ -406,6 +470,11 @@ def _service_problems(data: dict[str, Any], listed: set[str]) -> Iterator[tuple[
     for key in service["demand"]["product_mix"]:
         if key not in products:
             yield (["service", "demand", "product_mix", key], "a product of the service catalogue", repr(key))
+    bundles = {p["id"] for p in service["products"] if p["bundle"]}
+    for key in service.get("installed_base", {}).get("product_mix", {}):
+        if key not in products or key in bundles:
+            yield (["service", "installed_base", "product_mix", key],
+                   "a product of the service catalogue, not a bundle", repr(key))
     yield from _service_order_problems(data, listed)
 
 
@@ -425,3 +494,50 @@ def _service_order_problems(data: dict[str, Any], listed: set[str]) -> Iterator[
             yield (parts + ["base_order"], f"the order a {order['type']} order revises", "none")
         lines = [line["line"] for line in order["lines"]]
         yield from _unique(lines, parts + ["lines"], "line")
+
+
+def _known_account(account_id: str, listed: set[str], generated: int) -> bool:
+    return account_id in listed or _is_generated_account(account_id, generated)
+
+
+Problems = Iterator[tuple[list[Any], str, str]]
+
+
+def _billing_problems(data: dict[str, Any], products: set[str], listed: set[str]) -> Problems:
+    billing, generated = data["billing"], data["accounts"]["generate"]["count"]
+    for i, account in enumerate(billing["bill_print"]["accounts"]):
+        if not _known_account(account, listed, generated):
+            yield (["billing", "bill_print", "accounts", i], "a listed account or a generated one", repr(account))
+    yield from _unique([d["id"] for d in billing["discounts"]], ["billing", "discounts"], "id")
+    for i, discount in enumerate(billing["discounts"]):
+        for j, product in enumerate(discount.get("products", [])):
+            if product not in products:
+                yield (["billing", "discounts", i, "products", j], "a product of the catalogues", repr(product))
+        for j, account in enumerate(discount.get("accounts", [])):
+            if not _known_account(account, listed, generated):
+                yield (["billing", "discounts", i, "accounts", j], "a listed account or a generated one",
+                       repr(account))
+
+
+def _ledger_problems(data: dict[str, Any]) -> Iterator[tuple[list[Any], str, str]]:
+    ledger = data["ledger"]
+    codes = [a["code"] for a in ledger["chart_of_accounts"]]
+    yield from _unique(codes, ["ledger", "chart_of_accounts"], "code")
+    rules = ledger["posting_rules"]
+    named = [([key], code) for key, code in rules.items() if key != "revenue"]
+    named += [(["revenue", key], code) for key, code in rules["revenue"].items()]
+    for parts, code in named:
+        if code not in codes:
+            yield (["ledger", "posting_rules", *parts], "an account of the chart_of_accounts", repr(code))
+
+
+def _probe_problems(data: dict[str, Any]) -> Iterator[tuple[list[Any], str, str]]:
+    from cmpsim.probes import query_problem  # the probe module knows what a probe may ask
+
+    yield from _unique([p["name"] for p in data["probes"]], ["probes"], "name")
+    for i, probe in enumerate(data["probes"]):
+        for field in ("query", "detail_query"):
+            if field in probe:
+                problem = query_problem(probe[field])
+                if problem is not None:
+                    yield (["probes", i, field], *problem)

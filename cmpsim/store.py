@@ -62,7 +62,8 @@ CREATE TABLE IF NOT EXISTS events (
     object_id VARCHAR NOT NULL, activity VARCHAR NOT NULL, job VARCHAR NOT NULL, detail VARCHAR);
 CREATE TABLE IF NOT EXISTS job_runs (
     run_no BIGINT, job VARCHAR NOT NULL, component VARCHAR NOT NULL,
-    started_at TIMESTAMP NOT NULL, ended_at TIMESTAMP NOT NULL, processed BIGINT NOT NULL);
+    started_at TIMESTAMP NOT NULL, ended_at TIMESTAMP NOT NULL, processed BIGINT NOT NULL,
+    status VARCHAR NOT NULL, detail VARCHAR);
 """
 
 
