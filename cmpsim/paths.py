@@ -5,3 +5,4 @@ from pathlib import Path
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 SCHEMA_DIR = PROJECT_DIR / "schemas"
 SCENARIO_DIR = PROJECT_DIR / "scenarios"
+REPORT_DIR = PROJECT_DIR / "reports"
