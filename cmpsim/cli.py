@@ -1,9 +1,11 @@
-"""The `cmpsim` command line. Exit status: 0 success, 2 bad input (one line on stderr)."""
+"""The `cmpsim` command line. Exit status: 0 success, 2 bad input (one line on stderr); `probes`: 1 breached."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import sys
+from decimal import Decimal
 from pathlib import Path
 
 import click
@@ -11,10 +13,12 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from cmpsim import probes as probe_module
 from cmpsim import runs as run_module
 from cmpsim.errors import InputError
 from cmpsim.scenario import load
 
+EXIT_BREACHED = 1  # `cmpsim probes`: a probe is breached
 EXIT_BAD_INPUT = 2
 
 
@@ -90,6 +94,65 @@ def summary(run_dir: Path, as_json: bool) -> None:
         print_summary(data, run_dir)
 
 
+@main.command(name="probes")
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--at", "at_text", metavar="MOMENT",
+              help="Evaluate at this simulated moment, like 2026-01-09T06:00 (default: the end of the run).")
+@click.option("--history", is_flag=True, help="Summarise the evaluations made during the run instead.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def probes_command(run_dir: Path, at_text: str | None, history: bool, as_json: bool) -> None:
+    """Evaluate the probes of a finished run now, or (--history) list what they found during it.
+
+    An evaluation on demand reads the run: it writes nothing and sends no alert.
+
+    \b
+    Exit status: 0 no probe breached; 1 a probe breached (with --history:
+    breached at least once during the run); 2 bad input (not a run folder,
+    a bad --at).
+    """
+    at = probe_module.parse_moment(at_text) if at_text is not None else None
+    if history and at is not None:
+        raise InputError("argument --at", "", "no --at with --history (the history is the run's own)", at_text)
+    with run_module.open_run(run_dir) as opened:
+        frame = probe_module.history(opened) if history else probe_module.evaluate_run(opened, at)
+    rows = [{k: _plain(v) for k, v in row.items()} for row in frame.iter_rows(named=True)]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2, sort_keys=True))
+    else:
+        _print_probes(rows, history)
+    if any(r["breaches"] for r in rows) if history else any(r["breached"] for r in rows):
+        click.get_current_context().exit(EXIT_BREACHED)
+
+
+def _plain(value: object) -> object:
+    """A value for JSON or a table cell: a Decimal as its exact text, a moment as ISO text."""
+    if isinstance(value, Decimal):
+        return probe_module.number_text(value)
+    if isinstance(value, dt.datetime):
+        return value.isoformat(timespec="minutes")
+    return value
+
+
+def _print_probes(rows: list[dict], history: bool) -> None:
+    console = Console(width=max(Console().width, 160))  # probe names are long: keep each on one line
+    if not rows:
+        console.print("no probes declared in this run's scenario")
+    elif history:
+        _table(console, "Probe evaluations during the run",
+               ["probe", "kind", "target", "evaluations", "breaches", "last breach", "alerts raised"],
+               [(r["probe"], r["kind"], r["target"], r["evaluations"], r["breaches"], r["last_breach"] or "",
+                 r["alerts_raised"]) for r in rows])
+    else:
+        _table(console, f"Probes at {rows[0]['evaluated_at']} (on demand: nothing written, nothing sent)",
+               ["probe", "kind", "value", "target", "breached", "alert to", "detail"],
+               [(r["probe"], r["kind"], r["value"] or "", r["target"], "yes" if r["breached"] else "no",
+                 ", ".join(r["alert_to"]), _shortened(r["detail"] or "")) for r in rows])
+
+
+def _shortened(text: str, chars_max: int = 60) -> str:
+    return text if len(text) <= chars_max else text[: chars_max - 1] + "…"
+
+
 def print_summary(s: dict, run_dir: Path) -> None:
     console = Console(width=max(Console().width, 100))
     console.print(f"[bold]{s['scenario']}[/] seed {s['seed']}: {s['days']} days from {s['start_date']} → {run_dir}")
@@ -122,21 +185,41 @@ def print_summary(s: dict, run_dir: Path) -> None:
                ["priority", "orders", "mean wait h", "mean lead time h", "p90 lead time h"],
                [tuple(r.values()) for r in s["service_lead_times"]])
     _table(console, "Devices by enrolment status", ["status", "devices"], list(s["devices"].items()))
+    if "invoices" in s:
+        _print_billing(console, s)
     _table(
         console, "Charges", ["billing mode", "status", "charges", "gross"], [tuple(r.values()) for r in s["charges"]]
     )
     console.print(f"fraud check: {s['fraud_check']}; stock checks: {s['stock_checks']}; events: {s['events']}")
 
 
+def _print_billing(console: Console, s: dict) -> None:
+    runs = s["billing_runs"]
+    console.print(f"billing runs: {runs['completed']} of {runs['runs']} completed"
+                  + (f"; incomplete: {', '.join(runs['incomplete'])}" if runs["incomplete"] else ""))
+    _table(console, "Invoices", ["type", "invoices", "lines", "net", "tax", "gross"],
+           [tuple(r.values()) for r in s["invoices"]])
+    _table(console, "Payments and refunds", ["", "documents", "amount"], [tuple(r.values()) for r in s["payments"]])
+    _table(console, "Postings", ["ledger", "status", "postings", "amount"], [tuple(r.values()) for r in s["postings"]])
+    ledgers = s["ledgers"]
+    _table(console, "Ledgers", ["", "amount"], [
+        ("sales ledger: sum of balances", ledgers["sales_ledger_balance"]),
+        ("general ledger: receivables control", ledgers["receivables_control"]),
+        ("general ledger: debits / credits", f"{ledgers['gl_debits']} / {ledgers['gl_credits']}")])
+    _table(console, "Probes", ["probe", "kind", "evaluations", "breaches", "alerts"],
+           [tuple(r.values()) for r in s["probes"]])
+    console.print(f"statements: {s['statements']}; bill documents: {s['bill_documents']}; usage: {s['usage']}")
+
+
+NUMERIC_COLUMNS = {"orders", "files", "records", "runs", "processed", "devices", "charges", "gross", "value",
+                   "evaluations", "breaches", "alerts", "alerts raised", "invoices", "lines", "net", "tax",
+                   "documents", "amount", "postings", "failed"}
+
+
 def _table(console: Console, title: str, columns: list[str], rows: list[tuple]) -> None:
     table = Table(title=title, title_justify="left")
     for i, column in enumerate(columns):
-        table.add_column(
-            column,
-            justify="right"
-            if i and column in ("orders", "files", "records", "runs", "processed", "devices", "charges", "gross")
-            else "left",
-        )
+        table.add_column(column, justify="right" if i and column in NUMERIC_COLUMNS else "left")
     for row in rows:
         table.add_row(*[str(v) for v in row])
     console.print(table)

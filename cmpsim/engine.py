@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import simpy
 
-from cmpsim import randomness
+from cmpsim import faults, randomness
 from cmpsim.scenario import Scenario
 from cmpsim.store import Store
 
@@ -145,16 +145,24 @@ class Simulation:
         try:
             with self.store.transaction():
                 processed = int(step.run(self))
+                self._injected_failure(step)
                 if processed or record_idle:
                     self._record_run(step, started, processed, "Completed", None)
         except JobFailure as failure:
             with self.store.transaction():
                 self._record_run(step, started, 0, "Failed", str(failure))
+                for fault_no, _ in faults.remaining(self, "fail_job", job=step.name)[:1]:
+                    faults.record(self, fault_no, "job", step.name, str(failure))
             return None
         if processed:
             for name in step.emits:
                 self.signal(name)
         return processed
+
+    def _injected_failure(self, step: Step) -> None:
+        """A scenario fault `fail_job` makes the job crash after its work, which is then rolled back."""
+        if faults.remaining(self, "fail_job", job=step.name):
+            raise JobFailure(f"{step.name} crashed (injected fault): its work was rolled back")
 
     def run_chain(self, chain: Chain) -> bool:
         """Run the chain's jobs in sequence; False when one failed and the rest did not run."""

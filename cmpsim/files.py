@@ -29,6 +29,7 @@ import polars as pl
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from cmpsim import faults
 from cmpsim.validation import first_problem
 
 MAGIC = b"CMPG\x01"
@@ -226,6 +227,31 @@ def collect_outbound(sim, kind: str, party: str) -> list[tuple[str, Any]]:
     return collected
 
 
+def transmit_outbound(sim, kind: str, party: str) -> list[str]:
+    """CMP's transmission daemon hands the files extracted for `party` over to it, in name order.
+
+    Each file moves to `files/parties/<party>/received/` and the register marks it Transmitted with
+    its new path; the party reads what it received on its own schedule and keeps its own record of
+    what it has processed (files stay where the register says)."""
+    folder = sim.run_dir / "files" / "out" / kind / party
+    names = sorted(p.name for p in folder.glob("*.json.enc")) if folder.is_dir() else []
+    if not names:
+        return []
+    inbox = Path("files", "parties", party, "received")
+    (sim.run_dir / inbox).mkdir(parents=True, exist_ok=True)
+    sim.con.execute(
+        "UPDATE generic_files SET status = 'Transmitted', path = ? || '/' || name "
+        "WHERE direction = 'out' AND kind = ? AND name IN (SELECT unnest(?))", [str(inbox), kind, names])
+    sim.store.record_events(
+        "SELECT ?::TIMESTAMP AS ts, 'generic_file' AS object_type, file_id AS object_id, "
+        "'File Transmitted' AS activity, ? AS job, ? AS detail "
+        "FROM generic_files WHERE direction = 'out' AND kind = ? AND name IN (SELECT unnest(?))",
+        [sim.now, sim.current_job, f"sent to {party}", kind, names])
+    for name in names:
+        os.replace(folder / name, sim.run_dir / inbox / name)
+    return names
+
+
 def deliver_inbound(sim, kind: str, party: str, name: str, document: Any) -> None:
     """An outside party (through its adaptor) delivers a generic file into CMP's inbox.
 
@@ -240,10 +266,7 @@ def deliver_inbound(sim, kind: str, party: str, name: str, document: Any) -> Non
     inbox = sim.run_dir / "files" / "in" / kind
     if fault is not None:
         fault_no, fault_kind = fault
-        sim.con.execute(
-            "INSERT INTO faults_injected VALUES (?, ?, ?, ?, ?, ?)",
-            [fault_no, fault_kind, kind, sim.now, name, _FAULT_DETAIL[fault_kind]],
-        )
+        faults.record(sim, fault_no, kind, name, _FAULT_DETAIL[fault_kind])
         if fault_kind == "lose":
             return
         if fault_kind == "tamper":
@@ -262,15 +285,9 @@ _FAULT_DETAIL = {
 
 
 def _due_fault(sim, kind: str) -> tuple[int, str] | None:
-    """The first scenario fault for this file kind and day that still has files to hit."""
-    today = sim.today.isoformat()
-    for fault_no, fault in enumerate(sim.scenario["faults"]):
-        if fault["file_kind"] != kind or fault["date"] != today:
-            continue
-        used = sim.store.scalar("SELECT count(*) FROM faults_injected WHERE fault_no = ?", [fault_no])
-        if used < fault.get("count", 1):
-            return fault_no, fault["kind"]
-    return None
+    """The first scenario fault on the way in for this file kind and day that still has files to hit."""
+    due = [(no, k) for k in _FAULT_DETAIL for no, _ in faults.remaining(sim, k, file_kind=kind)]
+    return min(due) if due else None
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,8 @@ from typing import Any
 
 import polars as pl
 
-from cmpsim import fulfilment, orders, probes, reference
-from cmpsim.engine import Simulation
+from cmpsim import billing, fulfilment, ledger, orders, probes, reference
+from cmpsim.engine import Chain, Simulation, Step
 from cmpsim.errors import InputError
 from cmpsim.files import encode_document, write_atomic
 from cmpsim.scenario import Scenario, load
@@ -84,7 +84,7 @@ def run(
     run_dir = _prepare_folder(Path(out) if out is not None else default_out(scenario))
     store = Store(run_dir / DB_NAME)
     _create(store, scenario)
-    steps = orders.steps(scenario) + fulfilment.steps(scenario) + probes.steps(scenario)
+    steps = _steps(scenario)
     sim = Simulation(scenario=scenario, store=store, run_dir=run_dir, key=key, steps=steps)
     if progress is not None:
         sim.day_hooks.append(lambda _sim, day: progress(day, scenario.horizon_days))
@@ -110,7 +110,20 @@ def prepare(scenario: str | Path | Scenario, *, seed: int | None = None, days: i
     if days is not None:
         scenario = scenario.replace(horizon_days=_checked_int("--days", days, 1, 3660))
     scenario.key()
+    _steps(scenario)
     return scenario
+
+
+def _steps(scenario: Scenario) -> list[Step | Chain]:
+    """Every job, daemon and outside party of the run; a fault naming a job that is not there is refused."""
+    steps = (orders.steps(scenario) + fulfilment.steps(scenario) + billing.steps(scenario)
+             + ledger.steps(scenario) + probes.steps(scenario))
+    names = sorted({s.name for item in steps for s in (item.jobs if isinstance(item, Chain) else (item,))})
+    for i, fault in enumerate(scenario["faults"]):
+        if fault["kind"] == "fail_job" and fault["job"] not in names:
+            raise InputError(scenario.source, f"faults[{i}].job", f"one of the jobs {', '.join(names)}",
+                             repr(fault["job"]))
+    return steps
 
 
 def open_run(run_dir: str | Path) -> Run:
@@ -149,10 +162,14 @@ def _create(store: Store, scenario: Scenario) -> None:
     with store.transaction():
         orders.create_tables(store)
         fulfilment.create_tables(store)
+        billing.create_tables(store)
+        ledger.create_tables(store)
         probes.create_tables(store)
         reference.load_reference(store, scenario)
         orders.load_reference(store, scenario)
         fulfilment.load_reference(store, scenario)
+        billing.load_reference(store, scenario)
+        ledger.load_reference(store, scenario)
         store.set_info("scenario", scenario.name)
         store.set_info("seed", str(scenario.seed))
         store.set_info("start_date", scenario["start_date"])

@@ -75,6 +75,10 @@ class Store:
         # Checkpoint at the end of a run (and at day ends later), not whenever the WAL passes 16 MB.
         config = {} if read_only else {"checkpoint_threshold": "4GB"}
         self.con = duckdb.connect(str(path), read_only=read_only, config=config)
+        # Files the database refers to (archived usage) are named relative to the run folder, so a
+        # run folder can be moved or copied and still be queried whole.
+        folder = str(self.path.resolve().parent).replace("'", "''")
+        self.con.execute(f"SET file_search_path = '{folder}'")
         if not read_only:
             self.con.execute(CORE_DDL)
         # Counters are read once and written back with each transaction that moved them; between

@@ -95,8 +95,65 @@ def summarise(con) -> dict[str, Any]:
         if _has(con, "service_lead_times") else [],
         "job_runs": _rows(
             con,
-            """SELECT job, component, count(*) AS runs, sum(processed) AS processed
-                                  FROM job_runs GROUP BY ALL ORDER BY min(run_no)""",
+            """SELECT job, component, count(*) AS runs, sum(processed) AS processed,
+                      count(*) FILTER (WHERE status = 'Failed') AS failed
+               FROM job_runs GROUP BY ALL ORDER BY min(run_no)""",
         ),
+        **_billing(con),
         "events": int(con.execute("SELECT count(*) FROM events").fetchall()[0][0]),
+    }
+
+
+def _money(rows: list[dict[str, Any]], *keys: str) -> list[dict[str, Any]]:
+    """Exact amounts as strings, so the summary is plain JSON and never a float."""
+    return [{k: (str(v) if k in keys and v is not None else v) for k, v in r.items()} for r in rows]
+
+
+def _billing(con) -> dict[str, Any]:
+    """Billing runs, invoices, payments, the two ledgers and the probes."""
+    if not _has(con, "invoices"):
+        return {}
+    return {
+        "billing_runs": _rows(con, """
+            SELECT count(*) AS runs, count(*) FILTER (WHERE status = 'Completed') AS completed,
+                   coalesce(list(strftime(run_date, '%Y-%m-%d') || ' at ' || failed_job ORDER BY run_date)
+                            FILTER (WHERE status <> 'Completed'), []) AS incomplete
+            FROM billing_runs""")[0],
+        "invoices": _money(_rows(con, """
+            SELECT invoice_type, count(*) AS invoices, sum(lines) AS lines, sum(net_amount) AS net,
+                   sum(tax_amount) AS tax, sum(gross_amount) AS gross
+            FROM invoices GROUP BY ALL ORDER BY invoice_type"""), "net", "tax", "gross"),
+        "statements": int(con.execute("SELECT count(*) FROM statements").fetchall()[0][0]),
+        "bill_documents": dict(con.execute("SELECT doc_type, count(*) FROM bill_documents GROUP BY ALL "
+                                           "ORDER BY 1").fetchall()),
+        "usage": _money(_rows(con, """
+            SELECT (SELECT count(*) FROM usage_records) AS hot_records,
+                   (SELECT coalesce(sum(records), 0) FROM usage_archives) AS archived_records,
+                   (SELECT count(*) FROM usage_archives) AS archive_files,
+                   (SELECT coalesce(sum(amount), 0) FROM usage_history) AS rated_amount"""), "rated_amount")[0],
+        "payments": _money(_rows(con, """
+            SELECT 'payments received' AS what, count(*) AS documents, coalesce(sum(amount), 0) AS amount
+            FROM payments
+            UNION ALL SELECT 'payments returned', count(*), coalesce(sum(amount), 0) FROM payment_reversals
+            UNION ALL SELECT 'refunds requested', count(*), coalesce(sum(amount), 0) FROM refunds
+            UNION ALL SELECT 'refunds paid out', count(*), coalesce(sum(amount), 0) FROM refunds WHERE status = 'Paid'
+            """), "amount"),
+        "postings": _money(_rows(con, """
+            SELECT ledger, status, count(*) AS postings, sum(amount) AS amount FROM postings
+            GROUP BY ALL ORDER BY ledger, status"""), "amount"),
+        "ledgers": _money(_rows(con, """
+            SELECT (SELECT coalesce(sum(amount), 0) FROM sl_entries) AS sales_ledger_balance,
+                   (SELECT coalesce(sum(debit - credit), 0) FROM gl_entries
+                    WHERE gl_account = (SELECT gl_account FROM posting_rules WHERE rule = 'receivables'))
+                       AS receivables_control,
+                   (SELECT coalesce(sum(debit), 0) FROM gl_entries) AS gl_debits,
+                   (SELECT coalesce(sum(credit), 0) FROM gl_entries) AS gl_credits,
+                   (SELECT count(*) FROM gl_journals) AS journals,
+                   (SELECT count(*) FROM sl_entries) AS sl_entries"""),
+                          "sales_ledger_balance", "receivables_control", "gl_debits", "gl_credits")[0],
+        "probes": _rows(con, """
+            SELECT r.probe, min(r.kind) AS kind, count(*) AS evaluations,
+                   count(*) FILTER (WHERE r.breached) AS breaches,
+                   (SELECT count(*) FROM probe_alerts a WHERE a.probe = r.probe) AS alerts
+            FROM probe_results r GROUP BY r.probe ORDER BY r.probe""") if _has(con, "probe_results") else [],
     }

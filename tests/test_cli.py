@@ -18,7 +18,7 @@ def cmpsim(*args: str, cwd=None) -> subprocess.CompletedProcess:
 def test_validate_a_good_scenario():
     result = cmpsim("validate", BASELINE)
     assert result.returncode == 0
-    assert result.stdout.strip() == (f"{BASELINE}: valid scenario 'baseline', 28 days from 2026-01-05, seed 20260105")
+    assert result.stdout.strip() == (f"{BASELINE}: valid scenario 'baseline', 42 days from 2026-01-05, seed 20260105")
 
 
 def test_validate_a_bad_scenario_exits_2_with_one_line(tmp_path):

@@ -75,7 +75,7 @@ def test_distribution_error_is_reported_inside_its_branch(tmp_path):
 
 
 def test_error_in_the_parent_file_names_the_parent(tmp_path):
-    parent = write(tmp_path, BASELINE.read_text().replace("horizon_days: 28", "horizon_days: zero"), "parent.yaml")
+    parent = write(tmp_path, BASELINE.read_text().replace("horizon_days: 42", "horizon_days: zero"), "parent.yaml")
     child = write(tmp_path, "extends: parent.yaml\nname: child\n", "child.yaml")
     assert message(child) == f"{parent}: horizon_days: expected a value of type integer, found 'zero'"
 
@@ -104,7 +104,7 @@ def test_explicit_order_outside_the_horizon(tmp_path):
     )
     assert message(path) == (
         f"{path}: demand.explicit_orders[0].at: expected a time within the horizon "
-        "2026-01-05 .. 2026-02-02, found 2027-01-01T10:00"
+        "2026-01-05 .. 2026-02-16, found 2027-01-01T10:00"
     )
 
 

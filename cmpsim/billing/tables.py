@@ -6,15 +6,19 @@ parties that meet CMP only through what CMP shows a customer (the bill) and thro
 """
 
 DDL = """
+-- Pro-rating: amount * num / den rounded half away from zero to the cent, in exact integer cents.
+CREATE OR REPLACE MACRO prorate(amount, num, den) AS
+    ((((amount::DECIMAL(18,2) * 100)::HUGEINT * num * 2 + den) // (2 * den))::DECIMAL(18,0)
+     * 0.01::DECIMAL(3,2))::DECIMAL(18,2);
 CREATE TABLE IF NOT EXISTS bill_cycles (
     account_id VARCHAR NOT NULL, period_start DATE NOT NULL, period_end DATE NOT NULL,
-    invoice_id VARCHAR, statement_id VARCHAR, billed_at TIMESTAMP NOT NULL);
+    invoice_id VARCHAR, statement_id VARCHAR, stage VARCHAR NOT NULL, billed_at TIMESTAMP NOT NULL);
 CREATE TABLE IF NOT EXISTS invoices (
     invoice_id VARCHAR, account_id VARCHAR NOT NULL, invoice_type VARCHAR NOT NULL,
     invoice_date DATE NOT NULL, period_start DATE, period_end DATE, due_date DATE NOT NULL,
     currency VARCHAR NOT NULL, lines INTEGER NOT NULL, net_amount DECIMAL(18,2) NOT NULL,
     tax_amount DECIMAL(18,2) NOT NULL, gross_amount DECIMAL(18,2) NOT NULL, status VARCHAR NOT NULL,
-    produced_at TIMESTAMP NOT NULL, statement_id VARCHAR, posted_at TIMESTAMP);
+    produced_at TIMESTAMP NOT NULL, statement_id VARCHAR, posted_at TIMESTAMP, print_status VARCHAR);
 CREATE TABLE IF NOT EXISTS invoice_lines (
     invoice_id VARCHAR NOT NULL, line_no INTEGER NOT NULL, line_type VARCHAR NOT NULL,
     source_id VARCHAR NOT NULL, description VARCHAR NOT NULL, product_id VARCHAR,
@@ -60,9 +64,15 @@ CREATE TABLE IF NOT EXISTS bank_transactions (
 CREATE TABLE IF NOT EXISTS cust_bills (
     invoice_id VARCHAR NOT NULL, account_id VARCHAR NOT NULL, amount DECIMAL(18,2) NOT NULL,
     seen_at TIMESTAMP NOT NULL, behaviour VARCHAR NOT NULL, pay_on DATE, bounce_on DATE, again_on DATE);
+CREATE TABLE IF NOT EXISTS bank_payouts (
+    refund_id VARCHAR NOT NULL, account_id VARCHAR NOT NULL, amount DECIMAL(18,2) NOT NULL, pay_on DATE NOT NULL,
+    file_name VARCHAR NOT NULL);
 CREATE TABLE IF NOT EXISTS bank_sent (
     transaction_id VARCHAR NOT NULL, tx_type VARCHAR NOT NULL, reference VARCHAR NOT NULL, account_id VARCHAR NOT NULL,
     amount DECIMAL(18,2) NOT NULL, value_date DATE NOT NULL, file_name VARCHAR NOT NULL);
+-- Archived usage (Parquet files in the run folder, see cmpsim.billing.archiving) and all usage.
+CREATE VIEW IF NOT EXISTS archived_usage AS SELECT * FROM usage_records WHERE false;
+CREATE OR REPLACE VIEW usage_history AS SELECT * FROM usage_records UNION ALL SELECT * FROM archived_usage;
 CREATE OR REPLACE VIEW account_activity AS
     SELECT account_id, 'invoice' AS doc_type, invoice_id AS doc_id, invoice_date AS doc_date,
            gross_amount AS amount, produced_at AS created_at FROM invoices

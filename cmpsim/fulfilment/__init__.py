@@ -8,6 +8,7 @@ import polars as pl
 from cmpsim.engine import Every, Step
 from cmpsim.fulfilment.capture import capture_step
 from cmpsim.fulfilment.fulfil import fulfilment_step
+from cmpsim.fulfilment.installed import installed_base
 from cmpsim.fulfilment.tables import DDL
 from cmpsim.scenario import Scenario
 from cmpsim.store import Store
@@ -25,12 +26,19 @@ def load_reference(store: Store, scenario: Scenario) -> None:
         return
     service, rates = scenario["service"], scenario["catalogue"]["tax_rates"]
     store.insert("service_products", pl.DataFrame([
-        {"product_id": p["id"], "name": p["name"], "is_bundle": p["bundle"], "tax_rate": rates[p["tax"]]}
-        for p in service["products"]]))
+        {"product_id": p["id"], "name": p["name"], "is_bundle": p["bundle"], "tax_rate": rates[p["tax"]],
+         "product_class": p.get("class", "service"), "usage_unit": p.get("usage", {}).get("unit"),
+         "usage_rate": p.get("usage", {}).get("rate")}
+        for p in service["products"]], schema={"product_id": pl.Utf8, "name": pl.Utf8, "is_bundle": pl.Boolean,
+                                                "tax_rate": pl.Utf8, "product_class": pl.Utf8, "usage_unit": pl.Utf8,
+                                                "usage_rate": pl.Utf8}))
     store.insert("service_prices", pl.DataFrame([
         {"product_id": p["id"], "price_list": name, "recurring": price["recurring"], "one_off": price["one_off"]}
         for p in service["products"] for name, price in p["prices"].items()],
         schema={"product_id": pl.Utf8, "price_list": pl.Utf8, "recurring": pl.Utf8, "one_off": pl.Utf8}))
+    assets, periods = installed_base(store, scenario)
+    store.insert("assets", assets)
+    store.insert("recurring_charges", periods)
     store.insert("fulfilment_workers", pl.DataFrame({
         "worker": range(service["fulfilment"]["workers"]),
         "busy_until": [scenario.start] * service["fulfilment"]["workers"]}))

@@ -73,7 +73,8 @@ def _hand_to_billing(sim) -> None:
     con.execute("""
         INSERT INTO charges
         SELECT 'CH-' || j.order_id || '-' || lpad(j.line_no::VARCHAR, 3, '0'), j.account_id, 'service_order',
-               j.order_id, j.line_no, j.product_id, 'service', sp.name, j.quantity, pr.one_off, net, sp.tax_rate, tax,
+               j.order_id, j.line_no, j.product_id, sp.product_class, sp.name, j.quantity, pr.one_off, net, sp.tax_rate,
+               tax,
                net + tax, 'next_invoice', j.ended_at, 'Unbilled', NULL
         FROM _judged j JOIN service_products sp USING (product_id)
              JOIN service_prices pr ON pr.product_id = j.product_id AND pr.price_list = j.resolved_price_list,

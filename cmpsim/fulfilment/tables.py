@@ -2,7 +2,8 @@
 
 DDL = """
 CREATE TABLE IF NOT EXISTS service_products (
-    product_id VARCHAR NOT NULL, name VARCHAR NOT NULL, is_bundle BOOLEAN NOT NULL, tax_rate DECIMAL(6,4) NOT NULL);
+    product_id VARCHAR NOT NULL, name VARCHAR NOT NULL, is_bundle BOOLEAN NOT NULL, tax_rate DECIMAL(6,4) NOT NULL,
+    product_class VARCHAR NOT NULL, usage_unit VARCHAR, usage_rate DECIMAL(18,4));
 CREATE TABLE IF NOT EXISTS service_prices (
     product_id VARCHAR NOT NULL, price_list VARCHAR NOT NULL, recurring DECIMAL(18,2) NOT NULL,
     one_off DECIMAL(18,2) NOT NULL);

@@ -19,8 +19,8 @@ CREATE TABLE IF NOT EXISTS postings (
     posting_id VARCHAR, ledger VARCHAR NOT NULL, doc_type VARCHAR NOT NULL, doc_id VARCHAR NOT NULL,
     account_id VARCHAR NOT NULL, posting_date DATE NOT NULL, period VARCHAR NOT NULL,
     amount DECIMAL(18,2) NOT NULL, description VARCHAR NOT NULL, batch_id VARCHAR NOT NULL,
-    status VARCHAR NOT NULL, attempts INTEGER NOT NULL, reason VARCHAR, created_at TIMESTAMP NOT NULL,
-    updated_at TIMESTAMP NOT NULL);
+    status VARCHAR NOT NULL, attempts INTEGER NOT NULL, reject_code VARCHAR, reason VARCHAR,
+    created_at TIMESTAMP NOT NULL, updated_at TIMESTAMP NOT NULL);
 CREATE TABLE IF NOT EXISTS posting_lines (
     posting_id VARCHAR NOT NULL, line_no INTEGER NOT NULL, gl_account VARCHAR NOT NULL,
     debit DECIMAL(18,2) NOT NULL, credit DECIMAL(18,2) NOT NULL, description VARCHAR NOT NULL);
@@ -48,8 +48,19 @@ CREATE TABLE IF NOT EXISTS gl_entries (
 CREATE TABLE IF NOT EXISTS acct_files (
     file_name VARCHAR NOT NULL, ledger VARCHAR NOT NULL, sha256 VARCHAR NOT NULL, received_at TIMESTAMP NOT NULL,
     status VARCHAR NOT NULL, records INTEGER, accepted INTEGER, rejected INTEGER, reason VARCHAR);
-CREATE TABLE IF NOT EXISTS acct_periods (
-    period VARCHAR NOT NULL, closes_at TIMESTAMP NOT NULL);
+-- Every financial document CMP posts, with its effect on the customer's account (null: none).
+CREATE OR REPLACE VIEW financial_documents AS
+    SELECT 'invoice' AS doc_type, invoice_id AS doc_id, account_id, invoice_date AS posting_date,
+           gross_amount AS sl_amount, gross_amount AS amount, 'Invoice ' || invoice_id AS description,
+           produced_at AS created_at FROM invoices
+    UNION ALL SELECT 'payment', payment_id, account_id, received_on, -amount, amount, 'Payment ' || bank_ref, created_at
+              FROM payments
+    UNION ALL SELECT 'payment_reversal', reversal_id, account_id, returned_on, amount, amount,
+                     'Payment ' || payment_id || ' returned', created_at FROM payment_reversals
+    UNION ALL SELECT 'refund', refund_id, account_id, requested_on, amount, amount, 'Refund ' || refund_id, created_at
+              FROM refunds
+    UNION ALL SELECT 'refund_payout', refund_id, account_id, paid_on, NULL, amount,
+                     'Refund ' || refund_id || ' paid out', created_at FROM refunds WHERE status = 'Paid';
 CREATE OR REPLACE VIEW sl_balances AS
     SELECT account_id, sum(amount)::DECIMAL(18,2) AS balance, count(*) AS entries, max(posted_at) AS last_posted_at
     FROM sl_entries GROUP BY account_id;

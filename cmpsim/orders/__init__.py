@@ -118,7 +118,7 @@ def steps(scenario: Scenario) -> list[Step]:
             "job",
             _job_trigger(s["sales_order_dispatch"], "dispatch.loaded"),
             sales_order_dispatch_step,
-            emits=("devices.pending",),
+            emits=("devices.pending", "charges.created"),
         ),
         Step(
             "Device Enrolment Request",
