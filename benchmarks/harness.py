@@ -1,5 +1,6 @@
 """What both benchmarks share: one child process per size (so peak memory is that size's own),
-a plain fixed-width table, and the command line `--orders N … --days D --keep DIR`."""
+a plain fixed-width table, and the command line `--orders N … --days D --keep DIR` (or another size
+than orders, such as `--accounts N`)."""
 
 from __future__ import annotations
 
@@ -32,25 +33,26 @@ def render(head: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def _in_subprocess(script: str, orders: int, days: int, keep: Path | None) -> dict[str, Any]:
+def _in_subprocess(script: str, size: int, days: int, keep: Path | None) -> dict[str, Any]:
     """Run the script's `measure` in a fresh interpreter and read back the JSON line it prints last."""
-    cmd = [sys.executable, script, "--child", str(orders), "--days", str(days)]
+    cmd = [sys.executable, script, "--child", str(size), "--days", str(days)]
     if keep is not None:
         cmd += ["--keep", str(keep)]
     done = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, check=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def main(script: str, description: str, measure: Measure, table: Table, argv: list[str] | None = None) -> None:
+def main(script: str, description: str, measure: Measure, table: Table, argv: list[str] | None = None, *,
+         size: str = "orders", sizes: tuple[int, ...] = DEFAULT_SIZES, days: int = 30) -> None:
     parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--orders", type=int, action="append", help="orders to run (repeatable)")
-    parser.add_argument("--days", type=int, default=30, help="simulated days (default 30)")
+    parser.add_argument(f"--{size}", dest="sizes", type=int, action="append", help=f"{size} to run (repeatable)")
+    parser.add_argument("--days", type=int, default=days, help=f"simulated days (default {days})")
     parser.add_argument("--keep", type=Path, help="keep the run folders under this folder")
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child is not None:
         print(json.dumps(measure(args.child, args.days, args.keep)))
         return
-    results = [_in_subprocess(script, n, args.days, args.keep) for n in args.orders or DEFAULT_SIZES]
+    results = [_in_subprocess(script, n, args.days, args.keep) for n in args.sizes or sizes]
     print(table(results))
     print(f"machine: {os.cpu_count()} CPUs, {platform.platform()}, Python {platform.python_version()}")

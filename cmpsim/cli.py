@@ -172,8 +172,8 @@ def print_summary(s: dict, run_dir: Path) -> None:
     )
     _table(
         console,
-        "Job runs that did work",
-        ["job", "component", "runs", "processed"],
+        "Job runs that did work (and failed)",
+        ["job", "component", "runs", "processed", "failed"],
         [tuple(r.values()) for r in s["job_runs"]],
     )
     if s["service_orders"]:

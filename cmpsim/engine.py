@@ -16,6 +16,8 @@ exception is a defect of cmpsim and stops the run.
 from __future__ import annotations
 
 import datetime as dt
+import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -101,6 +103,9 @@ class Simulation:
         self._waiting: dict[str, list[simpy.Event]] = {}
         self.start = self.scenario.start
         self.current_job = ""
+        # Wall seconds spent in each step, for benchmarks and profiling: kept in memory only, since
+        # wall time differs from run to run and must never reach the database or the files.
+        self.wall_s: Counter[str] = Counter()
 
     @property
     def con(self):
@@ -138,6 +143,13 @@ class Simulation:
         """One wake-up of a step: atomic, recorded when it did work (or always, in a chain).
 
         Returns how many records it processed, or None when it failed (see JobFailure)."""
+        began = time.perf_counter()
+        try:
+            return self._execute(step, record_idle)
+        finally:
+            self.wall_s[step.name] += time.perf_counter() - began
+
+    def _execute(self, step: Step, record_idle: bool) -> int | None:
         if step.due is not None and not step.due(self):
             return 0
         started = self.now

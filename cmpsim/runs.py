@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,7 @@ class Run:
     run_dir: Path
     scenario: Scenario | None
     store: Store
+    wall_s: dict[str, float] = field(default_factory=dict)  # wall seconds per step of this replay, not stored
 
     @property
     def con(self):
@@ -98,7 +99,7 @@ def run(
             {"scenario": scenario.name, "seed": scenario.seed, "days": scenario.horizon_days, "database": DB_NAME}
         ),
     )
-    return Run(run_dir, scenario, store)
+    return Run(run_dir, scenario, store, dict(sim.wall_s))
 
 
 def prepare(scenario: str | Path | Scenario, *, seed: int | None = None, days: int | None = None) -> Scenario:
