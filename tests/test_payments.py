@@ -62,7 +62,8 @@ def test_a_credit_is_refunded_through_the_bank(billing_run):
         instructed += [(i["refundId"], i["amount"]) for i in document["instructions"]]
     assert sorted(instructed) == sorted((f["refund_id"], str(f["amount"])) for f in refunds)
     # Refunds payable (2300) is cleared by each payout: nothing is left owed once all are paid.
-    assert billing_run.sql("SELECT sum(credit) - sum(debit) AS b FROM gl_entries WHERE gl_account = '2300'")["b"][0] == 0
+    owed = billing_run.sql("SELECT sum(credit) - sum(debit) AS b FROM gl_entries WHERE gl_account = '2300'")["b"][0]
+    assert owed == 0
 
 
 def test_a_bank_transaction_is_applied_once_and_an_unknown_reference_is_kept_aside(billing_run, tmp_path):
