@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import sys
 from decimal import Decimal
 from pathlib import Path
@@ -19,6 +20,8 @@ from cmpsim.errors import InputError
 from cmpsim.scenario import load
 
 EXIT_BREACHED = 1  # `cmpsim probes`: a probe is breached
+EXIT_BREAKS = 1  # `cmpsim reconcile`: the ledgers do not reconcile
+BREAKS_PRINTED_MAX = 20
 EXIT_BAD_INPUT = 2
 
 
@@ -124,6 +127,99 @@ def probes_command(run_dir: Path, at_text: str | None, history: bool, as_json: b
         click.get_current_context().exit(EXIT_BREACHED)
 
 
+@main.command(name="reconcile")
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--as-of", "as_of_text", metavar="DATE", help="Ledgers as booked up to the end of this day, or up to "
+              "a moment like 2026-01-08T08:00 (default: everything booked).")
+@click.option("--period", metavar="YYYY-MM", help="Only the breaks and control totals of this accounting period.")
+@click.option("--report", is_flag=True, help="Also write the report (HTML and PDF) into RUN_DIR/reports/.")
+@click.option("--trail", metavar="DOC_ID", help="Print the events behind one document instead.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON (every break).")
+def reconcile_command(run_dir: Path, as_of_text: str | None, period: str | None, report: bool, trail: str | None,
+                      as_json: bool) -> None:
+    """Reconcile the sales ledger of a finished run against its general ledger.
+
+    \b
+    Exit status: 0 reconciled (no break, equal control totals, balanced
+    journals); 1 breaks; 2 bad input (not a run folder, a bad --as-of or
+    --period, an unknown document).
+    """
+    from cmpsim import reconcile as rc
+    from cmpsim.reconcile.report import reconciliation_report
+
+    as_of, period = _as_of(as_of_text), _period(period)
+    with run_module.open_run(run_dir) as opened:
+        if trail is not None:
+            _print_trail(opened, trail, as_json)
+            return
+        rec = rc.reconcile(opened.con, as_of=as_of, period=period)
+        written = reconciliation_report(opened, rec, opened.run_dir / "reports") if report else ()
+    if as_json:
+        click.echo(json.dumps(rec.summary(), indent=2, sort_keys=True))
+    else:
+        _print_reconciliation(rec, written)
+    if not rec.reconciled:
+        click.get_current_context().exit(EXIT_BREAKS)
+
+
+def _as_of(text: str | None) -> dt.date | dt.datetime | None:
+    if text is None:
+        return None
+    try:
+        return dt.datetime.fromisoformat(text) if "T" in text else dt.date.fromisoformat(text)
+    except ValueError:
+        raise InputError("argument --as-of", "", "a date like 2026-01-31 or a moment like 2026-01-31T08:00",
+                         repr(text)) from None
+
+
+def _period(text: str | None) -> str | None:
+    if text is not None and not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", text):
+        raise InputError("argument --period", "", "a month like 2026-01", repr(text))
+    return text
+
+
+def _print_trail(opened, doc_id: str, as_json: bool) -> None:
+    from cmpsim import reconcile as rc
+
+    found = opened.sql("SELECT doc_type FROM financial_documents WHERE doc_id = ? ORDER BY doc_type", [doc_id])
+    if found.height == 0:
+        raise InputError("argument --trail", "", "a document of the run (INV-…, PAY-…, REV-…, RFD-…)", repr(doc_id))
+    events = rc.trail(opened.con, found["doc_type"][0], doc_id)
+    rows = [{k: _plain(v) for k, v in r.items()} for r in events.iter_rows(named=True)]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2, sort_keys=True))
+        return
+    _table(Console(width=max(Console().width, 160)), f"What happened to {doc_id}",
+           ["when", "object", "activity", "job", "detail"],
+           [(r["ts"], f"{r['object_type']} {r['object_id']}", r["activity"], r["job"], r["detail"] or "")
+            for r in rows])
+
+
+def _print_reconciliation(rec, written) -> None:
+    console = Console(width=max(Console().width, 140))
+    verdict = "[green]reconciled[/]" if rec.reconciled else f"[red]{rec.breaks.height} break(s)[/]"
+    console.print(f"Sales ledger against general ledger, as of {rec.as_of or 'the end of the run'}"
+                  f"{f', period {rec.period}' if rec.period else ''}: {verdict}")
+    _table(console, "Control totals", ["period", "sales ledger", "receivables control", "difference"],
+           [tuple(str(v) for v in row) for row in rec.control.rows()])
+    tb = rec.trial_balance.row(0, named=True)
+    console.print(f"trial balance: {tb['journals']} journals, {tb['unbalanced_journals']} unbalanced; "
+                  f"debits {tb['debits']} credits {tb['credits']}")
+    _table(console, "Breaks by type", ["type", "documents"], [(t, n) for t, n in rec.breaks_by_type().items() if n])
+    shown = rec.breaks.head(BREAKS_PRINTED_MAX)
+    _table(console, f"Breaks ({shown.height} of {rec.breaks.height}; --json for all, --trail DOC_ID to drill down)",
+           ["type", "document", "S/L", "G/L", "difference", "periods", "cause"],
+           [(b["break_type"], f"{b['doc_type']} {b['doc_id']}", _or_dash(b["sl_amount"]), _or_dash(b["gl_amount"]),
+             b["difference"], f"{_or_dash(b['sl_period'])} / {_or_dash(b['gl_period'])}", b["cause"] or "unknown")
+            for b in shown.iter_rows(named=True)])
+    for path in written:
+        console.print(f"report: {path}")
+
+
+def _or_dash(value: object) -> object:
+    return "—" if value is None else value
+
+
 def _plain(value: object) -> object:
     """A value for JSON or a table cell: a Decimal as its exact text, a moment as ISO text."""
     if isinstance(value, Decimal):
@@ -209,11 +305,16 @@ def _print_billing(console: Console, s: dict) -> None:
     _table(console, "Probes", ["probe", "kind", "evaluations", "breaches", "alerts"],
            [tuple(r.values()) for r in s["probes"]])
     console.print(f"statements: {s['statements']}; bill documents: {s['bill_documents']}; usage: {s['usage']}")
+    rec = s["reconciliation"]
+    console.print("reconciliation (cmpsim reconcile for details): " + (
+        "the ledgers reconcile" if rec["reconciled"] else
+        "breaks " + ", ".join(f"{t} {n}" for t, n in rec["breaks"].items())))
 
 
 NUMERIC_COLUMNS = {"orders", "files", "records", "runs", "processed", "devices", "charges", "gross", "value",
                    "evaluations", "breaches", "alerts", "alerts raised", "invoices", "lines", "net", "tax",
-                   "documents", "amount", "postings", "failed"}
+                   "documents", "amount", "postings", "failed", "sales ledger", "receivables control", "difference",
+                   "S/L", "G/L"}
 
 
 def _table(console: Console, title: str, columns: list[str], rows: list[tuple]) -> None:

@@ -9,7 +9,8 @@ time; their effects are stamped with the moment they woke.
 A `Chain` is a scheduled process of several jobs that must run strictly in sequence (the daily
 billing run): each job starts only when the one before completed, and a job that fails stops the
 chain for that wake-up. A failure is a `JobFailure` raised by the step (an injected fault): its
-transaction is rolled back and the failure is recorded in `job_runs` and `events`. Any other
+transaction is rolled back and the failure is recorded in `job_runs` and `events`; a job that
+crashes half-way keeps what it committed at its checkpoint (`Simulation.checkpoint`). Any other
 exception is a defect of cmpsim and stops the run.
 """
 
@@ -163,18 +164,30 @@ class Simulation:
         except JobFailure as failure:
             with self.store.transaction():
                 self._record_run(step, started, 0, "Failed", str(failure))
-                for fault_no, _ in faults.remaining(self, "fail_job", job=step.name)[:1]:
-                    faults.record(self, fault_no, "job", step.name, str(failure))
+                for kind in ("fail_job", "crash_job"):
+                    for fault_no, _ in faults.remaining(self, kind, job=step.name)[:1]:
+                        faults.record(self, fault_no, "job", step.name, str(failure))
             return None
         if processed:
             for name in step.emits:
                 self.signal(name)
         return processed
 
+    def checkpoint(self) -> None:
+        """A point in a step between two parts of its work (Invoice Posting: after the S/L, before the
+        G/L). Normally nothing happens; under a scenario fault `crash_job` the work so far is committed
+        and the job crashes here, leaving the rest undone, as a real job killed half-way would."""
+        if faults.remaining(self, "crash_job", job=self.current_job):
+            self.store.commit_so_far()
+            raise JobFailure(f"{self.current_job} crashed half-way (injected fault): its work up to its "
+                             "checkpoint was kept, the rest was not done")
+
     def _injected_failure(self, step: Step) -> None:
-        """A scenario fault `fail_job` makes the job crash after its work, which is then rolled back."""
+        """A scenario fault `fail_job` makes the job crash after its work, which is then rolled back;
+        `crash_job` on a job without a checkpoint of its own crashes it after all its work is kept."""
         if faults.remaining(self, "fail_job", job=step.name):
             raise JobFailure(f"{step.name} crashed (injected fault): its work was rolled back")
+        self.checkpoint()
 
     def run_chain(self, chain: Chain) -> bool:
         """Run the chain's jobs in sequence; False when one failed and the rest did not run."""

@@ -196,12 +196,12 @@ def _register(sim, rows: list[tuple]) -> None:
 def collect_outbound(sim, kind: str, party: str) -> list[tuple[str, Any]]:
     """An outside party collects the files CMP extracted for it, in name order.
 
-    This is the hand-over (see `_hand_over`). A party skips what it cannot read (CMP's probes then
+    This is the hand-over (see `hand_over`). A party skips what it cannot read (CMP's probes then
     see the orders it never answers)."""
-    paths = _hand_over(sim, kind, party, f"collected by {party}")
+    names = waiting_outbound(sim, kind, party)
+    paths = hand_over(sim, kind, party, names, f"collected by {party}")
     if paths:
-        sim.con.execute("INSERT INTO party_files_seen SELECT ?, unnest(?), ?",
-                        [party, [p.name for p in paths], sim.now])
+        sim.con.execute("INSERT INTO party_files_seen SELECT ?, unnest(?), ?", [party, names, sim.now])
     collected = []
     for path in paths:
         try:
@@ -211,35 +211,32 @@ def collect_outbound(sim, kind: str, party: str) -> list[tuple[str, Any]]:
     return collected
 
 
-def transmit_outbound(sim, kind: str, party: str) -> list[str]:
-    """CMP's transmission daemon hands the files extracted for `party` over to it, in name order.
-
-    The party reads what it received on its own schedule and keeps its own record of what it has
-    processed; files stay where the register says."""
-    return [p.name for p in _hand_over(sim, kind, party, f"sent to {party}")]
-
-
-def _hand_over(sim, kind: str, party: str, detail: str) -> list[Path]:
-    """Every file extracted for `party` moves to `files/parties/<party>/received/`, and CMP's register
-    marks it Transmitted with its new path, so the outbound folder holds only what is still to hand
-    over. Returns the files' new paths."""
+def waiting_outbound(sim, kind: str, party: str) -> list[str]:
+    """Names of the files extracted for `party` and not handed over yet, in name order."""
     folder = sim.run_dir / "files" / "out" / kind / party
-    names = sorted(p.name for p in folder.glob("*.json.enc")) if folder.is_dir() else []
+    return sorted(p.name for p in folder.glob("*.json.enc")) if folder.is_dir() else []
+
+
+def hand_over(sim, kind: str, party: str, names: list[str], detail: str, to: Path | None = None) -> list[Path]:
+    """Files extracted for `party` move to `files/parties/<party>/received/` (or `to`, relative to the
+    run folder), and CMP's register marks them Transmitted with their new path, so the outbound
+    folder holds only what is still to hand over. Returns the files' new paths."""
     if not names:
         return []
-    received = Path("files", "parties", party, "received")
-    (sim.run_dir / received).mkdir(parents=True, exist_ok=True)
+    folder = sim.run_dir / "files" / "out" / kind / party
+    target = to if to is not None else Path("files", "parties", party, "received")
+    (sim.run_dir / target).mkdir(parents=True, exist_ok=True)
     sim.con.execute(
         "UPDATE generic_files SET status = 'Transmitted', path = ? || '/' || name "
-        "WHERE direction = 'out' AND kind = ? AND name IN (SELECT unnest(?))", [str(received), kind, names])
+        "WHERE direction = 'out' AND kind = ? AND name IN (SELECT unnest(?))", [str(target), kind, names])
     sim.store.record_events(
         "SELECT ?::TIMESTAMP AS ts, 'generic_file' AS object_type, file_id AS object_id, "
         "'File Transmitted' AS activity, ? AS job, ? AS detail "
         "FROM generic_files WHERE direction = 'out' AND kind = ? AND name IN (SELECT unnest(?))",
         [sim.now, sim.current_job, detail, kind, names])
     for name in names:
-        os.replace(folder / name, sim.run_dir / received / name)
-    return [sim.run_dir / received / name for name in names]
+        os.replace(folder / name, sim.run_dir / target / name)
+    return [sim.run_dir / target / name for name in names]
 
 
 def deliver_inbound(sim, kind: str, party: str, name: str, document: Any) -> None:

@@ -119,6 +119,12 @@ SERVICE_DEFAULTS: dict[str, Any] = {
     "explicit_orders": [],
 }
 SERVICE_PRODUCT_DEFAULTS = {"bundle": False, "components": []}
+# Which files each file fault can hit: inbound files on their way into CMP, posting files on their
+# way to the ledger system.
+INBOUND_KINDS = ("order-dispatch", "enrolment-response", "bank-statement")
+POSTING_KINDS = ("sl-posting", "gl-posting")
+FAULT_FILE_KINDS = {"tamper": INBOUND_KINDS, "garble": INBOUND_KINDS, "lose": INBOUND_KINDS + POSTING_KINDS,
+                    "duplicate": INBOUND_KINDS + POSTING_KINDS, "reject": POSTING_KINDS, "delay": POSTING_KINDS}
 
 
 class _ScenarioLoader(yaml.SafeLoader):
@@ -423,6 +429,13 @@ def _order_problems(data: dict[str, Any], products: set[str], listed: set[str]) 
         day = _date(fault["date"])
         if day is None or not start <= day < end:
             yield (["faults", i, "date"], "a date within the horizon", fault["date"])
+        kinds = FAULT_FILE_KINDS.get(fault["kind"])
+        if kinds and fault["file_kind"] not in kinds:
+            yield (["faults", i, "file_kind"], f"for {fault['kind']}: one of {', '.join(kinds)}",
+                   repr(fault["file_kind"]))
+        codes = [a["code"] for a in data["ledger"]["chart_of_accounts"]]
+        if fault["kind"] == "wrong_account" and fault["account"] not in codes:
+            yield (["faults", i, "account"], "an account of the chart_of_accounts", repr(fault["account"]))
 
 
 def _date(text: str) -> dt.datetime | None:

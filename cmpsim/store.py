@@ -87,14 +87,15 @@ class Store:
         self._stored = set(self._counters)
         self._moved: set[str] = set()
         self._pending_events: list[tuple[str, list]] = []
+        self._snapshot: dict[str, int] = dict(self._counters)
 
     def close(self) -> None:
         self.con.close()
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """One atomic step: everything inside commits together or not at all."""
-        before = dict(self._counters)
+        """One atomic step: everything inside commits together or not at all (see `commit_so_far`)."""
+        self._snapshot = dict(self._counters)
         self.con.execute("BEGIN TRANSACTION")
         try:
             yield self.con
@@ -102,10 +103,19 @@ class Store:
             self._flush_counters()
         except BaseException:
             self.con.execute("ROLLBACK")
-            self._counters, self._moved, self._pending_events = before, set(), []
+            self._counters, self._moved, self._pending_events = self._snapshot, set(), []
             self._stored = set(dict(self.con.execute("SELECT name, value FROM counters").fetchall()))
             raise
         self.con.execute("COMMIT")
+
+    def commit_so_far(self) -> None:
+        """Commit what the open transaction has written and go on in a new one: a job that crashes
+        after this point keeps its work up to here (a crash half-way, see engine.Simulation.checkpoint)."""
+        self._flush_events()
+        self._flush_counters()
+        self.con.execute("COMMIT")
+        self._snapshot = dict(self._counters)
+        self.con.execute("BEGIN TRANSACTION")
 
     def _flush_counters(self) -> None:
         if not self._moved:

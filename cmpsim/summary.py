@@ -151,9 +151,20 @@ def _billing(con) -> dict[str, Any]:
                    (SELECT count(*) FROM gl_journals) AS journals,
                    (SELECT count(*) FROM sl_entries) AS sl_entries"""),
                           "sales_ledger_balance", "receivables_control", "gl_debits", "gl_credits")[0],
+        "reconciliation": _reconciliation(con),
         "probes": _rows(con, """
             SELECT r.probe, min(r.kind) AS kind, count(*) AS evaluations,
                    count(*) FILTER (WHERE r.breached) AS breaches,
                    (SELECT count(*) FROM probe_alerts a WHERE a.probe = r.probe) AS alerts
             FROM probe_results r GROUP BY r.probe ORDER BY r.probe""") if _has(con, "probe_results") else [],
     }
+
+
+def _reconciliation(con) -> dict[str, Any]:
+    """The sales ledger against the general ledger at the end of the run (cmpsim.reconcile)."""
+    from cmpsim.reconcile import reconcile
+
+    rec = reconcile(con)
+    totals = rec.summary()["totals"]
+    return {"reconciled": rec.reconciled, "sl_total": totals["sl_total"], "gl_receivables": totals["gl_receivables"],
+            "breaks": {t: n for t, n in rec.breaks_by_type().items() if n}}

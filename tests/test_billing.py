@@ -90,7 +90,8 @@ def test_prorating_rounds_half_away_from_zero_in_exact_cents():
              ("0.01", 1, 2), ("30.00", 31, 31)]
     for amount, days, period in cases:
         expected = half_up(Decimal(amount) * days / period)
-        assert con.execute("SELECT prorate(?::DECIMAL(18,2), ?, ?)", [amount, days, period]).fetchone()[0] == expected
+        prorated = con.execute("SELECT prorate(?::DECIMAL(18,2), ?, ?)", [amount, days, period]).fetchall()[0][0]
+        assert prorated == expected
 
 
 def test_every_line_is_taxed_on_its_own_net_and_totals_are_sums_of_lines(billing_run):

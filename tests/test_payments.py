@@ -70,7 +70,7 @@ def test_a_bank_transaction_is_applied_once_and_an_unknown_reference_is_kept_asi
     sim = live_copy(billing_run, tmp_path / "copy", "2026-02-11T22:00:00")
     tx_id, invoice, account, amount = sim.con.execute(
         """SELECT transaction_id, reference, account_id, amount::VARCHAR FROM bank_transactions
-           WHERE tx_type = 'credit' ORDER BY transaction_id LIMIT 1""").fetchone()
+           WHERE tx_type = 'credit' ORDER BY transaction_id LIMIT 1""").fetchall()[0]
     sim.current_job = "Bank"
     deliver_inbound(sim, "bank-statement", "bank", "bank-statement__bank__again.json.enc", {
         "fileType": "bank-statement", "bank": "bank", "statementDate": "2026-02-10",

@@ -114,3 +114,10 @@ def test_key_from_environment_wins_and_is_checked(tmp_path, monkeypatch):
     monkeypatch.setenv("CMPSIM_KEY", "not-hex")
     with pytest.raises(InputError, match="environment variable CMPSIM_KEY: expected 64 hex digits"):
         load(BASELINE).key()
+
+
+def test_every_shipped_scenario_is_valid():
+    shipped = sorted((BASELINE.parent).glob("*.yaml"))
+    assert len(shipped) >= 6
+    for path in shipped:
+        assert load(path).name == path.stem

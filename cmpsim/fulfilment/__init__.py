@@ -56,6 +56,9 @@ def _fulfilment_due(sim) -> bool:
 def steps(scenario: Scenario) -> list[Step]:
     if "service" not in scenario.data:
         return []
+    service = scenario["service"]
+    if not (service["demand"]["orders_per_day"] or service["explicit_orders"]):
+        return []  # no order can ever arrive: the installed base is billed, nothing is fulfilled
     capture_s = scenario["schedules"]["agentview_interval_minutes"] * 60
     poll_s = scenario["service"]["fulfilment"]["poll_minutes"] * 60
     return [

@@ -14,9 +14,9 @@ import polars as pl
 
 from cmpsim.arrivals import seconds_of_day
 from cmpsim.engine import DailyAt, Every, Step
-from cmpsim.files import inbox_has_files, outbox_has_files
+from cmpsim.files import inbox_has_files
 from cmpsim.ledger.accounting import accounting_system_step, files_waiting
-from cmpsim.ledger.extract import extract_due, extract_step, transmission_step
+from cmpsim.ledger.extract import extract_due, extract_step, transmission_due, transmission_step
 from cmpsim.ledger.posting import invoice_posting_step
 from cmpsim.ledger.responses import load_responses_step, repost_step
 from cmpsim.ledger.tables import DDL
@@ -44,10 +44,6 @@ def load_reference(store: Store, scenario: Scenario) -> None:
                                                              "gl_account": pl.Utf8}))
 
 
-def _posting_files_extracted(sim) -> bool:
-    return outbox_has_files(sim, "sl-posting") or outbox_has_files(sim, "gl-posting")
-
-
 def _responses_waiting(sim) -> bool:
     return inbox_has_files(sim, "posting-response") or inbox_has_files(sim, "posting-error")
 
@@ -66,7 +62,7 @@ def steps(scenario: Scenario) -> list[Step]:
         Step("Extract Invoice Posting To Generic Format (G/L Invoice Posting)", "daemon", Every(extract_s, 420),
              partial(extract_step, ledger="GL"), due=partial(extract_due, ledger="GL")),
         Step("Transmission Invoice Posting To CMP Ledger", "daemon", Every(transmit_s, 480), transmission_step,
-             due=_posting_files_extracted),
+             due=transmission_due),
         Step("Ledger System", "external", Every(acct_s, 540), accounting_system_step,
              due=lambda sim: bool(files_waiting(sim))),
         Step("Load Invoice Posting Responses From Generic Format", "daemon", Every(respond_s, 600),

@@ -31,8 +31,8 @@ def files_waiting(sim) -> list[Path]:
     """Files received and not yet read, in name order."""
     folder = sim.run_dir / RECEIVED
     names = sorted(p.name for p in folder.glob("*.json.enc")) if folder.is_dir() else []
-    if not names:
-        return []
+    if len(names) <= sim.store.scalar("SELECT count(*) FROM acct_files"):
+        return []  # every file received was read (a file is read once, and never leaves the folder)
     read = {r[0] for r in sim.con.execute("SELECT file_name FROM acct_files WHERE file_name IN (SELECT unnest(?))",
                                           [names]).fetchall()}
     return [folder / n for n in names if n not in read]
@@ -112,7 +112,7 @@ def _injected_rejections(sim, kind: str, file_name: str, verdicts: pl.DataFrame)
     for fault_no, left in faults.remaining(sim, "reject", file_kind=kind):
         hit = verdicts.filter(pl.col("code").is_null()).head(left)["postingId"].to_list()
         for posting_id in hit:
-            faults.record(sim, fault_no, kind, file_name, f"record {posting_id} rejected")
+            faults.record(sim, fault_no, kind, posting_id, f"refused in {file_name}")
         verdicts = verdicts.with_columns(code=pl.when(pl.col("postingId").is_in(hit))
                                          .then(pl.lit("VALIDATION_FAILED")).otherwise("code"))
     return verdicts

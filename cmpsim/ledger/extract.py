@@ -4,12 +4,22 @@ Ledger: the daemons that carry posting batches to the ledger system.
 Each extract daemon writes every posting batch it has not written yet as one encrypted generic
 file of its ledger (`sl-posting`, `gl-posting`; see `schemas/`), even a batch with no records,
 and marks the batch's postings Extracted. The transmission daemon then hands the files over to the
-ledger system's inbox (status Transmitted).
+ledger system (status Transmitted).
+
+Faults on the way (scenario data, per file kind and day): `lose` — the file never arrives (its bytes
+are kept in `files/transit/lost/`, where CMP's register says it went); `duplicate` — the file is sent
+again, re-extracted under another name, so the ledger system takes it for a new file; `delay` — the
+file is held `days` days before it goes (a transmission past the period end).
 """
 
 from __future__ import annotations
 
-from cmpsim.files import OutboundFile, transmit_outbound, write_outbound
+import datetime as dt
+import json
+from pathlib import Path
+
+from cmpsim import faults
+from cmpsim.files import OutboundFile, decrypt, hand_over, waiting_outbound, write_outbound
 
 LEDGER_PARTY = "ledger"
 FILE_KIND = {"SL": "sl-posting", "GL": "gl-posting"}
@@ -64,5 +74,61 @@ def _records(document: dict) -> list:
 
 
 def transmission_step(sim) -> int:
-    """Hand every extracted posting file over to the ledger system; returns files transmitted."""
-    return sum(len(transmit_outbound(sim, kind, LEDGER_PARTY)) for kind in FILE_KIND.values())
+    """Hand every extracted posting file over to the ledger system, faults permitting; returns files sent."""
+    sent = 0
+    for kind in FILE_KIND.values():
+        names = [n for n in waiting_outbound(sim, kind, LEDGER_PARTY) if not _held(sim, n)]
+        names = [n for n in names if not _hold(sim, kind, n)]
+        lost = _hit(sim, "lose", kind, names, "lost in transmission")
+        hand_over(sim, kind, LEDGER_PARTY, lost, "lost in transmission", to=LOST)
+        names = [n for n in names if n not in lost]
+        hand_over(sim, kind, LEDGER_PARTY, names, f"sent to {LEDGER_PARTY}")
+        for name in _hit(sim, "duplicate", kind, names, "sent a second time, re-extracted"):
+            copy = _re_extract(sim, kind, name)
+            hand_over(sim, kind, LEDGER_PARTY, [copy], f"sent to {LEDGER_PARTY} again (re-extracted {name})")
+        sent += len(names) + len(lost)
+    return sent
+
+
+def transmission_due(sim) -> bool:
+    return any(n for kind in FILE_KIND.values() for n in waiting_outbound(sim, kind, LEDGER_PARTY)
+               if not _held(sim, n))
+
+
+def _hit(sim, fault_kind: str, kind: str, names: list[str], detail: str) -> list[str]:
+    """The files today's faults of this kind take, in name order, each fault up to its count."""
+    hit: list[str] = []
+    for fault_no, left in faults.remaining(sim, fault_kind, file_kind=kind):
+        for name in [n for n in names if n not in hit][:left]:
+            faults.record(sim, fault_no, kind, name, detail)
+            hit.append(name)
+    return hit
+
+
+def _hold(sim, kind: str, name: str) -> bool:
+    """Scenario fault `delay`: hold the file `days` days; True when it is held from now."""
+    for fault_no, _ in faults.remaining(sim, "delay", file_kind=kind)[:1]:
+        until = sim.now + dt.timedelta(days=sim.scenario["faults"][fault_no]["days"])
+        sim.con.execute("INSERT INTO transmission_holds VALUES (?, ?, ?, ?)", [name, fault_no, sim.now, until])
+        faults.record(sim, fault_no, kind, name, f"held in transmission until {until:%Y-%m-%d %H:%M}")
+        return True
+    return False
+
+
+def _held(sim, name: str) -> bool:
+    return bool(sim.store.scalar("SELECT count(*) FROM transmission_holds WHERE file_name = ? AND until > ?",
+                                 [name, sim.now]))
+
+
+def _re_extract(sim, kind: str, name: str) -> str:
+    """The same postings written again as a new file (new name, new creation time): a resend."""
+    path = sim.run_dir / "files" / "parties" / LEDGER_PARTY / "received" / name
+    document = json.loads(decrypt(sim.key, kind, path.read_bytes()))
+    document["createdAt"] = sim.now.strftime("%Y-%m-%dT%H:%M:%S")
+    copy = name.replace(".json.enc", ".resent.json.enc")
+    write_outbound(sim, [OutboundFile(kind, LEDGER_PARTY, copy, document, len(_records(document)),
+                                      document["batchId"])], f"{kind}.schema.json")
+    return copy
+
+
+LOST = Path("files", "transit", "lost")

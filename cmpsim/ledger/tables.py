@@ -30,6 +30,8 @@ CREATE TABLE IF NOT EXISTS posting_attempts (
 CREATE TABLE IF NOT EXISTS posting_responses (
     file_id VARCHAR NOT NULL, source_file VARCHAR NOT NULL, posting_id VARCHAR NOT NULL, outcome VARCHAR NOT NULL,
     code VARCHAR, message VARCHAR, processed_at TIMESTAMP NOT NULL, applied VARCHAR);
+CREATE TABLE IF NOT EXISTS transmission_holds (
+    file_name VARCHAR NOT NULL, fault_no INTEGER NOT NULL, held_at TIMESTAMP NOT NULL, until TIMESTAMP NOT NULL);
 CREATE TABLE IF NOT EXISTS sl_entries (
     entry_id BIGINT, account_id VARCHAR NOT NULL, doc_type VARCHAR NOT NULL, doc_id VARCHAR NOT NULL,
     posting_id VARCHAR NOT NULL, posting_date DATE NOT NULL, period VARCHAR NOT NULL,
