@@ -305,6 +305,10 @@ def _print_billing(console: Console, s: dict) -> None:
     _table(console, "Probes", ["probe", "kind", "evaluations", "breaches", "alerts"],
            [tuple(r.values()) for r in s["probes"]])
     console.print(f"statements: {s['statements']}; bill documents: {s['bill_documents']}; usage: {s['usage']}")
+    if s.get("comms"):
+        _table(console, "Communications", ["channel", "status", "comms"], [tuple(r.values()) for r in s["comms"]])
+        _table(console, "Communications failed or bounced", ["channel", "reason", "comms"],
+               [tuple(r.values()) for r in s["comms_failures"]])
     rec = s["reconciliation"]
     console.print("reconciliation (cmpsim reconcile for details): " + (
         "the ledgers reconcile" if rec["reconciled"] else
@@ -314,7 +318,7 @@ def _print_billing(console: Console, s: dict) -> None:
 NUMERIC_COLUMNS = {"orders", "files", "records", "runs", "processed", "devices", "charges", "gross", "value",
                    "evaluations", "breaches", "alerts", "alerts raised", "invoices", "lines", "net", "tax",
                    "documents", "amount", "postings", "failed", "sales ledger", "receivables control", "difference",
-                   "S/L", "G/L"}
+                   "S/L", "G/L", "comms"}
 
 
 def _table(console: Console, title: str, columns: list[str], rows: list[tuple]) -> None:

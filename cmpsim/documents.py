@@ -41,7 +41,8 @@ log = logging.getLogger("cmpsim.documents")
 
 #: The stylesheets (paths under reports/) each folder of templates is printed with.
 PRINT_STYLESHEETS: dict[str, tuple[str, ...]] = {"bills": ("styles/bill.css",),
-                                                  "analysis": ("styles/report-fonts.css",)}
+                                                  "analysis": ("styles/report-fonts.css",),
+                                                  "comms": ("styles/letter.css",)}
 
 TEMPLATE_SOURCE_CHARS_MAX = 100_000  # untrusted template text given to render_string
 ASSET_BYTES_MAX = 8 * 1024 * 1024  # one file weasyprint may read from reports/ (fonts are < 1 MiB)

@@ -17,7 +17,7 @@ from typing import Any
 
 import polars as pl
 
-from cmpsim import billing, fulfilment, ledger, orders, probes, reference
+from cmpsim import billing, comms, fulfilment, ledger, orders, probes, reference
 from cmpsim.engine import Chain, Simulation, Step
 from cmpsim.errors import InputError
 from cmpsim.files import encode_document, write_atomic
@@ -118,7 +118,7 @@ def prepare(scenario: str | Path | Scenario, *, seed: int | None = None, days: i
 def _steps(scenario: Scenario) -> list[Step | Chain]:
     """Every job, daemon and outside party of the run; a fault naming a job that is not there is refused."""
     steps = (orders.steps(scenario) + fulfilment.steps(scenario) + billing.steps(scenario)
-             + ledger.steps(scenario) + probes.steps(scenario))
+             + ledger.steps(scenario) + probes.steps(scenario) + comms.steps(scenario))
     names = sorted({s.name for item in steps for s in (item.jobs if isinstance(item, Chain) else (item,))})
     for i, fault in enumerate(scenario["faults"]):
         if fault["kind"] == "fail_job" and fault["job"] not in names:
@@ -127,12 +127,12 @@ def _steps(scenario: Scenario) -> list[Step | Chain]:
     return steps
 
 
-def open_run(run_dir: str | Path) -> Run:
-    """Open a finished run folder read-only."""
+def open_run(run_dir: str | Path, writable: bool = False) -> Run:
+    """Open a finished run folder, read-only unless `writable` (to apply status updates from outside)."""
     run_dir = Path(run_dir)
     if not (run_dir / MARKER).is_file() or not (run_dir / DB_NAME).is_file():
         raise InputError(str(run_dir), "", "a run folder written by cmpsim run", "no run.json and cmpsim.duckdb")
-    return Run(run_dir, None, Store(run_dir / DB_NAME, read_only=True))
+    return Run(run_dir, None, Store(run_dir / DB_NAME, read_only=not writable))
 
 
 def _checked_int(name: str, value: Any, low: int, high: int) -> int:
@@ -166,11 +166,13 @@ def _create(store: Store, scenario: Scenario) -> None:
         billing.create_tables(store)
         ledger.create_tables(store)
         probes.create_tables(store)
+        comms.create_tables(store)
         reference.load_reference(store, scenario)
         orders.load_reference(store, scenario)
         fulfilment.load_reference(store, scenario)
         billing.load_reference(store, scenario)
         ledger.load_reference(store, scenario)
+        comms.load_reference(store, scenario)
         store.set_info("scenario", scenario.name)
         store.set_info("seed", str(scenario.seed))
         store.set_info("start_date", scenario["start_date"])

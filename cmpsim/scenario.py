@@ -92,6 +92,37 @@ DEFAULTS: dict[str, Any] = {
         "accounting_system": {"poll_minutes": 60, "period_close_days": 5},
     },
     "probes": [],
+    "comms": {
+        "poll_minutes": 15,
+        "sender": "cmpsim Telecom <noreply@cmpsim.example>",
+        "rules": [
+            {"trigger": "order_dispatched", "template": "order-dispatched", "channel": "preferred"},
+            {"trigger": "order_error", "template": "order-problem", "channel": "email"},
+            {"trigger": "invoice_produced", "template": "bill-ready", "channel": "preferred", "attach_bill": True},
+            {"trigger": "payment_overdue", "template": "payment-reminder", "channel": "letter", "after_days": 7},
+            {"trigger": "probe_alert", "template": "probe-alert", "channel": "recipient"},
+            {"trigger": "workflow_event", "template": "case-update", "channel": "email"},
+        ],
+        "preferences": {"email": 60, "sms": 25, "push_handset": 10, "letter": 5},
+        "app_share": 0.4,
+        "workflow": {"case_rate": 1.0, "when_to_create": "OnResolve",
+                     "resolve_hours": {"dist": "lognormal", "mean": 20, "sd": 12}},
+        "gateways": {
+            "sms": {"latency_seconds": {"dist": "exponential", "mean": 4}, "failure_rate": 0.03, "invalid_rate": 0.005},
+            "push_handset": {"latency_seconds": {"dist": "exponential", "mean": 1}, "failure_rate": 0.05,
+                             "invalid_rate": 0.02},
+            "push_external": {"latency_seconds": {"dist": "exponential", "mean": 2}, "failure_rate": 0.02,
+                              "invalid_rate": 0.0},
+        },
+        "retry": {"attempts_max": 3, "backoff_minutes": [15, 60]},
+        "letters": {"mode": "sample", "sample_rate": 0.1, "accounts": [], "documents_per_run_max": 20},
+        "providers": {"report_minutes": 60, "delivered_minutes": {"dist": "exponential", "mean": 10},
+                      "email_bounce_rate": 0.02, "email_read_rate": 0.45,
+                      "read_hours": {"dist": "exponential", "mean": 8},
+                      "letter_days": {"dist": "uniform", "low": 1, "high": 3}},
+        "templates": {},
+        "storage": {"folder": "storage"},
+    },
     "schedules": {
         "agentview_interval_minutes": 60,
         "sales_order_request": {"trigger": "on_work"},
@@ -121,7 +152,7 @@ SERVICE_DEFAULTS: dict[str, Any] = {
 SERVICE_PRODUCT_DEFAULTS = {"bundle": False, "components": []}
 # Which files each file fault can hit: inbound files on their way into CMP, posting files on their
 # way to the ledger system.
-INBOUND_KINDS = ("order-dispatch", "enrolment-response", "bank-statement")
+INBOUND_KINDS = ("order-dispatch", "enrolment-response", "bank-statement", "comms-status")
 POSTING_KINDS = ("sl-posting", "gl-posting")
 FAULT_FILE_KINDS = {"tamper": INBOUND_KINDS, "garble": INBOUND_KINDS, "lose": INBOUND_KINDS + POSTING_KINDS,
                     "duplicate": INBOUND_KINDS + POSTING_KINDS, "reject": POSTING_KINDS, "delay": POSTING_KINDS}

@@ -152,6 +152,12 @@ def _billing(con) -> dict[str, Any]:
                    (SELECT count(*) FROM sl_entries) AS sl_entries"""),
                           "sales_ledger_balance", "receivables_control", "gl_debits", "gl_credits")[0],
         "reconciliation": _reconciliation(con),
+        "comms": _rows(con, """SELECT channel, status, count(*) AS comms FROM comms GROUP BY ALL
+                               ORDER BY channel, status""") if _has(con, "comms") else [],
+        "comms_failures": _rows(con, """SELECT channel, regexp_replace(reason, 'CR-[0-9]+', 'CR-…') AS reason,
+                                       count(*) AS comms FROM comms WHERE status IN ('Failed', 'Bounced')
+                                       GROUP BY ALL ORDER BY comms DESC, channel, reason LIMIT 10""")
+        if _has(con, "comms") else [],
         "probes": _rows(con, """
             SELECT r.probe, min(r.kind) AS kind, count(*) AS evaluations,
                    count(*) FILTER (WHERE r.breached) AS breaches,

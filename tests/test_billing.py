@@ -8,10 +8,10 @@ import shutil
 from decimal import ROUND_HALF_UP, Decimal
 
 import duckdb
-from pdftext import pdf_text
 
 import cmpsim
 from cmpsim.billing import BILLING_RUN_JOBS
+from pdftext import pdf_text
 
 CENT = Decimal("0.01")
 
@@ -206,8 +206,12 @@ def test_the_seed_probes_fire_on_a_day_without_sl_extract(billing_run):
         ("Invoice Posting Extract Completed S/L Alert", at, 0), ("Invoice Posting Extract Completed S/L SLA", at, 0)]
     alerts = billing_run.sql("SELECT probe, recipient, status FROM probe_alerts WHERE evaluated_at = ? ORDER BY ALL",
                              [at]).rows()
-    assert alerts == [("Invoice Posting Extract Completed S/L Alert", "billing-ops@cmpsim.example", "Pending"),
-                      ("Invoice Posting Extract Completed S/L Alert", "finance@cmpsim.example", "Pending")]
+    assert alerts == [("Invoice Posting Extract Completed S/L Alert", "billing-ops@cmpsim.example", "Requested"),
+                      ("Invoice Posting Extract Completed S/L Alert", "finance@cmpsim.example", "Requested")]
+    notified = billing_run.sql("""SELECT target, channel FROM comms WHERE trigger = 'probe_alert'
+                                  AND object_id = 'Invoice Posting Extract Completed S/L Alert @ 2026-01-15 06:00'
+                                  ORDER BY target""").rows()
+    assert notified == [("billing-ops@cmpsim.example", "email"), ("finance@cmpsim.example", "email")]
     unfinished = billing_run.sql("""SELECT evaluated_at, detail FROM probe_results
                                     WHERE probe = 'Billing Run Not Completed' AND breached""").rows()
     assert len(unfinished) == 1 and str(unfinished[0][0]) == "2026-01-15 07:00:00"

@@ -11,12 +11,12 @@ from decimal import Decimal as D
 
 import pytest
 from jinja2.exceptions import SecurityError
-from pdftext import pdf_text
 from pypdf import PdfReader
 
 from cmpsim import documents
 from cmpsim.documents import ReportFetcher, html_to_pdf, money, rate, render_html, render_pdf, render_string
 from cmpsim.paths import REPORT_DIR
+from pdftext import pdf_text
 
 JAN_FROM, JAN_TO = date(2026, 1, 1), date(2026, 1, 31)
 

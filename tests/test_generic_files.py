@@ -17,7 +17,7 @@ KEY = bytes(range(32))
 # Every kind of generic file a week of the small scenario exchanges (payment instructions need a
 # credit older than the refund delay: see tests/test_billing.py).
 KINDS_IN_A_WEEK = {"order-request", "order-dispatch", "enrolment-request", "enrolment-response", "bank-statement",
-                   "sl-posting", "gl-posting", "posting-response", "posting-error"}
+                   "sl-posting", "gl-posting", "posting-response", "posting-error", "comms-status"}
 
 
 def test_encryption_round_trip_is_deterministic_and_authenticated():

@@ -238,9 +238,11 @@ def test_an_alert_probe_notifies_each_recipient_and_an_sla_probe_no_one(opened):
                         "ORDER BY evaluated_at, recipient").rows()
     assert alerts == [
         (ALERT, at, recipient,
-         f"Probe '{ALERT}' breached at {at:%Y-%m-%d %H:%M}: value {int(value)}, target == 0", "Pending")
+         f"Probe '{ALERT}' breached at {at:%Y-%m-%d %H:%M}: value {int(value)}, target == 0", "Requested")
         for at, value, _ in breaches for recipient in RECIPIENTS
-    ]
+    ]  # recorded Pending, then taken by the communications process (Requested: one communication each)
+    sent = opened.sql(f"SELECT count(*) AS n FROM comms WHERE trigger = 'probe_alert' AND object_id LIKE '{ALERT} @%'")
+    assert sent["n"][0] == len(alerts)
     first_rows = json.loads(breaches[0][2])
     assert 0 < len(first_rows) <= probes.DETAIL_ROWS_MAX and set(first_rows[0]) == {"order_id", "created_at"}
     assert first_rows == sorted(first_rows, key=lambda r: (r["created_at"], r["order_id"]))

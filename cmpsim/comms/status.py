@@ -1,0 +1,122 @@
+"""Status updates from outside: what happened to communications after they left CMP.
+
+The gateways, the mail provider and the print vendor (simulated as *Comms Providers*) report, every
+`providers.report_minutes`, the outcomes that have come about — delivered, read, bounced — as one
+status file per provider (`comms-status`, see `schemas/`). The *Load Comms Status Updates* daemon
+loads them like any inbound file and applies them; `apply_status_updates` does the same for updates
+handed over through the Python API. An update is applied once: the same (communication, status,
+moment) a second time changes nothing and is kept marked `ignored: already applied`. A status never
+moves a communication backwards (read after delivered, not delivered after read).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import polars as pl
+
+from cmpsim.files import InboundKind, deliver_inbound, load_inbound, parse_timestamps
+
+STATUS_OF = {"delivered": "Delivered", "read": "Read", "bounced": "Bounced", "returned": "Returned"}
+
+
+def providers_due(sim) -> bool:
+    return bool(sim.store.scalar("SELECT count(*) FROM prov_outcomes WHERE reported_in IS NULL AND status_at <= ?",
+                                 [sim.now]))
+
+
+def providers_step(sim) -> int:
+    """Each provider reports what came about since its last report, in one status file."""
+    due = sim.store.frame("""SELECT provider, request_id, status, strftime(status_at, '%Y-%m-%dT%H:%M:%S') AS at
+                             FROM prov_outcomes WHERE reported_in IS NULL AND status_at <= ?
+                             ORDER BY provider, status_at, request_id, status""", [sim.now])
+    for (provider,), rows in due.group_by("provider", maintain_order=True):
+        name = f"comms-status__{provider}__{sim.now:%Y%m%d%H%M}.json.enc"
+        deliver_inbound(sim, "comms-status", provider, name, {
+            "fileType": "comms-status", "provider": provider, "createdAt": sim.now.strftime("%Y-%m-%dT%H:%M:%S"),
+            "updates": [{"requestId": r, "status": s, "at": a} for r, s, a in rows.select(
+                "request_id", "status", "at").rows()]})
+        sim.con.execute("""UPDATE prov_outcomes SET reported_in = ? WHERE provider = ? AND reported_in IS NULL
+                           AND status_at <= ?""", [name, provider, sim.now])
+    return due.height
+
+
+def _stage(sim, file_id: str, document: dict) -> int:
+    updates = pl.DataFrame(document["updates"], schema={"requestId": pl.Utf8, "status": pl.Utf8, "at": pl.Utf8,
+                                                        "reason": pl.Utf8})
+    at = parse_timestamps(updates["at"], "updates[{i}].at")
+    stage_updates(sim, updates.select(request_id="requestId", status="status", reason="reason").with_columns(
+        status_at=at),
+                  source=document["provider"], file_id=file_id)
+    return updates.height
+
+
+COMMS_STATUS = InboundKind(kind="comms-status", schema="comms-status.schema.json", stage=_stage)
+
+
+def load_status_step(sim) -> int:
+    files = load_inbound(sim, COMMS_STATUS)
+    apply_staged(sim)
+    return files
+
+
+def apply_status_updates(sim, updates: list[dict[str, Any]], source: str = "api") -> int:
+    """Apply status updates handed over by an outside system ({request_id, status, at, reason?});
+    returns how many changed something (an update seen before changes nothing)."""
+    frame = pl.DataFrame(updates, schema={"request_id": pl.Utf8, "status": pl.Utf8, "at": pl.Datetime("us"),
+                                          "reason": pl.Utf8}).rename({"at": "status_at"})
+    unknown = set(frame["status"].unique()) - set(STATUS_OF)
+    if unknown:
+        raise ValueError(f"status must be one of {', '.join(STATUS_OF)}, found {sorted(unknown)[0]!r}")
+    stage_updates(sim, frame, source=source, file_id=None)
+    return apply_staged(sim)
+
+
+def stage_updates(sim, updates: pl.DataFrame, source: str, file_id: str | None) -> None:
+    sim.store.insert("comms_status_updates", updates.with_columns(
+        update_key=pl.format("{}|{}|{}", "request_id", "status", pl.col("status_at").dt.strftime("%Y-%m-%dT%H:%M:%S")),
+        source=pl.lit(source), file_id=pl.lit(file_id, pl.Utf8), received_at=pl.lit(sim.now),
+        applied=pl.lit(None, pl.Utf8)).drop("reason"))
+
+
+def apply_staged(sim) -> int:
+    """Judge and apply every staged update not judged yet; returns communications changed."""
+    con = sim.con
+    con.execute("CREATE OR REPLACE TEMP TABLE _cm_batch AS SELECT rowid AS r FROM comms_status_updates "
+                "WHERE applied IS NULL")
+    con.execute("""
+        UPDATE comms_status_updates SET applied = v.verdict
+        FROM (SELECT u.update_key, u.received_at, u.rowid AS r,
+                     CASE WHEN c.request_id IS NULL THEN 'ignored: unknown communication'
+                          WHEN EXISTS (SELECT 1 FROM comms_status_updates o WHERE o.update_key = u.update_key
+                                       AND o.applied = 'applied') THEN 'ignored: already applied'
+                          WHEN row_number() OVER (PARTITION BY u.update_key ORDER BY u.rowid) > 1
+                              THEN 'ignored: already applied'
+                          WHEN c.status NOT IN ('Sent', 'Delivered', 'Read')
+                              THEN 'ignored: the communication is ' || c.status
+                          ELSE 'applied' END AS verdict
+              FROM comms_status_updates u LEFT JOIN comms c USING (request_id) WHERE u.applied IS NULL) v
+        WHERE comms_status_updates.rowid = v.r""")
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE _cm_applied AS
+        SELECT request_id, min(status_at) FILTER (WHERE status = 'delivered') AS delivered,
+               min(status_at) FILTER (WHERE status = 'read') AS read, min(status) FILTER (WHERE status IN ('bounced',
+               'returned')) AS lost
+        FROM comms_status_updates WHERE applied = 'applied' AND rowid IN (SELECT r FROM _cm_batch)
+        GROUP BY request_id""")
+    con.execute("""
+        UPDATE comms SET
+            delivered_at = coalesce(comms.delivered_at, a.delivered, a.read),
+            read_at = coalesce(comms.read_at, a.read),
+            status = CASE WHEN a.lost IS NOT NULL THEN CASE a.lost WHEN 'bounced' THEN 'Bounced' ELSE 'Returned' END
+                          WHEN a.read IS NOT NULL OR comms.status = 'Read' THEN 'Read'
+                          ELSE 'Delivered' END,
+            reason = CASE WHEN a.lost IS NOT NULL THEN 'reported ' || a.lost || ' by the provider'
+                          ELSE comms.reason END,
+            updated_at = ?
+        FROM _cm_applied a WHERE comms.request_id = a.request_id""", [sim.now])
+    sim.store.record_events("""
+        SELECT ?::TIMESTAMP AS ts, 'comm' AS object_type, c.request_id AS object_id, 'Comm ' || c.status AS activity,
+               ? AS job, coalesce(c.reason, 'reported by the provider') AS detail
+        FROM comms c WHERE c.request_id IN (SELECT request_id FROM _cm_applied)""", [sim.now, sim.current_job])
+    return sim.store.scalar("SELECT count(*) FROM _cm_applied")

@@ -1,0 +1,79 @@
+"""Long-term storage of documents (seed 003: the Comms Storage daemon).
+
+A small interface, `Storage` — put, get, list per account — so that a deployment could keep
+documents in S3 or over SFTP; the default, `LocalFolderStorage`, is a folder of the run folder
+(`comms.storage.folder`, `storage/` by default): `storage/<account>/<file>`, addressed as
+`storage://<account>/<file>`. The Comms Storage daemon copies every document of a communication
+that was sent, so that it can be viewed later per account.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+import polars as pl
+
+from cmpsim.files import write_atomic
+
+SCHEME = "storage://"
+
+
+class Storage(Protocol):
+    def put(self, account: str, name: str, data: bytes) -> str: ...
+    def get(self, uri: str) -> bytes: ...
+    def list(self, account: str) -> list[str]: ...
+
+
+class LocalFolderStorage:
+    """Documents in a folder, one subfolder per account; written whole, never overwritten differently."""
+
+    def __init__(self, root: Path):
+        self.root = root
+
+    def put(self, account: str, name: str, data: bytes) -> str:
+        path = self._path(account, name)
+        write_atomic(path, data)
+        return f"{SCHEME}{account}/{name}"
+
+    def get(self, uri: str) -> bytes:
+        account, name = uri.removeprefix(SCHEME).split("/", 1)
+        return self._path(account, name).read_bytes()
+
+    def list(self, account: str) -> list[str]:
+        folder = self.root / account
+        return sorted(f"{SCHEME}{account}/{p.name}" for p in folder.iterdir()) if folder.is_dir() else []
+
+    def _path(self, account: str, name: str) -> Path:
+        for part in (account, name):
+            if not part or "/" in part or "\\" in part or part in (".", ".."):
+                raise ValueError(f"not a storage name: {part!r}")
+        return self.root / account / name
+
+
+def storage_of(sim) -> Storage:
+    return LocalFolderStorage(sim.run_dir / sim.scenario["comms"]["storage"]["folder"])
+
+
+def storage_due(sim) -> bool:
+    return bool(sim.store.scalar("SELECT count(*) FROM comms WHERE stored_uri IS NULL AND document IS NOT NULL "
+                                 "AND status NOT IN ('Rendered', 'Failed')"))
+
+
+def storage_step(sim) -> int:
+    """Copy the document of every sent communication into storage; returns documents stored."""
+    todo = sim.store.frame("""SELECT request_id, coalesce(account_id, 'staff') AS account, document FROM comms
+                              WHERE stored_uri IS NULL AND document IS NOT NULL AND status NOT IN ('Rendered', 'Failed')
+                              ORDER BY request_id""")
+    if todo.height == 0:
+        return 0
+    storage = storage_of(sim)
+    uris = [storage.put(account, Path(doc).name, (sim.run_dir / doc).read_bytes())
+            for _, account, doc in todo.rows()]
+    sim.con.register("_cm_stored", todo.with_columns(uri=pl.Series(uris)).to_arrow())
+    sim.con.execute("""UPDATE comms SET stored_uri = s.uri FROM _cm_stored s
+                       WHERE comms.request_id = s.request_id""")
+    sim.store.record_events("""SELECT ?::TIMESTAMP AS ts, 'comm' AS object_type, request_id AS object_id,
+                                      'Comm Stored' AS activity, ? AS job, uri AS detail FROM _cm_stored""",
+                            [sim.now, sim.current_job])
+    return todo.height
