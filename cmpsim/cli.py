@@ -127,6 +127,44 @@ def probes_command(run_dir: Path, at_text: str | None, history: bool, as_json: b
         click.get_current_context().exit(EXIT_BREACHED)
 
 
+@main.command(name="sweep")
+@click.argument("scenario", type=click.Path(path_type=Path))
+@click.option("--set", "settings", multiple=True, metavar="KEY=V1,V2",
+              help="A scenario key (dotted path) and the values to try; repeat for more keys.")
+@click.option("--replications", type=int, default=1, show_default=True, help="Runs per combination.")
+@click.option("--days", type=int, help="Override the scenario's horizon.")
+@click.option("--workers", type=int, default=2, show_default=True, help="Local worker processes (1: one by one).")
+@click.option("--scheduler", metavar="ADDRESS", help="Run on the Dask cluster of this scheduler (tcp://host:8786).")
+@click.option("--out", type=click.Path(path_type=Path), help="Where results.parquet and summary.parquet go "
+              "(default runs/sweeps/<scenario>).")
+@click.option("--keep-runs", is_flag=True, help="Keep every run's folder under OUT/runs.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def sweep_command(scenario: Path, settings: tuple[str, ...], replications: int, days: int | None, workers: int,
+                  scheduler: str | None, out: Path | None, keep_runs: bool, as_json: bool) -> None:
+    """Run SCENARIO for every combination of the --set values, --replications times each (seeds:
+    the scenario's seed + 0, 1, …), and collect one results table with means and 95 % confidence
+    intervals (Parquet files in OUT)."""
+    from cmpsim import sweep
+    from cmpsim.scenario import load
+
+    values = sweep.parse_settings(list(settings))
+    out = out or Path("runs", "sweeps", load(scenario).name)
+    tasks = sweep.plan(scenario, values, replications, days, keep=out / "runs" if keep_runs else None)
+    Console(stderr=True).print(f"{len(tasks)} run(s) on " + (scheduler or f"{workers} local worker(s)"))
+    results = sweep.execute(tasks, workers=workers, scheduler=scheduler)
+    summary = sweep.summarise(results, list(values))
+    paths = sweep.write(results, summary, out)
+    if as_json:
+        click.echo(json.dumps(summary.to_dicts(), indent=2, sort_keys=True, default=str))
+        return
+    _table(Console(width=max(Console().width, 140)), "Sweep: mean [95 % confidence interval] per combination",
+           [*values, "figure", "runs", "mean", "95 % CI"],
+           [(*[row[k] for k in values], row["figure"], row["runs"], _number(row["mean"]),
+             "" if row["ci_low"] is None else f"{_number(row['ci_low'])} .. {_number(row['ci_high'])}")
+            for row in summary.iter_rows(named=True)])
+    click.echo(f"results: {paths[0]}\nsummary: {paths[1]}")
+
+
 @main.command(name="reconcile")
 @click.argument("run_dir", type=click.Path(path_type=Path))
 @click.option("--as-of", "as_of_text", metavar="DATE", help="Ledgers as booked up to the end of this day, or up to "
@@ -214,6 +252,10 @@ def _print_reconciliation(rec, written) -> None:
             for b in shown.iter_rows(named=True)])
     for path in written:
         console.print(f"report: {path}")
+
+
+def _number(value: float | None) -> str:
+    return "—" if value is None or value != value else f"{value:.4g}"
 
 
 def _or_dash(value: object) -> object:
@@ -318,7 +360,7 @@ def _print_billing(console: Console, s: dict) -> None:
 NUMERIC_COLUMNS = {"orders", "files", "records", "runs", "processed", "devices", "charges", "gross", "value",
                    "evaluations", "breaches", "alerts", "alerts raised", "invoices", "lines", "net", "tax",
                    "documents", "amount", "postings", "failed", "sales ledger", "receivables control", "difference",
-                   "S/L", "G/L", "comms"}
+                   "S/L", "G/L", "comms", "mean"}
 
 
 def _table(console: Console, title: str, columns: list[str], rows: list[tuple]) -> None:

@@ -17,6 +17,7 @@ exception is a defect of cmpsim and stops the run.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -75,6 +76,12 @@ class Step:
     # A cheap read-only look (a folder listing, one indexed query) that says whether a wake-up
     # has anything to do; an idle poll then costs no transaction at all.
     due: Callable[[Simulation], bool] | None = None
+    # When `due` depends only on what steps wrote (files, rows), a poll after an idle one is idle
+    # too until some step commits work: the engine then skips the look. When it also depends on the
+    # clock, `wake_at` gives the earliest second (since the start) it may turn true with nothing
+    # written in between, or None for never.
+    due_on_state_only: bool = False
+    wake_at: Callable[[Simulation], int | None] | None = None
 
 
 @dataclass(frozen=True)
@@ -104,6 +111,10 @@ class Simulation:
         self._waiting: dict[str, list[simpy.Event]] = {}
         self.start = self.scenario.start
         self.current_job = ""
+        # Bumped by every wake-up that committed work: an idle look stays idle while it is unchanged.
+        self.version = 0
+        self._idle: dict[str, tuple[int, int | None]] = {}
+        self.check_idle = os.environ.get("CMPSIM_CHECK_IDLE") == "1"
         # Wall seconds spent in each step, for benchmarks and profiling: kept in memory only, since
         # wall time differs from run to run and must never reach the database or the files.
         self.wall_s: Counter[str] = Counter()
@@ -123,6 +134,10 @@ class Simulation:
     @property
     def today(self) -> dt.date:
         return self.now.date()
+
+    def second_of(self, moment: dt.datetime | None) -> int | None:
+        """Seconds since the start of the run at `moment` (rounded up), or None."""
+        return None if moment is None else -int((self.start - moment).total_seconds() // 1)
 
     def rng(self, stream: str) -> np.random.Generator:
         """The random stream `stream` for this very moment of the run (see randomness.stream)."""
@@ -151,7 +166,7 @@ class Simulation:
             self.wall_s[step.name] += time.perf_counter() - began
 
     def _execute(self, step: Step, record_idle: bool) -> int | None:
-        if step.due is not None and not step.due(self):
+        if step.due is not None and self._idle_now(step):
             return 0
         started = self.now
         self.current_job = step.name
@@ -162,16 +177,31 @@ class Simulation:
                 if processed or record_idle:
                     self._record_run(step, started, processed, "Completed", None)
         except JobFailure as failure:
+            self.version += 1
             with self.store.transaction():
                 self._record_run(step, started, 0, "Failed", str(failure))
                 for kind in ("fail_job", "crash_job"):
                     for fault_no, _ in faults.remaining(self, kind, job=step.name)[:1]:
                         faults.record(self, fault_no, "job", step.name, str(failure))
             return None
+        if processed or record_idle:
+            self.version += 1
         if processed:
             for name in step.emits:
                 self.signal(name)
         return processed
+
+    def _idle_now(self, step: Step) -> bool:
+        """True when the step's due look says (or would say) there is nothing to do."""
+        known = self._idle.get(step.name)
+        if known is not None and known[0] == self.version and (known[1] is None or self.now_s < known[1]):
+            assert not self.check_idle or not step.due(self), f"{step.name}: skipped a poll that had work"
+            return True
+        if step.due(self):
+            return False
+        if step.due_on_state_only or step.wake_at is not None:
+            self._idle[step.name] = (self.version, step.wake_at(self) if step.wake_at is not None else None)
+        return True
 
     def checkpoint(self) -> None:
         """A point in a step between two parts of its work (Invoice Posting: after the S/L, before the

@@ -15,9 +15,15 @@ import polars as pl
 from cmpsim import randomness
 from cmpsim.arrivals import seconds_of_day
 from cmpsim.comms.delivery import email_monitor_step, letter_monitor_step, transmit_due, transmit_step
-from cmpsim.comms.gateways import GATEWAY_CHANNELS, gateway_due, gateway_step
+from cmpsim.comms.gateways import GATEWAY_CHANNELS, gateway_due, gateway_step, gateway_wake_at
 from cmpsim.comms.monitor import comms_monitor_step
-from cmpsim.comms.status import apply_status_updates, load_status_step, providers_due, providers_step
+from cmpsim.comms.status import (
+    apply_status_updates,
+    load_status_step,
+    providers_due,
+    providers_step,
+    providers_wake_at,
+)
 from cmpsim.comms.storage import LocalFolderStorage, Storage, storage_due, storage_step
 from cmpsim.comms.tables import DDL
 from cmpsim.comms.triggers import comms_trigger_due, comms_trigger_step, payment_overdue_step
@@ -68,25 +74,27 @@ def steps(scenario: Scenario) -> list[Step]:
     every = partial(Every, poll_s)
     return [
         Step("Comms Trigger", "daemon", every(300), comms_trigger_step, emits=("comms.requested",),
-             due=comms_trigger_due),
+             due=comms_trigger_due, due_on_state_only=True),
         Step("Payment Overdue Notification", "job", DailyAt((seconds_of_day(OVERDUE_AT),)), payment_overdue_step,
              emits=("comms.requested",)),
         Step("Customer Service", "user", Every(3600, 3300), workflow_step, emits=("comms.requested",)),
         Step("Comms Monitor", "job", OnWork("comms.requested"), comms_monitor_step,
              emits=("comms.gathered",)),
         *[Step(DAEMON_NAMES[c], "daemon", every(360 + 60 * i), partial(gateway_step, channel=c),
-               due=partial(gateway_due, channel=c)) for i, c in enumerate(GATEWAY_CHANNELS)],
+               due=partial(gateway_due, channel=c), wake_at=partial(gateway_wake_at, channel=c))
+          for i, c in enumerate(GATEWAY_CHANNELS)],
         Step("Comms Email Monitor", "job", OnWork("comms.gathered"), email_monitor_step),
         Step("Comms Letter Monitor", "job", OnWork("comms.gathered"), letter_monitor_step),
         Step("Comms Email Daemon", "daemon", every(600), partial(transmit_step, channel="email"),
-             due=partial(transmit_due, channel="email")),
+             due=partial(transmit_due, channel="email"), due_on_state_only=True),
         Step("Comms Letter Daemon", "daemon", every(660), partial(transmit_step, channel="letter"),
-             due=partial(transmit_due, channel="letter")),
-        Step("Comms Storage Daemon", "daemon", every(720), storage_step, due=storage_due),
+             due=partial(transmit_due, channel="letter"), due_on_state_only=True),
+        Step("Comms Storage Daemon", "daemon", every(720), storage_step, due=storage_due,
+             due_on_state_only=True),
         Step("Comms Providers", "external", Every(spec["providers"]["report_minutes"] * 60, 780), providers_step,
-             due=providers_due),
+             due=providers_due, wake_at=providers_wake_at),
         Step("Load Comms Status Updates", "daemon", Every(scenario["schedules"]["load_poll_minutes"] * 60, 840),
-             load_status_step, due=lambda sim: inbox_has_files(sim, "comms-status")),
+             load_status_step, due=lambda sim: inbox_has_files(sim, "comms-status"), due_on_state_only=True),
     ]
 
 

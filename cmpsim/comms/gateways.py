@@ -28,6 +28,12 @@ def gateway_due(sim, channel: str) -> bool:
                                     AND coalesce(next_attempt_at, created_at) <= ?""", [channel, sim.now]))
 
 
+def gateway_wake_at(sim, channel: str) -> int | None:
+    """When the next message waiting for another attempt is due."""
+    return sim.second_of(sim.store.scalar("SELECT min(next_attempt_at) FROM comms WHERE channel = ? AND status = "
+                                          "'Retrying'", [channel]))
+
+
 def gateway_step(sim, channel: str) -> int:
     """One round of the channel's daemon: every message due is attempted; returns messages attempted."""
     due = sim.store.frame("""

@@ -25,6 +25,10 @@ def providers_due(sim) -> bool:
                                  [sim.now]))
 
 
+def providers_wake_at(sim) -> int | None:
+    return sim.second_of(sim.store.scalar("SELECT min(status_at) FROM prov_outcomes WHERE reported_in IS NULL"))
+
+
 def providers_step(sim) -> int:
     """Each provider reports what came about since its last report, in one status file."""
     due = sim.store.frame("""SELECT provider, request_id, status, strftime(status_at, '%Y-%m-%dT%H:%M:%S') AS at

@@ -16,7 +16,13 @@ from cmpsim.arrivals import seconds_of_day
 from cmpsim.engine import DailyAt, Every, Step
 from cmpsim.files import inbox_has_files
 from cmpsim.ledger.accounting import accounting_system_step, files_waiting
-from cmpsim.ledger.extract import extract_due, extract_step, transmission_due, transmission_step
+from cmpsim.ledger.extract import (
+    extract_due,
+    extract_step,
+    transmission_due,
+    transmission_step,
+    transmission_wake_at,
+)
 from cmpsim.ledger.posting import invoice_posting_step
 from cmpsim.ledger.responses import load_responses_step, repost_step
 from cmpsim.ledger.tables import DDL
@@ -58,14 +64,16 @@ def steps(scenario: Scenario) -> list[Step]:
     repost_at = tuple(seconds_of_day(t) for t in ledger["repost_at"])
     return [
         Step("Extract Invoice Posting To Generic Format (S/L Invoice Posting)", "daemon", Every(extract_s, 360),
-             partial(extract_step, ledger="SL"), due=partial(extract_due, ledger="SL")),
+             partial(extract_step, ledger="SL"), due=partial(extract_due, ledger="SL"),
+             due_on_state_only=True),
         Step("Extract Invoice Posting To Generic Format (G/L Invoice Posting)", "daemon", Every(extract_s, 420),
-             partial(extract_step, ledger="GL"), due=partial(extract_due, ledger="GL")),
+             partial(extract_step, ledger="GL"), due=partial(extract_due, ledger="GL"),
+             due_on_state_only=True),
         Step("Transmission Invoice Posting To CMP Ledger", "daemon", Every(transmit_s, 480), transmission_step,
-             due=transmission_due),
+             due=transmission_due, wake_at=transmission_wake_at),
         Step("Ledger System", "external", Every(acct_s, 540), accounting_system_step,
-             due=lambda sim: bool(files_waiting(sim))),
+             due=lambda sim: bool(files_waiting(sim)), due_on_state_only=True),
         Step("Load Invoice Posting Responses From Generic Format", "daemon", Every(respond_s, 600),
-             load_responses_step, due=_responses_waiting),
+             load_responses_step, due=_responses_waiting, due_on_state_only=True),
         Step("Invoice Posting Repost", "job", DailyAt(repost_at), repost_step),
     ]

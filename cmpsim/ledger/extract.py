@@ -95,6 +95,11 @@ def transmission_due(sim) -> bool:
                if not _held(sim, n))
 
 
+def transmission_wake_at(sim) -> int | None:
+    """When the next held file may go."""
+    return sim.second_of(sim.store.scalar("SELECT min(until) FROM transmission_holds WHERE until > ?", [sim.now]))
+
+
 def _hit(sim, fault_kind: str, kind: str, names: list[str], detail: str) -> list[str]:
     """The files today's faults of this kind take, in name order, each fault up to its count."""
     hit: list[str] = []

@@ -72,6 +72,10 @@ def _manufacturer_has_work(sim) -> bool:
     )
 
 
+def _manufacturer_wake_at(sim) -> int | None:
+    return sim.second_of(sim.store.scalar("SELECT min(answer_at) FROM mf_requests WHERE answered_in IS NULL"))
+
+
 def steps(scenario: Scenario) -> list[Step]:
     """The jobs and daemons of the process, with the outside parties they talk to."""
     demand = scenario["demand"]
@@ -96,6 +100,7 @@ def steps(scenario: Scenario) -> list[Step]:
             Every(s["extract_poll_minutes"] * 60, 60),
             extract_sales_orders_step,
             due=_batches_ready,
+            due_on_state_only=True,
         ),
         Step(
             "Warehouse Intake",
@@ -103,6 +108,7 @@ def steps(scenario: Scenario) -> list[Step]:
             Every(s["extract_poll_minutes"] * 60, 120),
             warehouse_intake_step,
             due=lambda sim: outbox_has_files(sim, "order-request"),
+            due_on_state_only=True,
         ),
         Step("Warehouse Dispatch Run", "external", DailyAt(dispatch_times), warehouse_dispatch_step),
         Step(
@@ -112,6 +118,7 @@ def steps(scenario: Scenario) -> list[Step]:
             load_sales_orders_step,
             emits=("dispatch.loaded",),
             due=lambda sim: inbox_has_files(sim, "order-dispatch"),
+            due_on_state_only=True,
         ),
         Step(
             "Sales Order Dispatch",
@@ -132,6 +139,7 @@ def steps(scenario: Scenario) -> list[Step]:
             Every(s["manufacturer_poll_minutes"] * 60, 240),
             manufacturer_step,
             due=_manufacturer_has_work,
+            wake_at=_manufacturer_wake_at,
         ),
         Step(
             "Load Device Enrolment From Generic Format",
@@ -140,6 +148,7 @@ def steps(scenario: Scenario) -> list[Step]:
             load_enrolment_responses_step,
             emits=("enrolment.loaded",),
             due=lambda sim: inbox_has_files(sim, "enrolment-response"),
+            due_on_state_only=True,
         ),
         Step(
             "Device Enrolment Response",
