@@ -21,7 +21,7 @@ import os
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -82,6 +82,11 @@ class Step:
     # written in between, or None for never.
     due_on_state_only: bool = False
     wake_at: Callable[[Simulation], int | None] | None = None
+    # What a wake-up that did work may have changed (a process's tables and files: "orders",
+    # "service", "billing", "ledger", "comms", "probes"; None: anything), and what the due look reads:
+    # an idle look stays idle until one of the domains it reads changes.
+    writes: tuple[str, ...] | None = None
+    due_reads: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -93,6 +98,15 @@ class Chain:
     name: str
     trigger: Trigger
     jobs: tuple[Step, ...]
+
+
+def in_domain(items: list[Step | Chain], *writes: str) -> list[Step | Chain]:
+    """The steps of a process, declared to write its domains; a due look reads the first of them
+    unless the step says what it reads."""
+    def declared(step: Step) -> Step:
+        return replace(step, writes=step.writes or writes, due_reads=step.due_reads or writes[:1])
+    return [replace(i, jobs=tuple(declared(j) for j in i.jobs)) if isinstance(i, Chain) else declared(i)
+            for i in items]
 
 
 @dataclass
@@ -111,9 +125,10 @@ class Simulation:
         self._waiting: dict[str, list[simpy.Event]] = {}
         self.start = self.scenario.start
         self.current_job = ""
-        # Bumped by every wake-up that committed work: an idle look stays idle while it is unchanged.
-        self.version = 0
-        self._idle: dict[str, tuple[int, int | None]] = {}
+        # Versions of what steps wrote, per domain ("*": every domain): bumped by each wake-up that
+        # committed work, so that an idle look stays idle while what it reads is unchanged.
+        self.versions: dict[str, int] = {"*": 0}
+        self._idle: dict[str, tuple[tuple[int, ...], int | None]] = {}
         self.check_idle = os.environ.get("CMPSIM_CHECK_IDLE") == "1"
         # Wall seconds spent in each step, for benchmarks and profiling: kept in memory only, since
         # wall time differs from run to run and must never reach the database or the files.
@@ -177,7 +192,7 @@ class Simulation:
                 if processed or record_idle:
                     self._record_run(step, started, processed, "Completed", None)
         except JobFailure as failure:
-            self.version += 1
+            self._changed(step)
             with self.store.transaction():
                 self._record_run(step, started, 0, "Failed", str(failure))
                 for kind in ("fail_job", "crash_job"):
@@ -185,22 +200,34 @@ class Simulation:
                         faults.record(self, fault_no, "job", step.name, str(failure))
             return None
         if processed or record_idle:
-            self.version += 1
+            self._changed(step)
         if processed:
             for name in step.emits:
                 self.signal(name)
         return processed
 
+    def _changed(self, step: Step) -> None:
+        """A wake-up committed work: bump its domains ("?" for a step that may change anything, which
+        every look reads) and "*" (what a look without declared reads goes by)."""
+        for domain in ("*",) + (step.writes if step.writes is not None else ("?",)):
+            self.versions[domain] = self.versions.get(domain, 0) + 1
+
+    def _read_versions(self, step: Step) -> tuple[int, ...]:
+        if step.due_reads is None:
+            return (self.versions["*"],)
+        return tuple(self.versions.get(d, 0) for d in step.due_reads) + (self.versions.get("?", 0),)
+
     def _idle_now(self, step: Step) -> bool:
         """True when the step's due look says (or would say) there is nothing to do."""
         known = self._idle.get(step.name)
-        if known is not None and known[0] == self.version and (known[1] is None or self.now_s < known[1]):
+        seen = self._read_versions(step)
+        if known is not None and known[0] == seen and (known[1] is None or self.now_s < known[1]):
             assert not self.check_idle or not step.due(self), f"{step.name}: skipped a poll that had work"
             return True
         if step.due(self):
             return False
         if step.due_on_state_only or step.wake_at is not None:
-            self._idle[step.name] = (self.version, step.wake_at(self) if step.wake_at is not None else None)
+            self._idle[step.name] = (seen, step.wake_at(self) if step.wake_at is not None else None)
         return True
 
     def checkpoint(self) -> None:

@@ -438,7 +438,8 @@ def number_text(value: Decimal | None) -> str:
 def steps(scenario) -> list[Step]:
     """One step per probe, woken on the probe's schedule: at fixed times of day or every n minutes."""
     return [
-        Step(f"Probe {probe['name']}", "probe", _trigger(probe["schedule"]), functools.partial(_probe_step, probe))
+        Step(f"Probe {probe['name']}", "probe", _trigger(probe["schedule"]), functools.partial(_probe_step, probe),
+             writes=("probes",))
         for probe in scenario["probes"]
     ]
 

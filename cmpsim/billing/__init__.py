@@ -20,7 +20,7 @@ from cmpsim.billing.production import immediate_invoice_step, invoice_production
 from cmpsim.billing.statements import statement_production_step
 from cmpsim.billing.tables import DDL
 from cmpsim.billing.usage import usage_rating_step
-from cmpsim.engine import Chain, DailyAt, Every, OnWork, Step
+from cmpsim.engine import Chain, DailyAt, Every, OnWork, Step, in_domain
 from cmpsim.files import inbox_has_files
 from cmpsim.ledger import invoice_posting_step
 from cmpsim.scenario import Scenario
@@ -60,10 +60,11 @@ def steps(scenario: Scenario) -> list[Step | Chain]:
     run_at = DailyAt((seconds_of_day(billing["run_at"]),))
     jobs = (invoice_production_step, statement_production_step, bill_print_step, invoice_posting_step,
             usage_archiving_step)
-    chain = Chain("Billing Run", run_at, tuple(Step(name, "job", run_at, job)
+    # The run posts to the ledgers too (Invoice Posting), which wakes the extract daemons.
+    chain = Chain("Billing Run", run_at, tuple(Step(name, "job", run_at, job, writes=("billing", "ledger"))
                                               for name, job in zip(BILLING_RUN_JOBS, jobs, strict=True)))
     load_s = scenario["schedules"]["load_poll_minutes"] * 60
-    return [
+    return in_domain([
         chain,
         Step("Immediate Invoice Production", "job", OnWork("charges.created"), immediate_invoice_step),
         Step("Usage Rating", "job", DailyAt((USAGE_RATING_AT_S,)), usage_rating_step),
@@ -75,4 +76,4 @@ def steps(scenario: Scenario) -> list[Step | Chain]:
         Step("Payment Allocation", "job", OnWork("payments.loaded"), payment_allocation_step),
         Step("Refund Processing", "job", DailyAt(tuple(seconds_of_day(t) for t in payments["allocation_at"])),
              refund_step),
-    ]
+    ], "billing")

@@ -28,7 +28,7 @@ from cmpsim.comms.storage import LocalFolderStorage, Storage, storage_due, stora
 from cmpsim.comms.tables import DDL
 from cmpsim.comms.triggers import comms_trigger_due, comms_trigger_step, payment_overdue_step
 from cmpsim.comms.workflow import workflow_step
-from cmpsim.engine import DailyAt, Every, OnWork, Step
+from cmpsim.engine import DailyAt, Every, OnWork, Step, in_domain
 from cmpsim.files import inbox_has_files
 from cmpsim.scenario import Scenario
 from cmpsim.store import Store
@@ -72,9 +72,10 @@ def steps(scenario: Scenario) -> list[Step]:
     spec = scenario["comms"]
     poll_s = spec["poll_minutes"] * 60
     every = partial(Every, poll_s)
-    return [
+    return in_domain([
         Step("Comms Trigger", "daemon", every(300), comms_trigger_step, emits=("comms.requested",),
-             due=comms_trigger_due, due_on_state_only=True),
+             due=comms_trigger_due, due_on_state_only=True,
+             due_reads=("orders", "service", "billing", "comms", "probes")),
         Step("Payment Overdue Notification", "job", DailyAt((seconds_of_day(OVERDUE_AT),)), payment_overdue_step,
              emits=("comms.requested",)),
         Step("Customer Service", "user", Every(3600, 3300), workflow_step, emits=("comms.requested",)),
@@ -95,7 +96,7 @@ def steps(scenario: Scenario) -> list[Step]:
              due=providers_due, wake_at=providers_wake_at),
         Step("Load Comms Status Updates", "daemon", Every(scenario["schedules"]["load_poll_minutes"] * 60, 840),
              load_status_step, due=lambda sim: inbox_has_files(sim, "comms-status"), due_on_state_only=True),
-    ]
+    ], "comms")
 
 
 class _StatusApi:

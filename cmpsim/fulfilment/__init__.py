@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import polars as pl
 
-from cmpsim.engine import Every, Step
+from cmpsim.engine import Every, Step, in_domain
 from cmpsim.fulfilment.capture import capture_step
-from cmpsim.fulfilment.fulfil import fulfilment_step
+from cmpsim.fulfilment.fulfil import fulfilment_due, fulfilment_step, fulfilment_wake_at
 from cmpsim.fulfilment.installed import installed_base
 from cmpsim.fulfilment.tables import DDL
 from cmpsim.scenario import Scenario
@@ -44,15 +44,6 @@ def load_reference(store: Store, scenario: Scenario) -> None:
         "busy_until": [scenario.start] * service["fulfilment"]["workers"]}))
 
 
-def _fulfilment_due(sim) -> bool:
-    """Anything to release, schedule, complete or revise: else the poll opens no transaction."""
-    return bool(sim.store.scalar("""
-        SELECT (SELECT count(*) FROM fulfilment_jobs WHERE status = 'Queued' OR (status = 'Running' AND ended_at <= ?))
-             + (SELECT count(*) FROM orders o JOIN service_orders s USING (order_id)
-                WHERE o.kind = 'service' AND (o.status = 'Pending' OR (o.status = 'Submitted' AND s.due_at <= ?)))""",
-                                 [sim.now, sim.now]))
-
-
 def steps(scenario: Scenario) -> list[Step]:
     if "service" not in scenario.data:
         return []
@@ -61,7 +52,8 @@ def steps(scenario: Scenario) -> list[Step]:
         return []  # no order can ever arrive: the installed base is billed, nothing is fulfilled
     capture_s = scenario["schedules"]["agentview_interval_minutes"] * 60
     poll_s = scenario["service"]["fulfilment"]["poll_minutes"] * 60
-    return [
+    return in_domain([
         Step("CRM Order Capture", "user", Every(capture_s, capture_s), capture_step),
-        Step("Order Fulfilment", "daemon", Every(poll_s, poll_s), fulfilment_step, due=_fulfilment_due),
-    ]
+        Step("Order Fulfilment", "daemon", Every(poll_s, poll_s), fulfilment_step, due=fulfilment_due,
+             wake_at=fulfilment_wake_at),
+    ], "service")

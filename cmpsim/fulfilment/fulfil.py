@@ -24,11 +24,49 @@ from cmpsim.fulfilment.jobs import epoch_s, epoch_ts, finish_orders, named_asset
 from cmpsim.fulfilment.revisions import apply_revisions
 from cmpsim.fulfilment.scheduling import schedule_window
 
+STATE = """
+    SELECT (SELECT count(*) FROM fulfilment_jobs WHERE status = 'Queued') AS queued,
+           (SELECT min(ended_at) FROM fulfilment_jobs WHERE status = 'Running') AS next_end,
+           (SELECT min(busy_until) FROM fulfilment_workers) AS first_free,
+           count(*) FILTER (WHERE o.status = 'Pending') AS revisions,
+           min(s.due_at) FILTER (WHERE o.status = 'Submitted') AS next_due
+    FROM service_orders s JOIN orders o USING (order_id)
+    WHERE o.kind = 'service' AND o.status IN ('Pending', 'Submitted')"""
+
+
+def _state(sim) -> dict:
+    """What a poll may have to do: jobs queued, the next job to end, the first worker free, revisions
+    pending, the next order due."""
+    cursor = sim.con.execute(STATE)
+    names = [d[0] for d in cursor.description]
+    return dict(zip(names, cursor.fetchall()[0], strict=True))
+
+
+def fulfilment_due(sim) -> bool:
+    """Anything to release, start, complete or revise now: else the poll opens no transaction."""
+    s, now = _state(sim), sim.now
+    return bool(s["revisions"] or (s["next_due"] is not None and s["next_due"] <= now)
+                or (s["next_end"] is not None and s["next_end"] <= now)
+                or (s["queued"] and s["first_free"] <= now))
+
+
+def fulfilment_wake_at(sim) -> int | None:
+    """The first moment a poll will have work with nothing else happening: a job ends, an order falls
+    due, a worker frees up for a queued job."""
+    s = _state(sim)
+    moments = [m for m in (s["next_end"], s["next_due"], s["first_free"] if s["queued"] else None) if m is not None]
+    return sim.second_of(min(moments)) if moments else None
+
 
 def fulfilment_step(sim) -> int:
+    """Release, schedule, complete, revise: each phase only when the state says it has something."""
     poll_s = sim.scenario["service"]["fulfilment"]["poll_minutes"] * 60
     t0, t1 = max(sim.now_s - poll_s, 0), sim.now_s
-    return released(sim) + scheduled(sim, t0, t1) + completed(sim) + apply_revisions(sim)
+    s, now = _state(sim), sim.now
+    done = released(sim) if s["next_due"] is not None and s["next_due"] <= now else 0
+    started = scheduled(sim, t0, t1) if done or s["queued"] else 0
+    ended = completed(sim) if started or (s["next_end"] is not None and s["next_end"] <= now) else 0
+    return done + started + ended + (apply_revisions(sim) if s["revisions"] else 0)
 
 
 def released(sim) -> int:

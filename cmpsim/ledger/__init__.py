@@ -13,7 +13,7 @@ from functools import partial
 import polars as pl
 
 from cmpsim.arrivals import seconds_of_day
-from cmpsim.engine import DailyAt, Every, Step
+from cmpsim.engine import DailyAt, Every, Step, in_domain
 from cmpsim.files import inbox_has_files
 from cmpsim.ledger.accounting import accounting_system_step, files_waiting
 from cmpsim.ledger.extract import (
@@ -62,7 +62,7 @@ def steps(scenario: Scenario) -> list[Step]:
     respond_s = ledger["response_poll_minutes"] * 60
     acct_s = ledger["accounting_system"]["poll_minutes"] * 60
     repost_at = tuple(seconds_of_day(t) for t in ledger["repost_at"])
-    return [
+    return in_domain([
         Step("Extract Invoice Posting To Generic Format (S/L Invoice Posting)", "daemon", Every(extract_s, 360),
              partial(extract_step, ledger="SL"), due=partial(extract_due, ledger="SL"),
              due_on_state_only=True),
@@ -76,4 +76,4 @@ def steps(scenario: Scenario) -> list[Step]:
         Step("Load Invoice Posting Responses From Generic Format", "daemon", Every(respond_s, 600),
              load_responses_step, due=_responses_waiting, due_on_state_only=True),
         Step("Invoice Posting Repost", "job", DailyAt(repost_at), repost_step),
-    ]
+    ], "ledger")

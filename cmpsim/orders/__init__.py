@@ -6,7 +6,7 @@ from __future__ import annotations
 import polars as pl
 
 from cmpsim.arrivals import seconds_of_day
-from cmpsim.engine import DailyAt, Every, OnWork, Step
+from cmpsim.engine import DailyAt, Every, OnWork, Step, in_domain
 from cmpsim.files import inbox_has_files, outbox_has_files
 from cmpsim.orders.agentview import agentview_step
 from cmpsim.orders.dispatch import load_sales_orders_step, sales_order_dispatch_step
@@ -84,7 +84,7 @@ def steps(scenario: Scenario) -> list[Step]:
     s = scenario["schedules"]
     agentview_s = s["agentview_interval_minutes"] * 60
     dispatch_times = tuple(sorted({seconds_of_day(w["dispatch_time"]) for w in scenario["warehouses"]}))
-    return [
+    return in_domain([
         Step(
             "AgentView", "user", Every(agentview_s, agentview_s), agentview_step, emits=("orders.awaiting_generation",)
         ),
@@ -156,4 +156,4 @@ def steps(scenario: Scenario) -> list[Step]:
             _job_trigger(s["device_enrolment_response"], "enrolment.loaded"),
             enrolment_response_step,
         ),
-    ]
+    ], "orders")
