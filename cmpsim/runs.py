@@ -117,8 +117,10 @@ def prepare(scenario: str | Path | Scenario, *, seed: int | None = None, days: i
 
 def _steps(scenario: Scenario) -> list[Step | Chain]:
     """Every job, daemon and outside party of the run; a fault naming a job that is not there is refused."""
-    steps = (orders.steps(scenario) + fulfilment.steps(scenario) + billing.steps(scenario)
-             + ledger.steps(scenario) + probes.steps(scenario) + comms.steps(scenario))
+    chosen = set(scenario["processes"])
+    steps = [step for name, package in (("hardware", orders), ("service", fulfilment), ("billing", billing),
+                                        ("ledger", ledger), ("probes", probes), ("comms", comms))
+             if name in chosen for step in package.steps(scenario)]
     names = sorted({s.name for item in steps for s in (item.jobs if isinstance(item, Chain) else (item,))})
     for i, fault in enumerate(scenario["faults"]):
         if fault["kind"] == "fail_job" and fault["job"] not in names:

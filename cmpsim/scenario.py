@@ -25,7 +25,9 @@ from cmpsim.validation import first_problem, format_path
 EXTENDS_DEPTH_MAX = 8
 
 # Defaults every scenario gets under what it says; documented in docs/scenarios.md.
+PROCESSES = ("hardware", "service", "billing", "ledger", "probes", "comms")
 DEFAULTS: dict[str, Any] = {
+    "processes": list(PROCESSES),
     "currency": "EUR",
     "security": {"key_env": "CMPSIM_KEY"},
     "accounts": {"generate": {"count": 0, "country": "GB", "bill_cycle_days": [1, 8, 15, 22]}},
