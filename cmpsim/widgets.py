@@ -1,0 +1,388 @@
+"""Notebook dashboards (ipywidgets 8): run a what-if, compare two runs, watch the probes, explore the
+breaks between the sales and general ledgers.
+
+    from cmpsim.widgets import ScenarioRunner, RunComparison, ProbeBoard, ReconciliationExplorer
+    runner = ScenarioRunner("scenarios", "runs/what-if"); runner        # pick, change knobs, Run
+    RunComparison(runs_folder="runs/what-if")                            # A beside B, changes marked
+    ProbeBoard(runner.last_run_dir); ReconciliationExplorer(runner.last_run_dir)
+
+Each dashboard is thin glue over the view-models of `cmpsim.views`: its callbacks are plain methods
+(`run_clicked`, `compare_chosen`, `probe_chosen`, `filter_changed`, `break_chosen`) that a test or a
+script calls like a click — `Button.click()` fires `on_click`, setting a widget's `.value` fires its
+observers. Nothing is printed: text and tables go into `Output` and `HTML` widgets by setting their
+contents, so the kernel side holds exactly what the page shows. A dashboard given a run folder opens
+it read-only for each look and holds no lock in between.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import ipywidgets as w
+import polars as pl
+
+from cmpsim import runs
+from cmpsim.compare import Comparison
+from cmpsim.errors import InputError
+from cmpsim.reconcile import Reconciliation, reconcile, trail
+from cmpsim.scenario import load
+from cmpsim.views import (
+    KNOBS,
+    RunSource,
+    break_documents,
+    break_facts,
+    break_label,
+    break_type_counts,
+    changed_knobs,
+    comparison_heading,
+    comparison_of,
+    figures_html,
+    filter_breaks,
+    format_priority_mix,
+    hardware_charge_modes,
+    heading,
+    html_table,
+    inline_svg,
+    key_figures,
+    knobs_of,
+    money_html,
+    opened,
+    overrides_from_knobs,
+    page,
+    paragraph,
+    parse_priority_mix,
+    probe_board,
+    probe_evaluations,
+    probe_findings,
+    run_dir_for,
+    run_folders,
+    text_table,
+)
+
+LABEL_STYLE = {"description_width": "160px"}
+LIST_ROWS_MAX = 12  # lines a Select shows before it scrolls
+
+
+class Dashboard:
+    """A dashboard's root widget, shown when the object is the value of a notebook cell."""
+
+    widget: w.VBox
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        return self.widget._repr_mimebundle_(**kwargs)
+
+
+def show_text(output: w.Output, text: str) -> None:
+    """Replace what `output` shows with a line of text (set from the kernel, so it is there in tests)."""
+    output.outputs = ({"output_type": "stream", "name": "stdout", "text": text + "\n"},)
+
+
+def show_table(output: w.Output, title: str, frame: pl.DataFrame) -> None:
+    """Replace what `output` shows with a titled table: HTML for the page, aligned text otherwise."""
+    output.outputs = ({"output_type": "display_data", "metadata": {},
+                       "data": {"text/html": page(heading(title), html_table(frame)),
+                                "text/plain": f"{title}\n{text_table(frame)}"}},)
+
+
+# --- run a what-if --------------------------------------------------------------------------------
+
+
+def _knob_widgets() -> dict[str, w.ValueWidget]:
+    style = LABEL_STYLE
+    labels = {name: label for name, (_, label) in KNOBS.items()}
+    return {
+        "hardware_orders_per_day": w.FloatText(description=labels["hardware_orders_per_day"], style=style),
+        "service_orders_per_day": w.FloatText(description=labels["service_orders_per_day"], style=style),
+        "priority_mix": w.Text(description=labels["priority_mix"], placeholder="3: 50, 5: 30, 7: 15, 9: 5",
+                               style=style),
+        "fulfilment_workers": w.IntText(description=labels["fulfilment_workers"], style=style),
+        "hardware_charges": w.Dropdown(description=labels["hardware_charges"], options=hardware_charge_modes(),
+                                       style=style),
+        "fraud_check": w.Checkbox(description=labels["fraud_check"], indent=False),
+        "faults": w.Dropdown(description=labels["faults"], options=[("keep", "keep"), ("clear them", "clear")],
+                             style=style),
+        "days": w.IntText(description=labels["days"], style=style),
+        "seed": w.IntText(description=labels["seed"], style=style),
+    }
+
+
+class ScenarioRunner(Dashboard):
+    """Pick a scenario, change the knobs an analyst changes (arrival rates, priority mix, fulfilment
+    workers, hardware billing, fraud check, faults, days, seed), and run it into `out_folder`.
+
+    The knobs start at the scenario's own values; only those changed become overrides, and a run with
+    overrides gets a folder of its own (`cmpsim.views.run_dir_for`). A value the scenario rules refuse
+    shows their one-line message and runs nothing. After a run its key figures are shown, the run is
+    closed (other dashboards can open it) and its folder kept in `last_run_dir`."""
+
+    def __init__(self, scenarios: str | Path | Sequence[str | Path], out_folder: str | Path) -> None:
+        self.out_folder = Path(out_folder)
+        paths = sorted(Path(scenarios).glob("*.yaml")) if isinstance(scenarios, str | Path) else [
+            Path(p) for p in scenarios]
+        self.scenario = w.Dropdown(description="Scenario", options=[(p.name, str(p)) for p in paths],
+                                   style=LABEL_STYLE)
+        self.knobs = _knob_widgets()
+        self.run_button = w.Button(description="Run", button_style="primary", icon="play")
+        self.progress = w.IntProgress(value=0, min=0, max=1, description="Days done", style=LABEL_STYLE)
+        self.output = w.Output()
+        self.last_run_dir: Path | None = None
+        self.last_figures: pl.DataFrame | None = None
+        self._base: dict[str, Any] = {}
+        self.scenario.observe(self.scenario_chosen, names="value")
+        self.run_button.on_click(self.run_clicked)
+        self.widget = w.VBox([self.scenario, *self.knobs.values(), w.HBox([self.run_button, self.progress]),
+                              self.output])
+        self.scenario_chosen()
+
+    def scenario_chosen(self, _change: Any = None) -> None:
+        """Fill the knobs from the chosen scenario (a knob it has no section for is disabled)."""
+        self.output.outputs = ()
+        if self.scenario.value is None:
+            return
+        try:
+            scenario = load(self.scenario.value)
+        except InputError as exc:
+            show_text(self.output, str(exc))
+            return
+        self._base = knobs_of(scenario)
+        for name, value in self._base.items():
+            box = self.knobs[name]
+            box.disabled = value is None
+            if name == "priority_mix":
+                box.value = format_priority_mix(value)
+            elif value is not None:
+                box.value = value
+        faults = len(scenario["faults"])
+        self.knobs["faults"].options = [(f"keep the scenario's {faults}", "keep"), ("clear them", "clear")]
+        self.knobs["faults"].value = "keep"
+
+    def knob_values(self) -> dict[str, Any]:
+        """The knobs as set now; a priority mix that cannot be read raises InputError."""
+        values = {name: (None if box.disabled else box.value) for name, box in self.knobs.items()}
+        if values["priority_mix"] is not None:
+            values["priority_mix"] = parse_priority_mix(values["priority_mix"])
+        return values
+
+    def run_clicked(self, _button: w.Button | None = None) -> Path | None:
+        """Run the chosen scenario with the knobs; the run folder, or None when a value was refused."""
+        self.output.outputs = ()
+        self.progress.value, self.progress.bar_style = 0, ""
+        if self.scenario.value is None:
+            show_text(self.output, "Choose a scenario first.")
+            return None
+        try:
+            knobs = self.knob_values()
+            overrides = overrides_from_knobs(knobs, self._base)
+            scenario = load(self.scenario.value, overrides=overrides)
+            folder = run_dir_for(self.out_folder, scenario, overrides)
+            self.run_button.disabled = True
+            run = runs.run(scenario, out=folder, progress=self._progress)
+        except InputError as exc:
+            self.progress.bar_style = "danger"
+            show_text(self.output, str(exc))
+            return None
+        finally:
+            self.run_button.disabled = False
+        with run:
+            self.last_figures = key_figures(run.con)
+        # The engine reports a day at each midnight it passes; the run's last midnight is its end.
+        self.progress.max = self.progress.value = scenario.horizon_days
+        self.progress.bar_style = "success"
+        self.last_run_dir = folder
+        changed = ", ".join(changed_knobs(knobs, self._base))
+        show_table(self.output, f"{folder.name}: {scenario.name}, seed {scenario.seed}, {scenario.horizon_days} days"
+                   + (f"; changed: {changed}" if changed else ""), self.last_figures)
+        return folder
+
+    def _progress(self, done_days: int, total_days: int) -> None:
+        self.progress.max = total_days
+        self.progress.value = done_days
+
+
+# --- two runs side by side ------------------------------------------------------------------------
+
+
+class RunComparison(Dashboard):
+    """Two runs side by side: key figures with the changed ones highlighted (rows of class
+    `changed`), money totals to the cent, and median and 90th-percentile lead times as a chart.
+
+    Give two runs (open `Run`s or folders), a `runs_folder` whose runs fill both drop-downs
+    (`refresh()` rescans it after new runs), or both; choosing a run compares again."""
+
+    def __init__(self, run_a: RunSource | None = None, run_b: RunSource | None = None, *,
+                 runs_folder: str | Path | None = None) -> None:
+        self.runs_folder = Path(runs_folder) if runs_folder is not None else None
+        self._given = [s for s in (run_a, run_b) if s is not None]
+        self._sources: dict[str, RunSource] = {}
+        self.run_a = w.Dropdown(description="Run A")
+        self.run_b = w.Dropdown(description="Run B")
+        self.refresh_button = w.Button(description="Refresh runs", icon="refresh")
+        self.heading, self.figures, self.money, self.chart = w.HTML(), w.HTML(), w.HTML(), w.HTML()
+        self.comparison: Comparison | None = None
+        self._quiet = False
+        self.run_a.observe(self.compare_chosen, names="value")
+        self.run_b.observe(self.compare_chosen, names="value")
+        self.refresh_button.on_click(self.refresh)
+        self.widget = w.VBox([w.HBox([self.run_a, self.run_b, self.refresh_button]), self.heading, self.figures,
+                              self.money, self.chart])
+        self.refresh()
+        if len(self._given) == 2:
+            self.choose(_key(self._given[0]), _key(self._given[1]))
+
+    def refresh(self, _button: w.Button | None = None) -> None:
+        """List the given runs and those in `runs_folder`, keeping the choice when it is still there."""
+        chosen = (self.run_a.value, self.run_b.value)
+        self._sources = {_key(s): s for s in self._given}
+        for folder in run_folders(self.runs_folder) if self.runs_folder is not None else []:
+            self._sources.setdefault(_key(folder), folder)
+        options = [(Path(k).name, k) for k in self._sources]
+        keys = list(self._sources)
+        self._quiet = True
+        try:
+            self.run_a.options, self.run_b.options = options, options
+        finally:
+            self._quiet = False
+        self.choose(chosen[0] if chosen[0] in keys else (keys[0] if keys else None),
+                    chosen[1] if chosen[1] in keys else (keys[1] if len(keys) > 1 else None))
+
+    def choose(self, run_a: str | None, run_b: str | None) -> None:
+        """Set both sides (keys as in the drop-downs: the runs' folders) and compare once."""
+        self._quiet = True
+        try:
+            self.run_a.value, self.run_b.value = run_a, run_b
+        finally:
+            self._quiet = False
+        self.compare_chosen()
+
+    def compare_chosen(self, _change: Any = None) -> None:
+        """Compare the chosen runs and show the result (nothing until both sides are chosen)."""
+        if self._quiet:
+            return
+        if self.run_a.value is None or self.run_b.value is None:
+            self.comparison = None
+            self.heading.value = paragraph("Choose two runs.")
+            self.figures.value = self.money.value = self.chart.value = ""
+            return
+        comparison = comparison_of(self._sources[self.run_a.value], self._sources[self.run_b.value])
+        self.comparison = comparison
+        self.heading.value = paragraph(comparison_heading(comparison))
+        self.figures.value = page(heading("Key figures"), figures_html(comparison))
+        self.money.value = page(heading("Money"), money_html(comparison))
+        self.chart.value = inline_svg(comparison.lead_time_chart())
+
+
+def _key(source: RunSource) -> str:
+    return str(source.run_dir if isinstance(source, runs.Run) else Path(source))
+
+
+# --- probes ---------------------------------------------------------------------------------------
+
+
+class ProbeBoard(Dashboard):
+    """Every probe of a run — kind, target, value at the end, breached, its history in the run —
+    with the breached ones highlighted; choose one to see its evaluations and what made it fire
+    (the rows its detail query kept at its last breach)."""
+
+    def __init__(self, run: RunSource) -> None:
+        self.source = run
+        with opened(run) as opened_run:
+            self.board = probe_board(opened_run)
+        flagged = (self.board["breached_at_end"] | (self.board["breaches"] > 0)).to_list()
+        self.table = w.HTML(page(heading("Probes"), html_table(self.board, ["breached" if f else None
+                                                                             for f in flagged])))
+        names = self.board["probe"].to_list()
+        self.probe = w.Select(description="Probe", options=names, rows=min(max(len(names), 1), LIST_ROWS_MAX),
+                              layout={"width": "60%"})
+        self.breaches_only = w.Checkbox(description="breaches only", value=False, indent=False)
+        self.findings, self.evaluations = w.HTML(), w.HTML()
+        self.evaluation_rows: pl.DataFrame = pl.DataFrame()
+        self.finding_rows: pl.DataFrame = pl.DataFrame()
+        self.probe.observe(self.probe_chosen, names="value")
+        self.breaches_only.observe(self.probe_chosen, names="value")
+        self.widget = w.VBox([self.table, w.HBox([self.probe, self.breaches_only]), self.findings, self.evaluations])
+        first_flagged = next((n for n, f in zip(names, flagged, strict=True) if f), None)
+        if first_flagged is not None and first_flagged != self.probe.value:
+            self.probe.value = first_flagged
+        else:
+            self.probe_chosen()
+
+    def probe_chosen(self, _change: Any = None) -> None:
+        """Show the chosen probe's findings and evaluations."""
+        if self.probe.value is None:
+            self.findings.value = self.evaluations.value = ""
+            return
+        with opened(self.source) as run:
+            sentence, self.finding_rows = probe_findings(run, self.probe.value)
+            self.evaluation_rows = probe_evaluations(run, self.probe.value, self.breaches_only.value)
+        self.findings.value = page(heading(f"What made {self.probe.value} fire"), paragraph(sentence),
+                                   html_table(self.finding_rows) if self.finding_rows.width else "")
+        shown = self.evaluation_rows.drop("detail")
+        self.evaluations.value = page(heading("Evaluations in the run"),
+                                      html_table(shown, ["breached" if b else None for b in shown["breached"]]))
+
+
+# --- reconciliation -------------------------------------------------------------------------------
+
+
+class ReconciliationExplorer(Dashboard):
+    """The breaks between the sales and general ledgers (`cmpsim.reconcile`, as of `as_of` or
+    everything booked): filter them by type and by text (document, account, cause), choose one to
+    see its facts, the document on both sides with amounts, and the events of its trail."""
+
+    def __init__(self, run: RunSource, as_of: dt.date | dt.datetime | None = None) -> None:
+        self.source = run
+        with opened(run) as opened_run:
+            self.reconciliation: Reconciliation = reconcile(opened_run.con, as_of=as_of)
+        breaks = self.reconciliation.breaks
+        verdict = ("The ledgers reconcile." if self.reconciliation.reconciled
+                   else f"{breaks.height} breaks: the ledgers do not reconcile.")
+        self.summary = w.HTML(page(heading("Control totals per period"), paragraph(verdict),
+                                   html_table(self.reconciliation.control)))
+        self.break_type = w.Dropdown(description="Break type", options=[(f"every type ({breaks.height})", "")] + [
+            (f"{t} ({n})", t) for t, n in break_type_counts(breaks)])
+        self.search = w.Text(description="Search", placeholder="document, account or cause", continuous_update=False)
+        self.breaks = w.Select(description="Break", rows=LIST_ROWS_MAX, layout={"width": "90%"})
+        self.facts, self.documents, self.trail = w.HTML(), w.HTML(), w.HTML()
+        self.shown: pl.DataFrame = breaks
+        self.document_rows: pl.DataFrame = pl.DataFrame()
+        self.trail_rows: pl.DataFrame = pl.DataFrame()
+        self._quiet = False
+        self.break_type.observe(self.filter_changed, names="value")
+        self.search.observe(self.filter_changed, names="value")
+        self.breaks.observe(self.break_chosen, names="value")
+        self.widget = w.VBox([self.summary, w.HBox([self.break_type, self.search]), self.breaks, self.facts,
+                              self.documents, self.trail])
+        self.filter_changed()
+
+    def filter_changed(self, _change: Any = None) -> None:
+        """List the breaks of the chosen type matching the search text; the first is chosen."""
+        self.shown = filter_breaks(self.reconciliation.breaks, self.break_type.value, self.search.value)
+        options = [(break_label(r), (r["doc_type"], r["doc_id"])) for r in self.shown.iter_rows(named=True)]
+        self._quiet = True  # new options move the selection: show the outcome once, below
+        try:
+            self.breaks.options = options
+            self.breaks.value = options[0][1] if options else None
+        finally:
+            self._quiet = False
+        self.break_chosen()
+
+    def break_chosen(self, _change: Any = None) -> None:
+        """Show the chosen break: its facts, its document on both sides, the events of its trail."""
+        if self._quiet:
+            return
+        if self.breaks.value is None:
+            self.facts.value = paragraph("No break matches." if self.reconciliation.breaks.height else "No break.")
+            self.documents.value = self.trail.value = ""
+            self.document_rows = self.trail_rows = pl.DataFrame()
+            return
+        doc_type, doc_id = self.breaks.value
+        row = self.shown.filter(pl.col("doc_type") == doc_type, pl.col("doc_id") == doc_id).row(0, named=True)
+        with opened(self.source) as run:
+            self.document_rows = break_documents(run.con, doc_type, doc_id)
+            self.trail_rows = trail(run.con, doc_type, doc_id)
+        self.facts.value = page(heading(f"{row['break_type']}: {doc_type} {doc_id}"), html_table(break_facts(row)))
+        self.documents.value = page(heading("The document on both sides"), html_table(self.document_rows))
+        self.trail.value = page(heading("Its trail"), html_table(self.trail_rows))

@@ -1,0 +1,305 @@
+"""The notebook dashboards, driven from Python as a notebook user would drive them: knobs set through
+`.value`, buttons pressed with `.click()`, choices made in drop-downs and lists; then what the
+view-models computed and what the page would show (Output and HTML contents) are checked.
+
+Runs are tiny: the ledger-only scenario for two days (what-ifs through the runner) and for two
+weeks with three ledger faults (probes and breaks), a few seconds each.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from decimal import Decimal
+
+import polars as pl
+import pytest
+
+import cmpsim
+from cmpsim import views
+from cmpsim.errors import InputError
+from cmpsim.kpis import kpis
+from cmpsim.reconcile import reconcile
+from cmpsim.scenario import load
+from cmpsim.widgets import ProbeBoard, ReconciliationExplorer, RunComparison, ScenarioRunner
+from conftest import TESTS
+
+LEDGER_SMALL = TESTS / "scenarios" / "ledger-small.yaml"
+BILLING_SMALL = TESTS / "scenarios" / "billing-small.yaml"
+FAULTS = [  # one break type each: see tests/test_reconcile.py
+    {"kind": "lose", "file_kind": "gl-posting", "date": "2026-01-08"},
+    {"kind": "duplicate", "file_kind": "sl-posting", "date": "2026-01-12"},
+    {"kind": "wrong_amount", "ledger": "SL", "amount": "10.00", "date": "2026-01-15"},
+]
+NOT_ACKNOWLEDGED = "Postings Not Acknowledged"  # the baseline's SLA probe on postings nobody answered
+
+
+def marked_rows(html: str, css: str) -> list[str]:
+    """The first cell of every table row with the CSS class `css`."""
+    return re.findall(rf'<tr class="{css}"><td[^>]*>([^<]*)</td>', html)
+
+
+def shown_text(output) -> str:
+    return "".join(o.get("text", "") + o.get("data", {}).get("text/plain", "") for o in output.outputs)
+
+
+@pytest.fixture(scope="module")
+def faulty(tmp_path_factory):
+    """The folder of a closed two-week ledger run with a lost G/L file, an S/L file sent twice and an
+    S/L record 10.00 too high."""
+    out = tmp_path_factory.mktemp("faulty") / "run"
+    cmpsim.run(load(LEDGER_SMALL, overrides={"faults": FAULTS, "horizon_days": 14}), out=out).close()
+    return out
+
+
+@pytest.fixture(scope="module")
+def what_ifs(tmp_path_factory):
+    """A runner that ran ledger-small for two days as written, then with hardware orders, hardware
+    billed at once, no fraud check, no faults and another priority mix."""
+    out = tmp_path_factory.mktemp("what-ifs")
+    runner = ScenarioRunner([LEDGER_SMALL, BILLING_SMALL], out)
+    runner.knobs["days"].value = 2
+    runner.run_button.click()
+    as_written = runner.last_run_dir
+    knobs = {"hardware_orders_per_day": 20.0, "hardware_charges": "immediate", "fraud_check": False,
+             "faults": "clear", "priority_mix": "3: 60, 9: 40"}
+    for name, value in knobs.items():
+        runner.knobs[name].value = value
+    runner.run_button.click()
+    return runner, as_written, runner.last_run_dir
+
+
+# --- view-models ----------------------------------------------------------------------------------
+
+
+def test_knobs_are_read_from_the_scenario_and_untouched_knobs_override_nothing():
+    scenario = load(LEDGER_SMALL)
+    knobs = views.knobs_of(scenario)
+    assert knobs == {"hardware_orders_per_day": 0, "service_orders_per_day": 0,
+                     "priority_mix": {"3": 50, "5": 30, "7": 15, "9": 5}, "fulfilment_workers": 4,
+                     "hardware_charges": "next_invoice", "fraud_check": True, "faults": "keep", "days": 36,
+                     "seed": scenario.seed}
+    assert views.overrides_from_knobs(knobs, knobs) == {}
+    assert views.hardware_charge_modes() == ["immediate", "next_invoice"]
+
+
+def test_changed_knobs_become_nested_overrides_and_a_dropped_priority_weighs_nothing():
+    base = views.knobs_of(load(LEDGER_SMALL))
+    knobs = {**base, "hardware_orders_per_day": 20.0, "fulfilment_workers": 2, "fraud_check": False,
+             "faults": "clear", "priority_mix": {"3": 60, "9": 40}, "days": 3}
+    overrides = views.overrides_from_knobs(knobs, base)
+    assert overrides == {
+        "demand": {"orders_per_day": 20},
+        "service": {"demand": {"priority_mix": {"3": 60, "5": 0, "7": 0, "9": 40}}, "fulfilment": {"workers": 2}},
+        "properties": {views.FRAUD_CHECK: False}, "faults": [], "horizon_days": 3}
+    scenario = load(LEDGER_SMALL, overrides=overrides)
+    assert views.knobs_of(scenario)["priority_mix"] == {"3": 60, "5": 0, "7": 0, "9": 40}
+    assert list(scenario["faults"]) == []
+    with pytest.raises(InputError, match="knobs: speed: expected one of"):
+        views.overrides_from_knobs({"speed": 1})
+
+
+def test_a_priority_mix_is_typed_as_priorities_and_weights():
+    assert views.parse_priority_mix("3: 50, 5:30 ,9: 2.5") == {"3": 50, "5": 30, "9": 2.5}
+    assert views.format_priority_mix({"3": 50, "9": 5}) == "3: 50, 9: 5"
+    for bad in ("", "3 50", "x: 1", "3: many", "3: 1, 3: 2"):
+        with pytest.raises(InputError, match="^knob priority mix: expected priorities 0-9 with weights"):
+            views.parse_priority_mix(bad)
+
+
+def test_html_tables_escape_values_and_show_money_exactly():
+    frame = pl.DataFrame({"doc": ["<INV & co>", None], "amount": [Decimal("10.10"), Decimal("-0.50")]},
+                         schema={"doc": pl.Utf8, "amount": pl.Decimal(18, 2)})
+    html = views.html_table(frame, ["changed", None])
+    assert "&lt;INV &amp; co&gt;" in html and "<INV" not in html
+    assert '<td class="num">10.10</td>' in html and '<td class="num">-0.50</td>' in html
+    assert marked_rows(html, "changed") == ["&lt;INV &amp; co&gt;"]
+    assert views.html_table(frame, ["changed", None]) == html  # deterministic: no ids, no clock
+    assert "none" in views.html_table(frame.clear())
+
+
+# --- scenario runner ------------------------------------------------------------------------------
+
+
+def test_the_runner_fills_the_knobs_from_the_chosen_scenario(tmp_path):
+    runner = ScenarioRunner(TESTS / "scenarios", tmp_path)
+    runner.scenario.value = str(LEDGER_SMALL)
+    assert runner.knobs["days"].value == 36 and runner.knobs["hardware_orders_per_day"].value == 0
+    assert runner.knobs["priority_mix"].value == "3: 50, 5: 30, 7: 15, 9: 5"
+    assert runner.knobs["faults"].options[0] == ("keep the scenario's 0", "keep")
+    runner.scenario.value = str(BILLING_SMALL)
+    assert runner.knobs["days"].value == 38 and runner.knobs["hardware_orders_per_day"].value == 15
+    assert runner.knobs["faults"].options[0] == ("keep the scenario's 2", "keep")
+    assert runner.last_run_dir is None and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(("knob", "value", "message"), [
+    ("hardware_orders_per_day", -5.0, "demand.orders_per_day: expected a number >= 0, found -5"),
+    ("days", 0, "horizon_days: expected"),
+    ("priority_mix", "urgent", "knob priority mix: expected priorities 0-9 with weights"),
+])
+def test_a_bad_knob_shows_its_message_and_runs_nothing(tmp_path, knob, value, message):
+    runner = ScenarioRunner([LEDGER_SMALL], tmp_path / "runs")
+    runner.knobs[knob].value = value
+    runner.run_button.click()
+    shown = runner.output.outputs
+    assert len(shown) == 1 and shown[0]["output_type"] == "stream"
+    assert message in shown[0]["text"] and "Traceback" not in shown[0]["text"]
+    assert shown[0]["text"].count("\n") == 1
+    assert runner.last_run_dir is None and not (tmp_path / "runs").exists()
+    assert runner.progress.bar_style == "danger" and not runner.run_button.disabled
+
+
+def test_a_run_follows_the_knobs_and_shows_its_key_figures(what_ifs):
+    runner, as_written, changed = what_ifs
+    assert as_written != changed and as_written.parent == changed.parent
+    assert runner.progress.value == runner.progress.max == 2 and runner.progress.bar_style == "success"
+    with cmpsim.open_run(changed) as run:
+        scenario = json.loads(run.sql("SELECT value FROM run_info WHERE key = 'scenario_json'")["value"][0])
+        assert scenario["demand"]["orders_per_day"] == 20 and scenario["horizon_days"] == 2
+        assert scenario["billing"]["hardware_charges"] == "immediate"
+        assert scenario["properties"][views.FRAUD_CHECK] is False and scenario["faults"] == []
+        assert scenario["service"]["demand"]["priority_mix"] == {"3": 60, "5": 0, "7": 0, "9": 40}
+        figures = kpis(run.con)
+        assert figures["hardware_orders"] > 0
+        checks = run.sql("SELECT DISTINCT fraud_check FROM sales_order_details")["fraud_check"].to_list()
+        assert checks == ["not checked"]  # fraud check off
+    text = shown_text(runner.output)
+    assert text.startswith(f"{changed.name}: ledger-small, seed 20260105, 2 days; changed: hardware_orders_per_day, "
+                           "priority_mix, hardware_charges, fraud_check, faults, days")
+    assert "hardware_orders          hardware orders placed" in text
+    assert runner.last_figures.filter(pl.col("figure") == "hardware_orders")["value"][0] == str(
+        figures["hardware_orders"])
+    html = runner.output.outputs[0]["data"]["text/html"]
+    assert "<td>hardware_orders</td>" in html
+    with cmpsim.open_run(as_written) as run:
+        assert json.loads(run.sql("SELECT value FROM run_info WHERE key = 'scenario_json'")["value"][0])[
+            "demand"]["orders_per_day"] == 0
+
+
+# --- run comparison -------------------------------------------------------------------------------
+
+
+def test_the_comparison_marks_exactly_the_figures_that_differ(what_ifs):
+    runner, as_written, changed = what_ifs
+    board = RunComparison(runs_folder=runner.out_folder)
+    assert [label for label, _ in board.run_a.options] == sorted([as_written.name, changed.name])
+    board.choose(str(as_written), str(changed))
+    with cmpsim.open_run(as_written) as a, cmpsim.open_run(changed) as b:
+        fa, fb = kpis(a.con), kpis(b.con)
+    differ = [name for name in fa if fa[name] != fb[name]]
+    assert {"hardware_orders", "invoices"} <= set(differ)  # hardware sold and, billed at once, invoiced
+    assert marked_rows(board.figures.value, "changed") == differ
+    money = board.comparison.money
+    assert marked_rows(board.money.value, "changed") == money.filter("changed")["figure"].to_list()
+    for amount in money["a"].to_list() + money["b"].to_list():
+        assert f'<td class="num">{amount}</td>' in board.money.value  # to the cent, as stored
+    assert board.chart.value.startswith("<svg") and "Lead time" in board.chart.value
+    assert f"{len(board.comparison.changed)} figures differ" in board.heading.value
+
+    board.run_b.value = str(as_written)  # a run against itself: nothing marked
+    assert board.comparison.b.days == 2 and marked_rows(board.figures.value, "changed") == []
+    assert "No figure differs." in board.heading.value
+
+
+def test_the_comparison_takes_open_runs_and_refreshes_its_list(what_ifs, faulty):
+    runner, as_written, _ = what_ifs
+    with cmpsim.open_run(faulty) as run:
+        board = RunComparison(run, as_written)
+        assert board.comparison.a.days == 14 and board.comparison.b.days == 2
+        assert "ledger_breaks" in board.comparison.changed
+    board = RunComparison(runs_folder=runner.out_folder / "nothing-yet")
+    assert board.run_a.options == () and "Choose two runs." in board.heading.value
+
+
+# --- probes ---------------------------------------------------------------------------------------
+
+
+def test_the_probe_board_lists_every_probe_and_highlights_the_breached(faulty):
+    board = ProbeBoard(faulty)
+    with cmpsim.open_run(faulty) as run:
+        declared = [p["name"] for p in json.loads(run.sql(
+            "SELECT value FROM run_info WHERE key = 'scenario_json'")["value"][0])["probes"]]
+    assert board.board["probe"].to_list() == declared
+    row = board.board.filter(pl.col("probe") == NOT_ACKNOWLEDGED).row(0, named=True)
+    assert (row["kind"], row["target"], row["value_at_end"], row["breached_at_end"]) == ("sla", "== 0", "11", True)
+    assert row["breaches"] > 0 and row["alerts_raised"] == 0  # an SLA probe notifies no one
+    assert marked_rows(board.table.value, "breached") == [NOT_ACKNOWLEDGED]
+    assert board.probe.value == NOT_ACKNOWLEDGED  # the first breached probe is shown first
+
+
+def test_choosing_a_probe_shows_what_made_it_fire(faulty):
+    board = ProbeBoard(faulty)
+    board.probe.value = NOT_ACKNOWLEDGED
+    assert board.finding_rows.height == 11 and set(board.finding_rows.columns) == {"file", "posting_id", "updated_at"}
+    assert board.finding_rows["file"].str.starts_with("gl-posting__").all()
+    assert "Last breached at 2026-01-18 08:00: value 11, target == 0" in board.findings.value
+    assert board.evaluation_rows.height == 14 and board.evaluation_rows["breached"].any()
+    board.breaches_only.value = True
+    breaches = board.board.filter(pl.col("probe") == NOT_ACKNOWLEDGED)["breaches"][0]
+    assert board.evaluation_rows["breached"].all() and board.evaluation_rows.height == breaches
+    board.probe.value = "Postings Rejected"
+    assert board.finding_rows.height == 0 and "Postings Rejected never breached" in board.findings.value
+
+
+def test_the_probe_board_reads_an_open_run(faulty):
+    with cmpsim.open_run(faulty) as run:
+        board = ProbeBoard(run)
+        assert board.probe.value == NOT_ACKNOWLEDGED and board.finding_rows.height == 11
+
+
+def test_a_detail_that_is_a_reason_shows_as_one_row():
+    assert views.detail_rows("query failed: Catalog Error: x").to_dicts() == [
+        {"reason": "query failed: Catalog Error: x"}]
+    assert views.detail_rows('[{"a": "1", "b": null}]').to_dicts() == [{"a": "1", "b": ""}]
+
+
+# --- reconciliation -------------------------------------------------------------------------------
+
+
+def test_choosing_a_break_type_filters_the_list_to_that_type(faulty):
+    explorer = ReconciliationExplorer(faulty)
+    with cmpsim.open_run(faulty) as run:
+        breaks = reconcile(run.con).breaks
+    assert [v for _, v in explorer.break_type.options] == ["", "duplicate posting", "missing in GL", "amount mismatch"]
+    assert len(explorer.breaks.options) == breaks.height == 13
+    for break_type in ("missing in GL", "duplicate posting", "amount mismatch"):
+        explorer.break_type.value = break_type
+        expected = breaks.filter(pl.col("break_type") == break_type)
+        assert [v for _, v in explorer.breaks.options] == list(expected.select("doc_type", "doc_id").iter_rows())
+        assert all(label.startswith(f"{break_type} · ") for label, _ in explorer.breaks.options)
+        assert explorer.breaks.value == explorer.breaks.options[0][1]  # the first is shown at once
+        assert f"<h4>{break_type}: " in explorer.facts.value
+    explorer.break_type.value = "missing in GL"
+    explorer.search.value = "inv-00000003"
+    assert [v for _, v in explorer.breaks.options] == [("invoice", "INV-00000003")]
+    explorer.search.value = "no such document"
+    assert explorer.breaks.options == () and "No break matches." in explorer.facts.value
+    assert explorer.trail.value == "" and explorer.trail_rows.height == 0
+
+
+def test_choosing_a_break_shows_both_sides_and_the_events_of_its_trail(faulty):
+    explorer = ReconciliationExplorer(faulty)
+    explorer.break_type.value = "amount mismatch"
+    facts = dict(views.break_facts(explorer.shown.row(0, named=True)).iter_rows())
+    assert (facts["sl_amount"], facts["gl_amount"], facts["difference"]) == ("46.00", "36.00", "10.00")
+    booked = {r["side"]: r["amount"] for r in explorer.document_rows.iter_rows(named=True) if r["side"] != "CMP"}
+    assert booked == {"S/L": Decimal("46.00"), "G/L": Decimal("36.00")}
+    assert "<td>entry amount</td>" in explorer.documents.value
+    assert '<td class="num">46.00</td>' in explorer.documents.value
+    activities = explorer.trail_rows["activity"].to_list()
+    assert activities[0] == "Fault Injected: wrong_amount"
+    assert {"Invoice Produced", "Booked In Sales Ledger", "Booked In General Ledger"} <= set(activities)
+    assert "posted 10.00 off its amount" in explorer.trail.value
+
+    explorer.break_type.value = "duplicate posting"
+    sides = explorer.document_rows["side"].to_list()
+    assert sides.count("S/L") == 2 and sides.count("G/L") == 1
+    assert "sent twice" in explorer.facts.value
+
+
+def test_a_run_that_reconciles_says_so(what_ifs):
+    _, as_written, _ = what_ifs
+    explorer = ReconciliationExplorer(as_written)
+    assert explorer.breaks.options == () and "The ledgers reconcile." in explorer.summary.value
+    assert "No break." in explorer.facts.value
