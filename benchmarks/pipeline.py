@@ -10,12 +10,19 @@ seconds (run and reconciliation), events and events per second, peak memory; the
 went (the steps that took most). Each size runs in its own subprocess.
 
     .venv/bin/python benchmarks/pipeline.py                                # 10k, 100k and 1M
-    .venv/bin/python benchmarks/pipeline.py --orders 100000 --keep runs/bench
+    .venv/bin/python benchmarks/pipeline.py --orders 100000 --keep runs/bench --naive-orders 0
+
+After the table, in the same invocation, it runs the naive baseline (benchmarks/naive_orders.py,
+20,000 orders; --naive-orders 0 skips it) and the sweep speed-up (benchmarks/sweep.py, 20
+replications; --sweep-replications 0 skips it).
 """
 
 from __future__ import annotations
 
+import argparse
 import math
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -101,6 +108,25 @@ def table(results: list[dict[str, Any]]) -> str:
     return render(head, rows) + "\nwhere the time went (wall seconds per step):\n" + where
 
 
+def extras(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
+    """The options of the runs that follow the table: the naive baseline and the sweep speed-up."""
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--naive-orders", type=int, default=20_000, help="orders of the naive baseline (0: skip)")
+    parser.add_argument("--sweep-replications", type=int, default=20, help="replications of the sweep (0: skip)")
+    return parser.parse_known_args(argv)
+
+
 if __name__ == "__main__":
-    main(__file__, "The whole order-to-cash pipeline at scale.", measure, table,
+    extra, rest = extras(sys.argv[1:])
+    main(__file__, "The whole order-to-cash pipeline at scale.", measure, table, rest,
          sizes=(10_000, 100_000, 1_000_000), days=30)
+    if "--child" not in rest:
+        here = Path(__file__).resolve().parent
+        if extra.naive_orders:
+            print("\nnaive baseline: the hardware lifecycle, one SimPy process per order, row-by-row writes")
+            subprocess.run([sys.executable, str(here / "naive_orders.py"), "--orders", str(extra.naive_orders)],
+                           check=True)
+        if extra.sweep_replications:
+            print("\nsweep: the baseline for 3 days, serial against 2 local Dask workers")
+            subprocess.run([sys.executable, str(here / "sweep.py"), "--replications", str(extra.sweep_replications)],
+                           check=True)
