@@ -62,3 +62,33 @@ def stacked_columns(categories: Sequence[str], series: dict[str, Sequence[float]
         if series:
             axis.legend(frameon=False, fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return to_svg(figure)
+
+
+def grouped_bars(categories: Sequence[str], series: dict[str, Sequence[float]], title: str) -> str:
+    """Bars side by side per category (a priority, a kind of order), one colour per series."""
+    with plt.rc_context(STYLE):
+        figure, axis = plt.subplots(figsize=(6.2, 2.8))
+        width = 0.8 / max(len(series), 1)
+        for i, (colour, (name, values)) in enumerate(zip(PALETTE * 4, series.items(), strict=False)):
+            positions = [c + (i - (len(series) - 1) / 2) * width for c in range(len(categories))]
+            axis.bar(positions, values, width=width * 0.95, label=name, color=colour)
+        axis.set_xticks(list(range(len(categories))), list(categories))
+        axis.tick_params(axis="x", labelsize=7)
+        axis.set_title(title)
+        if series:
+            axis.legend(frameon=False, fontsize=6.5, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    return to_svg(figure)
+
+
+def histogram(values: Sequence[float], title: str, bins: int = 30, unit: str = "") -> str:
+    """How values spread: one histogram, the median marked."""
+    with plt.rc_context(STYLE):
+        figure, axis = plt.subplots(figsize=(6.2, 2.4))
+        if len(values):
+            axis.hist(list(values), bins=bins, color=PALETTE[0])
+            ordered = sorted(values)
+            median = ordered[len(ordered) // 2]
+            axis.axvline(median, color=PALETTE[1], linewidth=1)
+            axis.text(median, axis.get_ylim()[1] * 0.95, f" median {median:,.1f}{unit}", fontsize=7, va="top")
+        axis.set_title(title)
+    return to_svg(figure)

@@ -200,6 +200,49 @@ def reconcile_command(run_dir: Path, as_of_text: str | None, period: str | None,
         click.get_current_context().exit(EXIT_BREAKS)
 
 
+@main.command(name="report")
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path), help="Folder for the files (default RUN_DIR/reports).")
+def report_command(run_dir: Path, out: Path | None) -> None:
+    """Write the run report (HTML and PDF): scenario, key figures, charts, probes, reconciliation."""
+    from cmpsim.runreport import run_report
+
+    with run_module.open_run(run_dir) as opened:
+        for path in run_report(opened, out):
+            click.echo(str(path))
+
+
+@main.command(name="compare")
+@click.argument("run_a", type=click.Path(path_type=Path))
+@click.argument("run_b", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Emit the comparison as JSON (amounts as exact strings).")
+@click.option("--all", "show_all", is_flag=True, help="List every figure, not only those that differ.")
+def compare_command(run_a: Path, run_b: Path, as_json: bool, show_all: bool) -> None:
+    """Compare two finished runs: key figures, money totals and lead times, differences marked."""
+    from cmpsim.compare import compare
+
+    with run_module.open_run(run_a) as a, run_module.open_run(run_b) as b:
+        result = compare(a, b)
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), indent=2, sort_keys=True))
+        return
+    console = Console(width=max(Console().width, 120))
+    console.print(f"A: {result.a.text}  [dim]{result.a.folder}[/]\nB: {result.b.text}  [dim]{result.b.folder}[/]")
+    figures = result.figures if show_all else result.figures.filter("changed")
+    _table(console, "Key figures" + ("" if show_all else " that differ"), ["figure", "A", "B", "B − A", "change %"],
+           [(("* " if r["changed"] else "  ") + r["figure"], _or_dash(r["a"]), _or_dash(r["b"]),
+             _or_dash(r["difference"]), _or_dash(r["change_pct"])) for r in figures.iter_rows(named=True)])
+    _table(console, "Money", ["total", "A", "B", "B − A"],
+           [(("* " if r["changed"] else "  ") + r["figure"], f"{r['a']:,.2f}", f"{r['b']:,.2f}",
+             f"{r['difference']:,.2f}") for r in result.money.iter_rows(named=True)])
+    _table(console, "Lead time of completed orders, hours", ["run", "kind", "priority", "completed", "mean",
+                                                             "median", "p90", "max"],
+           [(r["run"], r["kind"], _or_dash(r["priority"]), r["orders"], r["mean_h"], r["p50_h"], r["p90_h"],
+             r["max_h"]) for r in result.lead_times.iter_rows(named=True)])
+    if not result.changed:
+        click.echo("The runs agree on every figure.")
+
+
 def _as_of(text: str | None) -> dt.date | dt.datetime | None:
     if text is None:
         return None
@@ -374,3 +417,8 @@ def _table(console: Console, title: str, columns: list[str], rows: list[tuple]) 
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
+
+from cmpsim.exchange.cli import COMMANDS as EXCHANGE_COMMANDS  # noqa: E402 - registered last, beside the core
+
+for _command in EXCHANGE_COMMANDS:
+    main.add_command(_command)
