@@ -115,9 +115,11 @@ def _mark_released(sim, orders: pl.DataFrame, rejected: pl.DataFrame) -> None:
                     WHERE service_orders.order_id = r.order_id""")
     con.execute("UPDATE orders SET status = 'In Progress' WHERE order_id IN (SELECT order_id FROM _rel)")
     sync_public_lines(sim, "SELECT order_id FROM _rel")
-    sim.store.record_events("""SELECT ?::TIMESTAMP AS ts, 'order' AS object_type, order_id AS object_id,
-                                      'Order Released' AS activity, ? AS job, NULL AS detail FROM _rel""",
-                            [sim.now, sim.current_job])
+    # Stamped when the order became due, like released_at: its lines may start before this poll.
+    sim.store.record_events(f"""SELECT {epoch_ts(sim, 'release_s')} AS ts, 'order' AS object_type,
+                                       order_id AS object_id, 'Order Released' AS activity, ? AS job,
+                                       NULL AS detail FROM _rel""",
+                            [sim.current_job])
     finish_orders(sim, "SELECT order_id FROM _rel")
 
 

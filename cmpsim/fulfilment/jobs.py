@@ -90,6 +90,7 @@ def finish_orders(sim, orders_sql: str) -> None:
     con.execute("""UPDATE orders SET status = CASE WHEN f.any_complete THEN 'Complete' ELSE 'Failed' END,
                           status_reason = f.first_problem, completed_at = f.completed_at
                    FROM _finished f WHERE orders.order_id = f.order_id""")
-    sim.store.record_events("""SELECT f.completed_at AS ts, 'order' AS object_type, f.order_id AS object_id,
-                                      'Order ' || o.status AS activity, ? AS job, f.first_problem AS detail
-                               FROM _finished f JOIN orders o USING (order_id)""", [sim.current_job])
+    # Read now: `_finished` is made again by the next call within the same wake-up.
+    sim.store.record_events_now("""SELECT f.completed_at AS ts, 'order' AS object_type, f.order_id AS object_id,
+                                          'Order ' || o.status AS activity, ? AS job, f.first_problem AS detail
+                                   FROM _finished f JOIN orders o USING (order_id)""", [sim.current_job])
