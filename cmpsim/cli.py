@@ -16,12 +16,15 @@ from rich.table import Table
 
 from cmpsim import probes as probe_module
 from cmpsim import runs as run_module
+from cmpsim.check import CheckReport, InvariantsBroken
 from cmpsim.errors import InputError
 from cmpsim.scenario import load
 
 EXIT_BREACHED = 1  # `cmpsim probes`: a probe is breached
 EXIT_BREAKS = 1  # `cmpsim reconcile`: the ledgers do not reconcile
+EXIT_BROKEN = 1  # `cmpsim check`, `cmpsim run --check`: an invariant does not hold
 BREAKS_PRINTED_MAX = 20
+CHECK_ROWS_PRINTED = 10  # offending rows printed per failed check (--rows)
 EXIT_BAD_INPUT = 2
 
 
@@ -32,6 +35,14 @@ class _Group(click.Group):
         except InputError as exc:
             click.echo(f"cmpsim: error: {exc}", err=True)
             ctx.exit(EXIT_BAD_INPUT)
+        except OSError as exc:  # a path the file system refuses (name too long, a folder, no permission)
+            click.echo(f"cmpsim: error: {_shortened(str(exc.filename or ''), 120)}: "
+                       f"{exc.strerror or exc.__class__.__name__}", err=True)
+            ctx.exit(EXIT_BAD_INPUT)
+        except InvariantsBroken as exc:  # `run --check`: the run stopped at the first day that broke one
+            _print_check(exc.report, CHECK_ROWS_PRINTED)
+            click.echo(f"cmpsim: run stopped on {exc}; its database stands at that moment", err=True)
+            ctx.exit(EXIT_BROKEN)
 
 
 @click.group(cls=_Group)
@@ -52,14 +63,24 @@ def validate(scenario: Path) -> None:
 
 
 @main.command(name="run")
-@click.argument("scenario", type=click.Path(path_type=Path))
+@click.argument("scenario", type=click.Path(path_type=Path), required=False)
 @click.option("--seed", type=int, help="Override the scenario's seed.")
 @click.option("--out", type=click.Path(path_type=Path), help="Run folder (default runs/<scenario>-seed<seed>).")
 @click.option("--days", type=int, help="Override the scenario's horizon in days.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON instead of tables.")
-def run_command(scenario: Path, seed: int | None, out: Path | None, days: int | None, as_json: bool) -> None:
-    """Replay SCENARIO into a run folder and print its summary."""
-    checked = run_module.prepare(scenario, seed=seed, days=days)
+@click.option("--check", "check_days", is_flag=True,
+              help="Check every invariant after each simulated day (cmpsim check); stop at the first that fails.")
+@click.option("--resume", "resume_dir", type=click.Path(path_type=Path), metavar="RUN_DIR",
+              help="Continue the interrupted run in RUN_DIR (give SCENARIO too when the key is in it).")
+def run_command(scenario: Path | None, seed: int | None, out: Path | None, days: int | None, as_json: bool,
+                check_days: bool, resume_dir: Path | None) -> None:
+    """Replay SCENARIO into a run folder and print its summary, or --resume an interrupted run."""
+    if resume_dir is None and scenario is None:
+        raise InputError("arguments", "SCENARIO", "a scenario file, or --resume RUN_DIR", "neither")
+    if resume_dir is not None and (seed is not None or days is not None or out is not None):
+        raise InputError("arguments", "--resume", "no --seed, --days or --out (the run keeps its own)",
+                         "one of them")
+    checked = None if resume_dir is not None else run_module.prepare(scenario, seed=seed, days=days)
     console = Console(stderr=True)
     with Progress(
         TextColumn("[bold]simulating[/]"),
@@ -75,13 +96,18 @@ def run_command(scenario: Path, seed: int | None, out: Path | None, days: int | 
         def progress(done: int, total: int) -> None:
             bar.update(task, completed=done, total=total)
 
-        result = run_module.run(checked, out=out, progress=progress)
+        if resume_dir is not None:
+            result = run_module.resume(resume_dir, scenario, progress=progress)
+        else:
+            result = run_module.run(checked, out=out, progress=progress, check=check_days)
     summary = result.summary()
     result.close()
     if as_json:
         click.echo(json.dumps(summary, indent=2, sort_keys=True))
     else:
         print_summary(summary, result.run_dir)
+    if check_days:
+        click.echo(f"checked after each of {summary['days']} simulated days: every invariant held", err=True)
 
 
 @main.command()
@@ -163,6 +189,55 @@ def sweep_command(scenario: Path, settings: tuple[str, ...], replications: int, 
              "" if row["ci_low"] is None else f"{_number(row['ci_low'])} .. {_number(row['ci_high'])}")
             for row in summary.iter_rows(named=True)])
     click.echo(f"results: {paths[0]}\nsummary: {paths[1]}")
+
+
+@main.command(name="check")
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--rows", "rows_max", type=click.IntRange(0, 100_000), default=CHECK_ROWS_PRINTED, show_default=True,
+              help="Offending rows printed per failed check.")
+@click.option("--json", "as_json", is_flag=True, help="Print every check with every offending row as JSON.")
+def check_command(run_dir: Path, rows_max: int, as_json: bool) -> None:
+    """Verify the invariants of a finished run and name the rows that break them: journals balance;
+    the sales ledger equals the receivables control account unless a recorded fault explains it; no
+    order, line, invoice, file or communication lost or duplicated, each in one state reached by
+    allowed transitions; stock never negative; every invoice posted once per ledger; no posting
+    updated or deleted. See docs/trust.md.
+
+    \b
+    Exit status: 0 every invariant holds; 1 some do not (their rows
+    printed); 2 bad input (not a run folder, a database cmpsim cannot read).
+    """
+    import duckdb
+
+    from cmpsim.check import check
+
+    with run_module.open_run(run_dir) as opened:
+        try:
+            report = check(opened.con, run_dir=opened.run_dir)
+        except duckdb.Error as exc:
+            raise InputError(str(opened.run_dir / run_module.DB_NAME), "", "a run database cmpsim wrote",
+                             str(exc).splitlines()[0]) from None
+    if as_json:
+        click.echo(json.dumps(report.summary(), indent=2, sort_keys=True))
+    else:
+        _print_check(report, rows_max)
+    if not report.ok:
+        click.get_current_context().exit(EXIT_BROKEN)
+
+
+def _print_check(report: CheckReport, rows_max: int) -> None:
+    console = Console(width=max(Console().width, 140))
+    counts = report.counts()
+    verdict = "[green]every invariant holds[/]" if report.ok else f"[red]{len(report.failed())} check(s) fail[/]"
+    console.print(f"Invariants as of {report.as_of:%Y-%m-%d %H:%M}: {verdict}")
+    _table(console, "Checks", ["check", "holds", "offending rows"],
+           [(name, "yes" if n == 0 else "NO", n) for name, n in counts.items()])
+    for name in report.failed():
+        rows = report.failures.filter(report.failures["check"] == name)
+        _table(console, f"{name}: {rows.height} offending row(s)" + (
+            f", first {rows_max}" if rows.height > rows_max else ""), ["object", "where", "what"],
+               [(f"{r['object_type']} {r['object_id']}", r["source"], r["detail"])
+                for r in rows.head(rows_max).iter_rows(named=True)])
 
 
 @main.command(name="reconcile")
@@ -403,7 +478,7 @@ def _print_billing(console: Console, s: dict) -> None:
 NUMERIC_COLUMNS = {"orders", "files", "records", "runs", "processed", "devices", "charges", "gross", "value",
                    "evaluations", "breaches", "alerts", "alerts raised", "invoices", "lines", "net", "tax",
                    "documents", "amount", "postings", "failed", "sales ledger", "receivables control", "difference",
-                   "S/L", "G/L", "comms", "mean"}
+                   "S/L", "G/L", "comms", "mean", "offending rows"}
 
 
 def _table(console: Console, title: str, columns: list[str], rows: list[tuple]) -> None:

@@ -130,6 +130,13 @@ class Simulation:
         self.versions: dict[str, int] = {"*": 0}
         self._idle: dict[str, tuple[tuple[int, ...], int | None]] = {}
         self.check_idle = os.environ.get("CMPSIM_CHECK_IDLE") == "1"
+        # Every wake-up of every step is numbered in the order SimPy runs them; the ones that did
+        # work (or failed) are journaled in `wakeups`, in their own transaction. A resumed run replays
+        # the schedule up to the last journaled wake-up from the journal, without running any step,
+        # and runs for real from there (see `resume_from`).
+        self.wake_no = 0
+        self.replay_until = 0
+        self._journal: dict[int, int | None] = {}
         # Wall seconds spent in each step, for benchmarks and profiling: kept in memory only, since
         # wall time differs from run to run and must never reach the database or the files.
         self.wall_s: Counter[str] = Counter()
@@ -181,6 +188,9 @@ class Simulation:
             self.wall_s[step.name] += time.perf_counter() - began
 
     def _execute(self, step: Step, record_idle: bool) -> int | None:
+        self.wake_no += 1
+        if self.wake_no <= self.replay_until:
+            return self._replay(step, record_idle)
         if step.due is not None and self._idle_now(step):
             return 0
         started = self.now
@@ -191,20 +201,46 @@ class Simulation:
                 self._injected_failure(step)
                 if processed or record_idle:
                     self._record_run(step, started, processed, "Completed", None)
+                    self._journal_wakeup(step, processed)
         except JobFailure as failure:
             self._changed(step)
             with self.store.transaction():
                 self._record_run(step, started, 0, "Failed", str(failure))
+                self._journal_wakeup(step, None)
                 for kind in ("fail_job", "crash_job"):
                     for fault_no, _ in faults.remaining(self, kind, job=step.name)[:1]:
                         faults.record(self, fault_no, "job", step.name, str(failure))
             return None
+        return self._done(step, processed, record_idle)
+
+    def _done(self, step: Step, processed: int, record_idle: bool) -> int:
         if processed or record_idle:
             self._changed(step)
         if processed:
             for name in step.emits:
                 self.signal(name)
         return processed
+
+    def _journal_wakeup(self, step: Step, processed: int | None) -> None:
+        self.con.execute("INSERT INTO wakeups VALUES (?, ?, ?, ?)", [self.wake_no, self.now_s, step.name, processed])
+
+    def _replay(self, step: Step, record_idle: bool) -> int | None:
+        """A wake-up the interrupted run already made: its journaled outcome, nothing run again (an
+        unjournaled one found nothing to do). The schedule then unfolds exactly as it did."""
+        if self.wake_no not in self._journal:
+            return self._done(step, 0, record_idle)
+        processed = self._journal[self.wake_no]
+        if processed is None:
+            self._changed(step)
+            return None
+        return self._done(step, processed, record_idle)
+
+    def resume_from(self) -> int:
+        """Prepare to continue an interrupted run from its database: returns the wake-ups to replay."""
+        rows = self.con.execute("SELECT wake_no, processed FROM wakeups").fetchall()
+        self._journal = dict(rows)
+        self.replay_until = max(self._journal, default=0)
+        return self.replay_until
 
     def _changed(self, step: Step) -> None:
         """A wake-up committed work: bump its domains ("?" for a step that may change anything, which

@@ -220,12 +220,11 @@ def waiting_outbound(sim, kind: str, party: str) -> list[str]:
 def hand_over(sim, kind: str, party: str, names: list[str], detail: str, to: Path | None = None) -> list[Path]:
     """Files extracted for `party` move to `files/parties/<party>/received/` (or `to`, relative to the
     run folder), and CMP's register marks them Transmitted with their new path, so the outbound
-    folder holds only what is still to hand over. Returns the files' new paths."""
+    folder holds only what is still to hand over. Returns where the files are until the step commits."""
     if not names:
         return []
     folder = sim.run_dir / "files" / "out" / kind / party
     target = to if to is not None else Path("files", "parties", party, "received")
-    (sim.run_dir / target).mkdir(parents=True, exist_ok=True)
     sim.con.execute(
         "UPDATE generic_files SET status = 'Transmitted', path = ? || '/' || name "
         "WHERE direction = 'out' AND kind = ? AND name IN (SELECT unnest(?))", [str(target), kind, names])
@@ -235,8 +234,9 @@ def hand_over(sim, kind: str, party: str, names: list[str], detail: str, to: Pat
         "FROM generic_files WHERE direction = 'out' AND kind = ? AND name IN (SELECT unnest(?))",
         [sim.now, sim.current_job, detail, kind, names])
     for name in names:
-        os.replace(folder / name, sim.run_dir / target / name)
-    return [sim.run_dir / target / name for name in names]
+        sim.store.move_file(folder / name, sim.run_dir / target / name)
+    # The files move when the step commits (Store.move_file); until then they are read where they are.
+    return [folder / name for name in names]
 
 
 def deliver_inbound(sim, kind: str, party: str, name: str, document: Any) -> None:
@@ -305,10 +305,9 @@ def load_inbound(sim, spec: InboundKind) -> int:
     for name in names:
         moves.append(_load_one(sim, spec, inbox / name))
     for source, target, note in moves:
-        target.parent.mkdir(parents=True, exist_ok=True)
         if note is not None:
             write_atomic(target.with_name(target.name + ".reason.json"), encode_document(note))
-        os.replace(source, target)
+        sim.store.move_file(source, target)
     return len(names)
 
 

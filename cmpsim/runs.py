@@ -18,10 +18,11 @@ from typing import Any
 import polars as pl
 
 from cmpsim import billing, comms, fulfilment, ledger, orders, probes, reference
+from cmpsim.check import check_day
 from cmpsim.engine import Chain, Simulation, Step
 from cmpsim.errors import InputError
 from cmpsim.files import encode_document, write_atomic
-from cmpsim.scenario import Scenario, load
+from cmpsim.scenario import Scenario, load, stored
 from cmpsim.store import Store
 from cmpsim.summary import summarise
 
@@ -78,8 +79,12 @@ def run(
     out: str | Path | None = None,
     days: int | None = None,
     progress: Progress | None = None,
+    check: bool = False,
 ) -> Run:
-    """Replay a scenario into a fresh run folder and return the run, its database still open."""
+    """Replay a scenario into a fresh run folder and return the run, its database still open.
+
+    With `check`, every invariant (cmpsim.check) is checked at each simulated midnight and at the end;
+    the first day that breaks one stops the run with `InvariantsBroken`, which holds the rows."""
     scenario = prepare(scenario, seed=seed, days=days)
     key = scenario.key()
     run_dir = _prepare_folder(Path(out) if out is not None else default_out(scenario))
@@ -87,6 +92,64 @@ def run(
     _create(store, scenario)
     steps = _steps(scenario)
     sim = Simulation(scenario=scenario, store=store, run_dir=run_dir, key=key, steps=steps)
+    if check:
+        sim.day_hooks.append(check_day)
+    finished = _simulate(sim, progress)
+    if check:
+        check_day(sim, scenario.horizon_days)  # the last midnight: the clock stops before its hooks
+    return finished
+
+
+def resume(run_dir: str | Path, scenario: str | Path | Scenario | None = None,
+           progress: Progress | None = None) -> Run:
+    """Continue a run that was interrupted (killed, power cut) from what its database committed.
+
+    The schedule is replayed from the journal of wake-ups up to the last one committed, without
+    running any step; committed file moves that did not happen are made, half-written `.part` files
+    removed; then the run goes on for real. It ends with the same database and files as a run that
+    was never interrupted. The scenario is the one stored with the run; the file key comes from the
+    environment variable it names or, when the scenario file holds the key, from `scenario` (which
+    must then be the scenario the run was started with)."""
+    run_dir = Path(run_dir)
+    if (run_dir / MARKER).is_file():
+        raise InputError(str(run_dir), "", "an interrupted run (one without run.json)", "a finished run")
+    if not (run_dir / DB_NAME).is_file():
+        if scenario is None:
+            raise InputError(str(run_dir), "", "a run folder with cmpsim.duckdb", "no database")
+        return run(scenario, out=run_dir, progress=progress)  # killed before it began: start it
+    store = Store(run_dir / DB_NAME)
+    stored = store.scalar("SELECT value FROM run_info WHERE key = 'scenario_json'")
+    if stored is None:  # interrupted before its first commit: nothing to continue from
+        store.close()
+        if scenario is None:
+            raise InputError(str(run_dir), "run_info.scenario_json", "a run that had begun",
+                             "none: it stopped before its first commit; give the scenario to start it again")
+        return run(scenario, out=run_dir, progress=progress)
+    try:
+        checked = _stored_scenario(run_dir, json.loads(stored), scenario)
+        sim = Simulation(scenario=checked, store=store, run_dir=run_dir, key=checked.key(), steps=_steps(checked))
+    except BaseException:
+        store.close()
+        raise
+    sim.resume_from()
+    store.finish_moves()
+    for leftover in sorted(run_dir.rglob("*.part")):
+        leftover.unlink()
+    return _simulate(sim, progress)
+
+
+def _stored_scenario(run_dir: Path, data: dict[str, Any], given: str | Path | Scenario | None) -> Scenario:
+    if given is None:
+        return stored(data, str(run_dir / DB_NAME))
+    checked = prepare(given, seed=int(data["seed"]), days=int(data["horizon_days"]))
+    if json.dumps(checked.public_dict(), sort_keys=True) != json.dumps(data, sort_keys=True):
+        raise InputError(str(checked.source), "", f"the scenario the run in {run_dir} was started with",
+                         "a different scenario")
+    return checked
+
+
+def _simulate(sim: Simulation, progress: Progress | None) -> Run:
+    scenario, store, run_dir = sim.scenario, sim.store, sim.run_dir
     if progress is not None:
         sim.day_hooks.append(lambda _sim, day: progress(day, scenario.horizon_days))
     sim.run(scenario.horizon_days)

@@ -248,6 +248,11 @@ class Scenario:
         return Scenario(self.name, self.source, _freeze(data))
 
 
+def stored(data: Mapping[str, Any], source: str) -> Scenario:
+    """The scenario kept with a run (`Scenario.public_dict`, already validated), usable again."""
+    return Scenario(str(data["name"]), source, _freeze(_thaw(data)))
+
+
 def load(path: str | Path, overrides: Mapping[str, Any] | None = None) -> Scenario:
     """Load, resolve, validate and freeze a scenario file. Raises InputError on any problem."""
     chain = _read_chain(Path(path))

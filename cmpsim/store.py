@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import hashlib
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -60,6 +61,10 @@ CREATE TABLE IF NOT EXISTS faults_injected (
 CREATE TABLE IF NOT EXISTS events (
     seq BIGINT, ts TIMESTAMP NOT NULL, object_type VARCHAR NOT NULL,
     object_id VARCHAR NOT NULL, activity VARCHAR NOT NULL, job VARCHAR NOT NULL, detail VARCHAR);
+CREATE TABLE IF NOT EXISTS file_moves (
+    move_no BIGINT, source VARCHAR NOT NULL, target VARCHAR NOT NULL);
+CREATE TABLE IF NOT EXISTS wakeups (
+    wake_no BIGINT, at_s BIGINT NOT NULL, step VARCHAR NOT NULL, processed BIGINT);
 CREATE TABLE IF NOT EXISTS job_runs (
     run_no BIGINT, job VARCHAR NOT NULL, component VARCHAR NOT NULL,
     started_at TIMESTAMP NOT NULL, ended_at TIMESTAMP NOT NULL, processed BIGINT NOT NULL,
@@ -87,6 +92,7 @@ class Store:
         self._stored = set(self._counters)
         self._moved: set[str] = set()
         self._pending_events: list[tuple[str, list]] = []
+        self._pending_moves: list[tuple[str, str]] = []
         self._snapshot: dict[str, int] = dict(self._counters)
 
     def close(self) -> None:
@@ -99,23 +105,58 @@ class Store:
         self.con.execute("BEGIN TRANSACTION")
         try:
             yield self.con
+            self._flush_moves()
             self._flush_events()
             self._flush_counters()
         except BaseException:
             self.con.execute("ROLLBACK")
             self._counters, self._moved, self._pending_events = self._snapshot, set(), []
+            self._pending_moves = []
             self._stored = set(dict(self.con.execute("SELECT name, value FROM counters").fetchall()))
             raise
         self.con.execute("COMMIT")
+        self._apply_moves()
 
     def commit_so_far(self) -> None:
         """Commit what the open transaction has written and go on in a new one: a job that crashes
         after this point keeps its work up to here (a crash half-way, see engine.Simulation.checkpoint)."""
+        self._flush_moves()
         self._flush_events()
         self._flush_counters()
         self.con.execute("COMMIT")
+        self._apply_moves()
         self._snapshot = dict(self._counters)
         self.con.execute("BEGIN TRANSACTION")
+
+    def move_file(self, source: Path, target: Path) -> None:
+        """Move a file of the run folder when the open transaction commits, never before: a crash
+        before the commit leaves the file where the database says it is, and a crash between the
+        commit and the move is repaired on resume (`finish_moves`), since the move is recorded in
+        `file_moves` by the same transaction. Paths are relative to the database's folder."""
+        base = self.path.parent
+        rows = [str(Path(source).relative_to(base)), str(Path(target).relative_to(base))]
+        self._pending_moves.append((rows[0], rows[1]))
+
+    def _apply_moves(self) -> None:
+        moves, self._pending_moves = self._pending_moves, []
+        for source, target in moves:
+            _move(self.path.parent, source, target)
+
+    def _flush_moves(self) -> None:
+        if not self._pending_moves:
+            return
+        base = self.allocate("file_move", len(self._pending_moves))
+        self.con.execute("INSERT INTO file_moves SELECT ? + unnest(range(1, ?)), unnest(?), unnest(?)",
+                         [base, len(self._pending_moves) + 1, [m[0] for m in self._pending_moves],
+                          [m[1] for m in self._pending_moves]])
+
+    def finish_moves(self) -> int:
+        """After a crash: make every committed move that did not happen (source still there, target
+        not). Returns how many it made."""
+        done = 0
+        for source, target in self.con.execute("SELECT source, target FROM file_moves ORDER BY move_no").fetchall():
+            done += _move(self.path.parent, source, target)
+        return done
 
     def _flush_counters(self) -> None:
         if not self._moved:
@@ -164,6 +205,18 @@ class Store:
         """
         self._pending_events.append((select_sql, list(params or [])))
 
+    def record_events_now(self, select_sql: str, params: list | None = None) -> None:
+        """`record_events` for a query over what the step will change again before it commits (a
+        temporary table it re-creates): its rows are read now, and numbered with the rest at commit."""
+        rows = self.con.execute(f"SELECT ts, object_type, object_id, activity, job, detail FROM ({select_sql})",
+                                params or []).fetchall()
+        if rows:
+            columns = list(zip(*rows, strict=True))
+            self._pending_events.append((
+                "SELECT unnest(?::TIMESTAMP[]) AS ts, unnest(?::VARCHAR[]) AS object_type, "
+                "unnest(?::VARCHAR[]) AS object_id, unnest(?::VARCHAR[]) AS activity, unnest(?::VARCHAR[]) AS job, "
+                "unnest(?::VARCHAR[]) AS detail", [list(c) for c in columns]))
+
     def _flush_events(self) -> None:
         if not self._pending_events:
             return
@@ -190,6 +243,16 @@ class Store:
 
     def set_info(self, key: str, value: str) -> None:
         self.con.execute("INSERT OR REPLACE INTO run_info VALUES (?, ?)", [key, value])
+
+
+def _move(base: Path, source: str, target: str) -> int:
+    """Move base/source to base/target unless that already happened; 1 when it moved a file."""
+    src, dst = base / source, base / target
+    if not src.exists() or dst.exists():
+        return 0
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(src, dst)
+    return 1
 
 
 def table_checksum(con: duckdb.DuckDBPyConnection, table: str) -> str:

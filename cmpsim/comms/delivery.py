@@ -15,7 +15,6 @@ A template that cannot be used fails its communication with the reason.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import polars as pl
@@ -150,9 +149,8 @@ def transmit_step(sim, channel: str) -> int:
     if ready.height == 0:
         return 0
     moved = [str(OUTBOX[channel] / Path(doc).name) for doc in ready["document"]]
-    (sim.run_dir / OUTBOX[channel]).mkdir(parents=True, exist_ok=True)
     for doc, target in zip(ready["document"], moved, strict=True):
-        os.replace(sim.run_dir / doc, sim.run_dir / target)
+        sim.store.move_file(sim.run_dir / doc, sim.run_dir / target)
     con = sim.con
     con.register("_cm_out", ready.with_columns(moved=pl.Series(moved)).to_arrow())
     con.execute("""UPDATE comms SET status = 'Sent', sent_at = ?, document = o.moved, updated_at = ?

@@ -127,7 +127,7 @@ def _held(sim, name: str) -> bool:
 
 def _re_extract(sim, kind: str, name: str) -> str:
     """The same postings written again as a new file (new name, new creation time): a resend."""
-    path = sim.run_dir / "files" / "parties" / LEDGER_PARTY / "received" / name
+    path = sim.run_dir / "files" / "out" / kind / LEDGER_PARTY / name  # handed over, moved at commit
     document = json.loads(decrypt(sim.key, kind, path.read_bytes()))
     document["createdAt"] = sim.now.strftime("%Y-%m-%dT%H:%M:%S")
     copy = name.replace(".json.enc", ".resent.json.enc")

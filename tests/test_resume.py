@@ -1,0 +1,100 @@
+"""Crash and resume: runs killed with SIGKILL at random moments, resumed, equal to one never killed.
+
+Each trial starts `cmpsim run` on a small scenario (orders, dispatches, a bill cycle with posting
+files and a rejected journal re-posted, communications), kills it with SIGKILL after a random wall
+delay spread over the whole run (so the kills land in every phase: setup, orders, billing, posting,
+communications, the end), resumes it with `cmpsim run --resume`, and compares every table of the
+database and every file of the run folder with a run that was never interrupted. The seed of the
+delays is printed, so a failure can be replayed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from cmpsim.store import table_checksum
+
+ROOT = Path(__file__).resolve().parent.parent
+SCENARIO = ROOT / "tests" / "scenarios" / "crash.yaml"
+KILLS = int(os.environ.get("CMPSIM_RESUME_KILLS", "20"))
+SEED = int(os.environ.get("CMPSIM_RESUME_SEED", "20261124"))
+
+
+def _cmpsim(*args: str) -> list[str]:
+    return [sys.executable, "-c", "from cmpsim.cli import main; main()", *args]
+
+
+def fingerprint(run_dir: Path) -> dict[str, str]:
+    """Every table's content and every file's bytes (the database file itself aside)."""
+    out: dict[str, str] = {}
+    con = duckdb.connect(str(run_dir / "cmpsim.duckdb"), read_only=True)
+    try:
+        for (table,) in con.execute("SELECT table_name FROM duckdb_tables() ORDER BY 1").fetchall():
+            out[f"table {table}"] = table_checksum(con, table)
+    finally:
+        con.close()
+    for path in sorted(run_dir.rglob("*")):
+        if path.is_file() and not path.name.startswith("cmpsim.duckdb"):
+            out[f"file {path.relative_to(run_dir)}"] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return out
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> tuple[dict[str, str], float]:
+    out = tmp_path_factory.mktemp("reference") / "run"
+    began = time.monotonic()
+    subprocess.run(_cmpsim("run", str(SCENARIO), "--out", str(out), "--json"), check=True, capture_output=True,
+                   cwd=ROOT, timeout=600)
+    return fingerprint(out), time.monotonic() - began
+
+
+def test_runs_killed_at_random_moments_resume_to_the_same_database_and_files(reference, tmp_path):
+    expected, wall = reference
+    rng = random.Random(SEED)
+    print(f"crash/resume: {KILLS} kills, seed {SEED}, reference run {wall:.1f} s")
+    for trial in range(KILLS):
+        out = tmp_path / f"trial-{trial:02d}"
+        # Stratified over the run: trial k dies somewhere in the k-th slice of a whole run's wall time
+        # (the machine's speed varies, so a run that finished first is started again, killed sooner).
+        fraction = (trial + rng.random()) / KILLS
+        for attempt in range(5):
+            shutil.rmtree(out, ignore_errors=True)
+            delay = wall * fraction * 0.8**attempt
+            began = time.monotonic()
+            process = subprocess.Popen(_cmpsim("run", str(SCENARIO), "--out", str(out), "--json"), cwd=ROOT,
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            try:
+                process.wait(timeout=delay)
+                wall = time.monotonic() - began  # finished before the kill: this is how long a run takes now
+            except subprocess.TimeoutExpired:
+                process.send_signal(signal.SIGKILL)
+                process.wait()
+                break
+        else:
+            pytest.fail(f"trial {trial}: every run finished before it could be killed")
+        resumed = subprocess.run(_cmpsim("run", str(SCENARIO), "--resume", str(out), "--json"), cwd=ROOT,
+                                 capture_output=True, text=True, timeout=600)
+        assert resumed.returncode == 0, f"trial {trial} (kill after {delay:.2f} s): {resumed.stderr}"
+        got = fingerprint(out)
+        differ = sorted(k for k in expected.keys() | got.keys() if expected.get(k) != got.get(k))
+        assert not differ, f"trial {trial} (kill after {delay:.2f} s, seed {SEED}) differs in {differ[:10]}"
+
+
+def test_resume_refuses_a_finished_run(reference, tmp_path):
+    out = tmp_path / "done"
+    subprocess.run(_cmpsim("run", str(SCENARIO), "--out", str(out)), check=True, capture_output=True, cwd=ROOT)
+    result = subprocess.run(_cmpsim("run", "--resume", str(out)), capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 2
+    assert "an interrupted run" in result.stderr and "a finished run" in result.stderr
+    assert "Traceback" not in result.stderr
