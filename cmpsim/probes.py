@@ -454,7 +454,10 @@ def _trigger(schedule: Mapping[str, Any]) -> DailyAt | Every:
 def _probe_step(probe: Mapping[str, Any], sim: Simulation) -> int:
     """Evaluate the probe now and record the result; a breach raises an alert per recipient (alert
     probe) or only the breach (SLA probe), and an event either way. Always one record processed,
-    so every evaluation leaves its job_runs row."""
+    so every evaluation leaves its job_runs row (none when run again at the same moment)."""
+    if sim.store.scalar("SELECT count(*) FROM probe_results WHERE probe = ? AND evaluated_at = ? "
+                        "AND mode = 'scheduled'", [probe["name"], sim.now]):
+        return 0
     result = evaluate(sim.con, [probe], sim.now, sim.start, "scheduled")
     sim.store.insert("probe_results", result.select(RESULT_COLUMNS))
     row = result.row(0, named=True)

@@ -104,15 +104,15 @@ def resume(run_dir: str | Path, scenario: str | Path | Scenario | None = None,
            progress: Progress | None = None) -> Run:
     """Continue a run that was interrupted (killed, power cut) from what its database committed.
 
-    The schedule is replayed from the journal of wake-ups up to the last one committed, without
-    running any step; committed file moves that did not happen are made, half-written `.part` files
-    removed; then the run goes on for real. It ends with the same database and files as a run that
-    was never interrupted. The scenario is the one stored with the run; the file key comes from the
-    environment variable it names or, when the scenario file holds the key, from `scenario` (which
-    must then be the scenario the run was started with)."""
+    A finished run is returned as it is. Otherwise the schedule is replayed from the journal of
+    wake-ups up to the last one committed, without running any step; committed file moves that did
+    not happen are made, half-written `.part` files removed; then the run goes on for real. It ends
+    with the same database and files as a run that was never interrupted. The scenario is the one
+    stored with the run; the file key comes from the environment variable it names or, when the
+    scenario file holds the key, from `scenario` (which must be the one the run was started with)."""
     run_dir = Path(run_dir)
     if (run_dir / MARKER).is_file():
-        raise InputError(str(run_dir), "", "an interrupted run (one without run.json)", "a finished run")
+        return open_run(run_dir)  # it had finished (killed after its last write): nothing to do
     if not (run_dir / DB_NAME).is_file():
         if scenario is None:
             raise InputError(str(run_dir), "", "a run folder with cmpsim.duckdb", "no database")

@@ -91,10 +91,18 @@ def test_runs_killed_at_random_moments_resume_to_the_same_database_and_files(ref
         assert not differ, f"trial {trial} (kill after {delay:.2f} s, seed {SEED}) differs in {differ[:10]}"
 
 
-def test_resume_refuses_a_finished_run(reference, tmp_path):
+def test_resume_of_a_finished_run_changes_nothing(reference, tmp_path):
+    expected, _ = reference
     out = tmp_path / "done"
     subprocess.run(_cmpsim("run", str(SCENARIO), "--out", str(out)), check=True, capture_output=True, cwd=ROOT)
-    result = subprocess.run(_cmpsim("run", "--resume", str(out)), capture_output=True, text=True, cwd=ROOT)
+    result = subprocess.run(_cmpsim("run", "--resume", str(out), "--json"), capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    assert '"scenario": "crash"' in result.stdout
+    assert fingerprint(out) == expected
+
+
+def test_resume_without_a_run_is_a_clear_error(tmp_path):
+    result = subprocess.run(_cmpsim("run", "--resume", str(tmp_path / "nothing")), capture_output=True, text=True,
+                            cwd=ROOT)
     assert result.returncode == 2
-    assert "an interrupted run" in result.stderr and "a finished run" in result.stderr
-    assert "Traceback" not in result.stderr
+    assert "a run folder with cmpsim.duckdb" in result.stderr and "Traceback" not in result.stderr

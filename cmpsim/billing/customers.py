@@ -61,8 +61,10 @@ def bank_step(sim) -> int:
     """The bank pays the refunds it was instructed to, and sends yesterday's statement to CMP."""
     _collect_instructions(sim)
     day = sim.today - dt.timedelta(days=1)
-    if day < sim.start.date():
+    sent_through = sim.store.allocate("bank.statement_through_day", 0)  # one statement a day, whatever reruns
+    if day < sim.start.date() or day.toordinal() <= sent_through:
         return 0
+    sim.store.allocate("bank.statement_through_day", day.toordinal() - sent_through)
     transactions = sim.store.frame("""
         SELECT 'CR-' || invoice_id AS transaction_id, 'credit' AS tx_type, invoice_id AS reference, account_id, amount
         FROM cust_bills WHERE pay_on = ?

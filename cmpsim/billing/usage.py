@@ -21,8 +21,10 @@ from cmpsim.randomness import draw
 def usage_rating_step(sim) -> int:
     """Rate yesterday's usage of every asset that was Active during it; returns records rated."""
     day = sim.today - dt.timedelta(days=1)
-    if day < sim.start.date():
+    rated_through = sim.store.allocate("usage.rated_through_day", 0)  # a day is rated once, whatever reruns
+    if day < sim.start.date() or day.toordinal() <= rated_through:
         return 0
+    sim.store.allocate("usage.rated_through_day", day.toordinal() - rated_through)
     active = sim.store.frame("""
         SELECT DISTINCT r.asset_id, r.account_id, r.product_id, sp.usage_unit AS unit, sp.usage_rate::VARCHAR AS rate
         FROM recurring_charges r JOIN service_products sp USING (product_id)

@@ -28,12 +28,17 @@ def _open(sim) -> int:
     last = sim.store.scalar("SELECT max(value) FROM comms_cursor WHERE name = 'workflow'") or 0
     top = sim.store.scalar("SELECT max(seq) FROM events") or 0
     found = sim.store.frame(f"""
-        SELECT o.order_id, o.account_id, {SUBJECT} AS subject FROM events e JOIN orders o ON o.order_id = e.object_id
+        SELECT e.seq, o.order_id, o.account_id, {SUBJECT} AS subject
+        FROM events e JOIN orders o ON o.order_id = e.object_id
         WHERE e.seq > ? AND e.seq <= ? AND e.object_type = 'order'
           AND e.activity IN ('Order Error', 'Order Failed', 'Order Rejected')
         ORDER BY e.seq""", [last, top])
+    if found.height == 0:
+        return 0
+    # The cursor moves to the last order event found, so a wake-up run again finds nothing new.
     sim.con.execute("DELETE FROM comms_cursor WHERE name = 'workflow'")
-    sim.con.execute("INSERT INTO comms_cursor VALUES ('workflow', ?)", [top])
+    sim.con.execute("INSERT INTO comms_cursor VALUES ('workflow', ?)", [int(found["seq"].max())])
+    found = found.drop("seq")
     rng = sim.rng("comms.workflow")
     found = found.filter(pl.Series(rng.random(found.height) < spec["case_rate"]))
     if found.height == 0:

@@ -29,7 +29,10 @@ LINE_COLUMNS = {"source_no": pl.Int64, "line_ref": pl.Utf8, "product_id": pl.Utf
 
 def capture_step(sim) -> int:
     interval_s = sim.scenario["schedules"]["agentview_interval_minutes"] * 60
-    t0, t1 = max(sim.now_s - interval_s, 0), sim.now_s
+    # Orders are captured up to now once: a wake-up run again at the same moment captures none twice.
+    taken_until = sim.store.allocate("crm.captured_until_s", 0)
+    t0, t1 = max(sim.now_s - interval_s, taken_until, 0), sim.now_s
+    sim.store.allocate("crm.captured_until_s", max(t1 - taken_until, 0))
     explicit_orders, explicit_lines = _explicit(sim, t0, t1)
     random_orders, random_lines = _random(sim, t0, t1)
     orders = pl.concat([explicit_orders, random_orders]).sort("submitted_s", "source_no")

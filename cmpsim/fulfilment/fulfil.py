@@ -58,15 +58,26 @@ def fulfilment_wake_at(sim) -> int | None:
     return sim.second_of(min(moments)) if moments else None
 
 
+FIXPOINT_ROUNDS_MAX = 20  # rounds of one poll; each ends more lines, so a handful always suffices
+
+
 def fulfilment_step(sim) -> int:
     """Release, schedule, complete, revise: each phase only when the state says it has something."""
     poll_s = sim.scenario["service"]["fulfilment"]["poll_minutes"] * 60
     t0, t1 = max(sim.now_s - poll_s, 0), sim.now_s
-    s, now = _state(sim), sim.now
-    done = released(sim) if s["next_due"] is not None and s["next_due"] <= now else 0
-    started = scheduled(sim, t0, t1) if done or s["queued"] else 0
-    ended = completed(sim) if started or (s["next_end"] is not None and s["next_end"] <= now) else 0
-    return done + started + ended + (apply_revisions(sim) if s["revisions"] else 0)
+    total = 0
+    # Until nothing is left to do now: a line completed in this poll can make a follow-on order due
+    # at once, and a wake-up run again at the same moment must find nothing left.
+    for _ in range(FIXPOINT_ROUNDS_MAX):
+        s, now = _state(sim), sim.now
+        done = released(sim) if s["next_due"] is not None and s["next_due"] <= now else 0
+        started = scheduled(sim, t0, t1) if done or s["queued"] else 0
+        ended = completed(sim) if started or (s["next_end"] is not None and s["next_end"] <= now) else 0
+        work = done + started + ended + (apply_revisions(sim) if s["revisions"] else 0)
+        total += work
+        if not work:
+            break
+    return total
 
 
 def released(sim) -> int:

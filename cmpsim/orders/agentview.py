@@ -23,7 +23,10 @@ DAY_S = 86_400
 def agentview_step(sim) -> int:
     """One AgentView wake-up: take orders, check stock, generate the orders that are due."""
     interval_s = sim.scenario["schedules"]["agentview_interval_minutes"] * 60
-    t0, t1 = max(sim.now_s - interval_s, 0), sim.now_s
+    # Orders are taken up to now once: a wake-up run again at the same moment takes none twice.
+    taken_until = sim.store.allocate("agentview.taken_until_s", 0)
+    t0, t1 = max(sim.now_s - interval_s, taken_until, 0), sim.now_s
+    sim.store.allocate("agentview.taken_until_s", max(t1 - taken_until, 0))
     orders, lines = _arrivals(sim, t0, t1)
     taken = _insert_orders(sim, orders, lines)
     checks = _stock_checks(sim, orders, lines, t0, t1)
