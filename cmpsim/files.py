@@ -97,6 +97,8 @@ def open_document(key: bytes, kind: str, schema: str, blob: bytes) -> Any:
         raise FileRejected(f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
     except RecursionError:
         raise FileRejected("not JSON: nested too deeply") from None
+    except ValueError as exc:  # an integer past Python's digit limit
+        raise FileRejected(f"not JSON this system reads: {str(exc).splitlines()[0][:120]}") from None
     problem = first_problem(schema, document)
     if problem is not None:
         path, expected, found = problem
@@ -312,14 +314,10 @@ def load_inbound(sim, spec: InboundKind) -> int:
 
 
 def _load_one(sim, spec: InboundKind, path: Path) -> tuple[Path, Path, dict | None]:
-    known = sim.con.execute(
-        "SELECT path, status, reason FROM generic_files WHERE direction = 'in' AND kind = ? AND name = ?",
-        [spec.kind, path.name],
-    ).fetchall()
-    if known:
-        known = known[0]  # registered by a step that crashed before moving it: finish the move
-        note = None if known[1] == "Loaded" else {"status": known[1], "reason": known[2]}
-        return path, sim.run_dir / known[0], note
+    # A name already received is a new file under an old name (a crash between registering a file and
+    # moving it cannot happen: the move is made after the commit, and finished on resume).
+    known = sim.store.scalar("SELECT min(file_id) FROM generic_files WHERE direction = 'in' AND kind = ? AND name = ?",
+                             [spec.kind, path.name])
     blob = path.read_bytes()
     digest = sha256(blob)
     file_id = f"GF-{sim.store.allocate('generic_file', 1) + 1:08d}"
@@ -329,6 +327,8 @@ def _load_one(sim, spec: InboundKind, path: Path) -> tuple[Path, Path, dict | No
     status, reason, records = "Loaded", None, None
     if original is not None:
         status, reason = "Duplicate", f"same content as {original}, already loaded"
+    elif known is not None:
+        status, reason = "Quarantined", f"a file of this name was already received as {known}"
     else:
         try:
             document = open_document(sim.key, spec.kind, spec.schema, blob)
@@ -336,7 +336,8 @@ def _load_one(sim, spec: InboundKind, path: Path) -> tuple[Path, Path, dict | No
         except FileRejected as exc:
             status, reason = "Quarantined", str(exc)
     folder = "archive" if status == "Loaded" else "quarantine"
-    target = Path("files", folder, spec.kind, path.name)
+    # Kept beside the file it repeats the name of, never over it.
+    target = Path("files", folder, spec.kind, path.name if known is None else f"{file_id}__{path.name}")
     _register(
         sim,
         [

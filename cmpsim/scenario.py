@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import math
 import os
 import re
 from collections.abc import Iterator, Mapping
@@ -289,12 +290,21 @@ def _read_chain(path: Path) -> list[tuple[Path, dict[str, Any]]]:
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
-    if not path.is_file():
+    try:
+        exists = path.is_file()
+    except OSError as exc:  # a name too long for the file system, and the like
+        raise InputError(str(path)[:200], "", "a scenario file",
+                         f"a path the system refuses ({exc.strerror})") from None
+    if not exists:
         raise InputError(str(path), "", "a scenario file", "no such file")
     try:
         doc = yaml.load(path.read_text(encoding="utf-8"), Loader=_ScenarioLoader)
     except UnicodeDecodeError as exc:
         raise InputError(str(path), "", "UTF-8 text", f"undecodable byte at offset {exc.start}") from None
+    except RecursionError:
+        raise InputError(str(path), "", "YAML nested at most a few hundred levels deep", "deeper nesting") from None
+    except ValueError as exc:  # an integer past Python's digit limit
+        raise InputError(str(path), "", "numbers of a sensible size", _first_line(str(exc))) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown place"
@@ -302,7 +312,29 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         raise InputError(str(path), "", "valid YAML", f"{problem} at {where}") from None
     if not isinstance(doc, dict):
         raise InputError(str(path), "", "a mapping of scenario fields", describe(doc))
+    try:
+        bad = _not_finite(doc, [])
+    except RecursionError:
+        raise InputError(str(path), "", "YAML nested at most a few hundred levels deep", "deeper nesting") from None
+    if bad is not None:
+        raise InputError(str(path), ".".join(str(p) for p in bad[0]), "a finite number", bad[1])
     return doc
+
+
+def _not_finite(node: Any, where: list[Any]) -> tuple[list[Any], str] | None:
+    """The first .nan or .inf of a document (schema bounds never catch them: NaN fails no comparison)."""
+    if isinstance(node, float) and not math.isfinite(node):
+        return where, repr(node)
+    children = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+    for key, child in children:
+        found = _not_finite(child, [*where, key])
+        if found is not None:
+            return found
+    return None
+
+
+def _first_line(text: str) -> str:
+    return text.splitlines()[0][:160] if text else "?"
 
 
 def _merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:

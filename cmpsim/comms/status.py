@@ -98,6 +98,9 @@ def apply_staged(sim) -> int:
                               THEN 'ignored: already applied'
                           WHEN c.status NOT IN ('Sent', 'Delivered', 'Read')
                               THEN 'ignored: the communication is ' || c.status
+                          -- a status never moves backwards: what was read was not lost
+                          WHEN u.status IN ('bounced', 'returned') AND c.status = 'Read'
+                              THEN 'ignored: the communication was already read'
                           ELSE 'applied' END AS verdict
               FROM comms_status_updates u LEFT JOIN comms c USING (request_id) WHERE u.applied IS NULL) v
         WHERE comms_status_updates.rowid = v.r""")
