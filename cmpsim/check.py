@@ -80,15 +80,16 @@ LIFECYCLES = (
                                                "File Duplicate": "Duplicate"},
               {START: ("Loaded", "Quarantined", "Duplicate")}),
     # Seed 003: Comms Request Header -> Comms Monitor (details gathered) -> a daemon or a monitor job
-    # (rendered, sent; gateways retry) -> what the providers report. A header waiting for its case to
-    # be resolved is logged as requested.
+    # (rendered, sent; gateways retry) -> what the providers report: a delivered message may still
+    # bounce or come back, a read one not (cmpsim.comms.status). A header waiting for its case to be
+    # resolved is logged as requested.
     Lifecycle("communication", "comm", {
         "Comm Requested": "Requested", "Comm Gathered": "Gathered", "Comm Retry Scheduled": "Retrying",
         "Comm Rendered": "Rendered", "Comm Sent": "Sent", "Comm Delivered": "Delivered", "Comm Read": "Read",
         "Comm Bounced": "Bounced", "Comm Returned": "Returned", "Comm Failed": "Failed"}, {
         START: ("Requested",), "Requested": ("Gathered", "Failed"),
         "Gathered": ("Rendered", "Sent", "Retrying", "Failed"), "Retrying": ("Sent", "Failed"), "Rendered": ("Sent",),
-        "Sent": ("Delivered", "Read", "Bounced", "Returned"), "Delivered": ("Read",)},
+        "Sent": ("Delivered", "Read", "Bounced", "Returned"), "Delivered": ("Read", "Bounced", "Returned")},
         silent={"Requested": ("Waiting",)}),
 )
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -302,7 +303,8 @@ def compare_command(run_a: Path, run_b: Path, as_json: bool, show_all: bool) -> 
         click.echo(json.dumps(result.to_dict(), indent=2, sort_keys=True))
         return
     console = Console(width=max(Console().width, 120))
-    console.print(f"A: {result.a.text}  [dim]{result.a.folder}[/]\nB: {result.b.text}  [dim]{result.b.folder}[/]")
+    console.print(f"A: {escape(result.a.text)}  [dim]{escape(str(result.a.folder))}[/]\n"
+                  f"B: {escape(result.b.text)}  [dim]{escape(str(result.b.folder))}[/]")
     figures = result.figures if show_all else result.figures.filter("changed")
     _table(console, "Key figures" + ("" if show_all else " that differ"), ["figure", "A", "B", "B − A", "change %"],
            [(("* " if r["changed"] else "  ") + r["figure"], _or_dash(r["a"]), _or_dash(r["b"]),
@@ -411,7 +413,8 @@ def _shortened(text: str, chars_max: int = 60) -> str:
 
 def print_summary(s: dict, run_dir: Path) -> None:
     console = Console(width=max(Console().width, 100))
-    console.print(f"[bold]{s['scenario']}[/] seed {s['seed']}: {s['days']} days from {s['start_date']} → {run_dir}")
+    console.print(f"[bold]{s['scenario']}[/] seed {s['seed']}: {s['days']} days from {s['start_date']} → "
+                  f"{escape(str(run_dir))}")
     _table(console, "Hardware orders by status", ["status", "orders"], list(s["orders"]["by_status"].items()))
     _table(console, "Error reasons", ["reason", "orders"], [(r["reason"], r["orders"]) for r in s["error_reasons"]])
     _table(
@@ -481,12 +484,18 @@ NUMERIC_COLUMNS = {"orders", "files", "records", "runs", "processed", "devices",
                    "S/L", "G/L", "comms", "mean", "offending rows"}
 
 
+def _cell(value: object) -> str:
+    """A table cell is data, which may quote a hostile file (a quarantine reason): never markup, and
+    no control character reaches the terminal."""
+    return escape(re.sub(r"[\x00-\x1f\x7f-\x9f]", lambda m: f"\\x{ord(m.group()):02x}", str(value)))
+
+
 def _table(console: Console, title: str, columns: list[str], rows: list[tuple]) -> None:
     table = Table(title=title, title_justify="left")
     for i, column in enumerate(columns):
         table.add_column(column, justify="right" if i and column in NUMERIC_COLUMNS else "left")
     for row in rows:
-        table.add_row(*[str(v) for v in row])
+        table.add_row(*[_cell(v) for v in row])
     console.print(table)
 
 
