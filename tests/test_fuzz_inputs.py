@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -311,8 +312,19 @@ def invocations(draw):
     arguments, options = COMMANDS[command]
     args = [command] + [draw(a) for a in arguments[:draw(st.integers(0, len(arguments)))]]
     for option in draw(st.lists(st.sampled_from(options), max_size=3)) if options else []:
-        args += [option] if option in FLAGS else [option, draw(HOSTILE_TEXT)]
+        value = draw(HOSTILE_TEXT.filter(_yaml_values) if option == "--set" else HOSTILE_TEXT)
+        args += [option] if option in FLAGS else [option, value]
     return args
+
+
+def _yaml_values(text: str) -> bool:
+    """Values of `--set` that YAML reads: the others are a known defect, pinned by
+    test_a_sweep_setting_that_is_no_yaml_is_refused (remove this filter when it is fixed)."""
+    try:
+        [yaml.safe_load(v) for v in text.partition("=")[2].split(",")]
+    except yaml.YAMLError:
+        return False
+    return True
 
 
 @fuzz(120)
@@ -354,3 +366,10 @@ def test_a_status_update_never_moves_a_communication_backwards(copy):
     copy.execute(INBOUND["comms-status"][0][0])
     assert copy.con.execute("SELECT status FROM comms WHERE request_id = ?", [request]).fetchall() == [("Read",)]
     assert check(copy.con, run_dir=copy.run_dir).ok
+
+
+@pytest.mark.xfail(strict=True, reason="defect found by the long fuzz run: a `--set` value YAML cannot read "
+                   "(`x='`) escapes cmpsim.sweep.parse_settings as yaml.ScannerError, a traceback")
+def test_a_sweep_setting_that_is_no_yaml_is_refused():
+    result = CliRunner().invoke(main, ["sweep", str(SMALL), "--set", "x='"])
+    assert result.exit_code == 2 and "argument --set" in result.output, repr(result.exception)
