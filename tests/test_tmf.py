@@ -21,7 +21,7 @@ from cmpsim.cli import main
 from cmpsim.exchange.tmf import export_tmf
 from conftest import TESTS
 
-TMF = TESTS.parent.parent / "shared" / "external" / "tmf"
+TMF = TESTS / "external" / "tmf"  # a copy of the TM Forum samples (tests/external/README.md)
 SAMPLE = TMF / "TMF622_Product_Ordering" / "ProductOrder.example.json"
 BASE = TESTS / "scenarios" / "tmf-small.yaml"
 SWAGGERS = {
