@@ -161,8 +161,38 @@ FAULT_FILE_KINDS = {"tamper": INBOUND_KINDS, "garble": INBOUND_KINDS, "lose": IN
                     "duplicate": INBOUND_KINDS + POSTING_KINDS, "reject": POSTING_KINDS, "delay": POSTING_KINDS}
 
 
+EXPANDED_NODES_MAX = 100_000  # anchors and aliases are welcome, a "billion laughs" is not
+
+
 class _ScenarioLoader(yaml.SafeLoader):
-    """YAML 1.1 minus the surprises: dates stay strings, `17:00` is not the integer 1020."""
+    """YAML 1.1 minus the surprises: dates stay strings, `17:00` is not the integer 1020, and a
+    document whose aliases would expand past EXPANDED_NODES_MAX values is refused before anything
+    walks it."""
+
+    def get_single_node(self):
+        node = super().get_single_node()
+        if node is not None:
+            size = _expanded_size(node, {})
+            if size > EXPANDED_NODES_MAX:
+                raise yaml.YAMLError(f"YAML aliases expanding to {size:,} values (at most {EXPANDED_NODES_MAX:,})")
+        return node
+
+
+def _expanded_size(node, sizes: dict[int, int]) -> int:
+    """Values the node stands for once every alias is replaced by what it names (shared nodes are
+    counted each time they are used, and measured once)."""
+    known = sizes.get(id(node))
+    if known is not None:
+        return known
+    sizes[id(node)] = 1  # a node reaching itself (a recursive alias) counts once
+    if isinstance(node, yaml.SequenceNode):
+        total = 1 + sum(_expanded_size(child, sizes) for child in node.value)
+    elif isinstance(node, yaml.MappingNode):
+        total = 1 + sum(_expanded_size(k, sizes) + _expanded_size(v, sizes) for k, v in node.value)
+    else:
+        total = 1
+    sizes[id(node)] = total
+    return total
 
 
 _ScenarioLoader.yaml_implicit_resolvers = {
@@ -307,6 +337,10 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         raise InputError(str(path), "", "numbers of a sensible size", _first_line(str(exc))) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
+        if mark is None and str(exc).startswith("YAML aliases expanding"):
+            found = str(exc).split(" (")[0].replace("YAML aliases expanding to ", "aliases expanding to ")
+            raise InputError(str(path), "", f"YAML aliases expanding to at most {EXPANDED_NODES_MAX:,} values",
+                             found) from None
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown place"
         problem = getattr(exc, "problem", None) or "invalid syntax"
         raise InputError(str(path), "", "valid YAML", f"{problem} at {where}") from None

@@ -51,7 +51,11 @@ def parse_settings(texts: list[str]) -> dict[str, list[Any]]:
         if not sep or not key or not values:
             raise InputError("argument --set", "", "key=value[,value…], like service.fulfilment.workers=11,16",
                              repr(text))
-        out[key.strip()] = [yaml.safe_load(v) for v in values.split(",")]
+        try:
+            out[key.strip()] = [yaml.safe_load(v) for v in values.split(",")]
+        except yaml.YAMLError:
+            raise InputError("argument --set", key.strip(), "values YAML reads (numbers, words, quoted text)",
+                             repr(values)) from None
     return out
 
 

@@ -368,8 +368,6 @@ def test_a_status_update_never_moves_a_communication_backwards(copy):
     assert check(copy.con, run_dir=copy.run_dir).ok
 
 
-@pytest.mark.xfail(strict=True, reason="defect found by the long fuzz run: a `--set` value YAML cannot read "
-                   "(`x='`) escapes cmpsim.sweep.parse_settings as yaml.ScannerError, a traceback")
 def test_a_sweep_setting_that_is_no_yaml_is_refused():
     result = CliRunner().invoke(main, ["sweep", str(SMALL), "--set", "x='"])
     assert result.exit_code == 2 and "argument --set" in result.output, repr(result.exception)
