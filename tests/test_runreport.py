@@ -1,0 +1,64 @@
+"""The run report (`cmpsim report`) and the run comparison (`cmpsim compare`), read back as a user would."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from cmpsim.cli import main
+from cmpsim.compare import compare
+from cmpsim.kpis import kpis
+from pdftext import pdf_text
+
+
+@pytest.fixture(scope="module")
+def folders(small_run, billing_run, tmp_path_factory) -> tuple[Path, Path]:
+    """Copies of the two runs: the command line opens them itself, as a user's would (the session
+    keeps the originals open for writing)."""
+    base = tmp_path_factory.mktemp("closed")
+    for run, name in ((small_run, "small"), (billing_run, "billing")):
+        run.con.execute("CHECKPOINT")
+        shutil.copytree(run.run_dir, base / name)
+    return base / "small", base / "billing"
+
+
+def test_the_run_report_pdf_holds_its_figures_charts_probes_and_verdict(small_run, folders, tmp_path):
+    result = CliRunner().invoke(main, ["report", str(folders[0]), "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    text = pdf_text((tmp_path / "run-report.pdf").read_bytes())
+    figures = kpis(small_run.con)
+    assert "Run report" in text and "Scenario small" in text
+    assert f"hardware_orders hardware orders placed {figures['hardware_orders']:,}" in text
+    assert f"invoiced_gross gross amount invoiced {figures['invoiced_gross']:,.2f}" in text
+    # The charts are there as drawings whose words a reader (and this test) can read.
+    for title in ("Orders by final status", "Lead time of completed orders, hours", "Money billed and received per day",
+                  "Communications by channel and status"):
+        assert title in text, title
+    assert "Postings Rejected" in text and "Files Quarantined Today" in text  # the probe table
+    assert "Reconciled" in text or "break(s) to explain" in text
+    assert (tmp_path / "run-report.html").read_text().count("data:image/svg+xml;base64,") == 4
+
+
+def test_the_same_run_gives_the_same_report(folders, tmp_path):
+    for folder in ("a", "b"):
+        CliRunner().invoke(main, ["report", str(folders[0]), "--out", str(tmp_path / folder)])
+    assert (tmp_path / "a" / "run-report.pdf").read_bytes() == (tmp_path / "b" / "run-report.pdf").read_bytes()
+
+
+def test_compare_marks_exactly_what_differs(small_run, billing_run, folders):
+    same = compare(small_run, small_run)
+    assert same.changed == [] and not same.figures["changed"].any()
+    other = compare(small_run, billing_run)
+    a, b = kpis(small_run.con), kpis(billing_run.con)
+    assert set(other.changed) >= {k for k in a if a[k] != b[k]}
+    assert all(name in a or name in set(other.money["figure"]) for name in other.changed)
+    result = CliRunner().invoke(main, ["compare", str(folders[0]), str(folders[1]), "--json"])
+    assert result.exit_code == 0, result.output
+    emitted = json.loads(result.output)
+    assert emitted["changed"] == other.changed
+    gross = next(m for m in emitted["money"] if m["figure"] == "invoiced_gross")
+    assert gross["a"] == str(a["invoiced_gross"]) and gross["b"] == str(b["invoiced_gross"])  # exact, as text
