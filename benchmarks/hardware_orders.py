@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from harness import main, peak_rss_mb, render
+from harness import main, peak_rss_mb, render, scaled_warehouses
 
 ROOT = Path(__file__).resolve().parent.parent
 BASELINE = ROOT / "scenarios" / "baseline.yaml"
@@ -33,14 +33,7 @@ def overrides(orders: int, days: int) -> dict[str, Any]:
     base_total = base["demand"]["orders_per_day"] * base["horizon_days"]
     capacity_scale = HEADROOM * max(1.0, per_day / base["demand"]["orders_per_day"])
     stock_scale = HEADROOM * max(1.0, orders / base_total)
-    warehouses = [
-        {
-            **w,
-            "daily_capacity_units": int(w["daily_capacity_units"] * capacity_scale),
-            "stock": {p: int(q * stock_scale) for p, q in w["stock"].items()},
-        }
-        for w in base["warehouses"]
-    ]
+    warehouses = scaled_warehouses(base["warehouses"], capacity_scale, stock_scale)
     return {
         "horizon_days": days,
         "demand": {"orders_per_day": per_day, "explicit_orders": []},

@@ -21,6 +21,13 @@ Measure = Callable[[int, int, Path | None], dict[str, Any]]
 Table = Callable[[list[dict[str, Any]]], str]
 
 
+def scaled_warehouses(warehouses: list[dict[str, Any]], capacity: float, stock: float,
+                      **settings: Any) -> list[dict[str, Any]]:
+    """The scenario's warehouses with daily capacity and stock multiplied (and `settings` applied)."""
+    return [{**w, **settings, "daily_capacity_units": int(w["daily_capacity_units"] * capacity),
+             "stock": {p: int(q * stock) for p, q in w["stock"].items()}} for w in warehouses]
+
+
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KB on Linux
 

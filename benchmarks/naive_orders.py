@@ -28,7 +28,7 @@ from typing import Any
 
 import duckdb
 import simpy
-from harness import main, peak_rss_mb, render
+from harness import main, peak_rss_mb, render, scaled_warehouses
 
 ROOT = Path(__file__).resolve().parent.parent
 BASELINE = ROOT / "scenarios" / "baseline.yaml"
@@ -57,8 +57,7 @@ def overrides(orders: int, days: int) -> dict[str, Any]:
     per_day = orders / days
     scale = HEADROOM * max(1.0, per_day / base["demand"]["orders_per_day"])
     stock_scale = HEADROOM * max(1.0, orders / (base["demand"]["orders_per_day"] * base["horizon_days"]))
-    warehouses = [{**w, "error_rate": 0, "daily_capacity_units": int(w["daily_capacity_units"] * scale),
-                   "stock": {p: int(q * stock_scale) for p, q in w["stock"].items()}} for w in base["warehouses"]]
+    warehouses = scaled_warehouses(base["warehouses"], scale, stock_scale, error_rate=0)
     return {
         "horizon_days": days,
         "demand": {"orders_per_day": per_day, "explicit_orders": [], "abandon_rate": 0, "enrolment_rate": 0,

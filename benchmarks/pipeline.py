@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from harness import main, peak_rss_mb, render
+from harness import main, peak_rss_mb, render, scaled_warehouses
 
 ROOT = Path(__file__).resolve().parent.parent
 BASELINE = ROOT / "scenarios" / "baseline.yaml"
@@ -46,8 +46,7 @@ def overrides(orders: int, days: int) -> dict[str, Any]:
     service_per_day = orders * SERVICE_SHARE / days
     scale = HEADROOM * max(1.0, hardware_per_day / base["demand"]["orders_per_day"])
     stock_scale = HEADROOM * max(1.0, hardware_per_day * days / (base["demand"]["orders_per_day"] * 28))
-    warehouses = [{**w, "daily_capacity_units": int(w["daily_capacity_units"] * scale),
-                   "stock": {p: int(q * stock_scale) for p, q in w["stock"].items()}} for w in base["warehouses"]]
+    warehouses = scaled_warehouses(base["warehouses"], scale, stock_scale)
     service = base["service"]
     work_minutes = sum(mean_of(s["duration_minutes"]) for s in service["fulfilment"]["steps"])
     workers = max(4, math.ceil(service_per_day * 1.8 * work_minutes / (0.8 * 1440)))

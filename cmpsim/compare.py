@@ -94,7 +94,7 @@ def compare(run_a, run_b) -> Comparison:
                                    "difference": pl.Utf8, "change_pct": pl.Float64, "changed": pl.Boolean})
     money_rows = []
     for name, (meaning, sql) in MONEY.items():
-        a, b = _amount(run_a.con, sql), _amount(run_b.con, sql)
+        a, b = amount(run_a.con, sql), amount(run_b.con, sql)
         money_rows.append({"figure": name, "meaning": meaning, "a": a, "b": b, "difference": b - a, "changed": a != b})
     money = pl.DataFrame(money_rows, schema={"figure": pl.Utf8, "meaning": pl.Utf8, "a": pl.Decimal(18, 2),
                                              "b": pl.Decimal(18, 2), "difference": pl.Decimal(18, 2),
@@ -136,7 +136,8 @@ def _text(value: Any) -> str | None:
     return str(value)
 
 
-def _amount(con, sql: str) -> Decimal:
+def amount(con, sql: str) -> Decimal:
+    """The one amount `sql` returns, to the cent (MONEY's queries)."""
     return Decimal(con.execute(sql).fetchall()[0][0]).quantize(Decimal("0.01"))
 
 

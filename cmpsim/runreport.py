@@ -16,7 +16,7 @@ from typing import Any
 import polars as pl
 
 from cmpsim import charts, probes
-from cmpsim.compare import MONEY, lead_times
+from cmpsim.compare import MONEY, amount, lead_times
 from cmpsim.kpis import KPIS, kpis
 from cmpsim.reconcile import BREAK_TYPES, reconcile
 from cmpsim.reconcile.report import MEANING
@@ -43,7 +43,7 @@ def context(run) -> dict[str, Any]:
                 "start_date": info["start_date"]},
         "settings": settings(run),
         "figures": [{"name": n, "meaning": KPIS[n][0], "value": _shown(figures[n])} for n in KPIS],
-        "money": [{"name": n, "meaning": meaning, "amount": _amount(run.con, sql)}
+        "money": [{"name": n, "meaning": meaning, "amount": amount(run.con, sql)}
                   for n, (meaning, sql) in MONEY.items()],
         "lead_times": lead_times(run.con).rows(named=True),
         "charts": _charts(run),
@@ -125,6 +125,3 @@ def _shown(value: Any) -> str:
         return f"{value:,.2f}"
     return f"{value:,}"
 
-
-def _amount(con, sql: str) -> Decimal:
-    return Decimal(con.execute(sql).fetchall()[0][0]).quantize(Decimal("0.01"))
