@@ -83,7 +83,11 @@ class _Catalog:
 
     con: duckdb.DuckDBPyConnection
     relations: frozenset[str]  # tables and views of the run database, lower case
-    impure_functions: frozenset[str]  # functions whose result is not a function of their arguments
+    impure_functions: frozenset[str]  # functions none of whose overloads is a function of its arguments only
+    # Functions with pure and impure overloads (`-`, date_diff, date_part, ...: DuckDB 2 marks the ones
+    # over TIMESTAMP WITH TIME ZONE as depending on the session's time zone); judged by the overload bound.
+    mixed_functions: frozenset[str]
+    pure_overloads: frozenset[tuple[str, tuple[str, ...]]]  # (name, parameter types) of their pure overloads
 
 
 def _run_ddl() -> tuple[str, ...]:
@@ -111,16 +115,21 @@ def _catalog() -> _Catalog:
         "SELECT table_name FROM duckdb_tables() UNION SELECT view_name FROM duckdb_views() WHERE NOT internal"
     ).fetchall()}
     # error() is flagged volatile only because it raises: a probe that raises is a breach with a reason.
-    impure = {r[0] for r in con.execute(
-        "SELECT DISTINCT function_name FROM duckdb_functions() WHERE function_type IN ('scalar', 'aggregate', "
-        "'window') AND stability <> 'CONSISTENT' AND function_name <> 'error'"
-    ).fetchall()}
+    overloads = con.execute(
+        "SELECT function_name, parameter_types, stability = 'CONSISTENT' FROM duckdb_functions() "
+        "WHERE function_type IN ('scalar', 'aggregate', 'window') AND function_name <> 'error'"
+    ).fetchall()
+    pure_names = {name for name, _, pure in overloads if pure}
+    impure_names = {name for name, _, pure in overloads if not pure}
+    impure = impure_names - pure_names
+    mixed = impure_names & pure_names
+    pure_overloads = {(name, tuple(types)) for name, types, pure in overloads if pure and name in mixed}
     # Macros that expand to an impure function or the wall clock (pg_sleep, ago, ...) are impure too.
     words = re.compile(r"\b(" + "|".join(map(re.escape, sorted(impure | CLOCK_KEYWORDS))) + r")\b", re.IGNORECASE)
     impure |= {r[0] for r in con.execute(
         "SELECT DISTINCT function_name, macro_definition FROM duckdb_functions() WHERE function_type = 'macro'"
     ).fetchall() if words.search(r[1] or "")}
-    return _Catalog(con, frozenset(relations), frozenset(impure))
+    return _Catalog(con, frozenset(relations), frozenset(impure), frozenset(mixed), frozenset(pure_overloads))
 
 
 def query_problem(query: str) -> tuple[str, str] | None:
@@ -139,7 +148,8 @@ def query_problem(query: str) -> tuple[str, str] | None:
         if problem is not None:
             return problem
         tree = _tree(query)
-        return _tree_problem(tree, catalog) or _binding_problem(cursor, query) or _relation_problem(tree, catalog)
+        return (_tree_problem(tree, catalog) or _binding_problem(cursor, query) or _relation_problem(tree, catalog)
+                or _overload_problem(tree, catalog))
     finally:
         cursor.close()
 
@@ -257,6 +267,77 @@ def _relation_problem(tree: dict[str, Any], catalog: _Catalog) -> tuple[str, str
             if name not in catalog.relations and name not in ctes:
                 return "a table or view of the run database", f"{node['table_name']}, a table of DuckDB's catalog"
     return None
+
+
+# The SQL a parameter stands for while a query is planned: the type it is bound with at evaluation.
+PARAMETER_STAND_INS = {
+    "now": "CAST('2026-01-01 00:00:00' AS TIMESTAMP)", "today": "CAST('2026-01-01' AS DATE)",
+    "start": "CAST('2026-01-01 00:00:00' AS TIMESTAMP)",
+}
+BOUND_CALLS = frozenset({"BOUND_FUNCTION", "BOUND_AGGREGATE", "BOUND_WINDOW"})
+# A value of these types reads differently in every time zone: no run table holds one, and no probe makes one.
+ZONED_TYPES = frozenset({"TIMESTAMP WITH TIME ZONE", "TIMESTAMPTZ_NS"})
+
+
+def _overload_problem(tree: dict[str, Any], catalog: _Catalog) -> tuple[str, str] | None:
+    """The overload DuckDB bound for each call of a function with pure and impure overloads.
+
+    `$now - INTERVAL 1 DAY` binds `-(TIMESTAMP, INTERVAL)`, a function of its arguments; the same `-`
+    over TIMESTAMP WITH TIME ZONE depends on the session's time zone and is refused, as is any value
+    of that type (a cast to it, to_timestamp, ...). The query is
+    planned with its parameters standing in as constants of their types, and every bound call of
+    such a function is looked up by the parameter types DuckDB chose (a call whose signature the
+    catalog does not list is judged impure: nothing unjudged passes)."""
+    plan = _plan(_with_stand_ins(tree))
+    if plan.get("error"):
+        return "a query cmpsim can check (SELECT with joins, subqueries, CTEs)", plan.get("error_message", "")
+    for node in _nodes(plan):
+        if _type_name(node.get("return_type") or {}) in ZONED_TYPES:
+            return "values without a time zone (the simulated clock has none)", "a TIMESTAMP WITH TIME ZONE value"
+        if node.get("expression_class") not in BOUND_CALLS:
+            continue
+        name = (node.get("qname") or {}).get("path", ["?"])[-1]
+        if name not in catalog.mixed_functions:
+            continue
+        signature = (name, tuple(_type_name(t) for t in node.get("arguments", [])))
+        if signature not in catalog.pure_overloads:
+            return "functions of the data only (use $now, $today, $start for time)", f"{name}({', '.join(signature[1])})"
+    return None
+
+
+def _type_name(logical: Mapping[str, Any]) -> str:
+    """A plan's serialised type as duckdb_functions() spells parameter types (DECIMAL, VARCHAR[], ...)."""
+    kind = logical.get("id", "?")
+    info = logical.get("type_info") or {}
+    if kind == "LIST" and info.get("child_type"):
+        return _type_name(info["child_type"]) + "[]"
+    return kind
+
+
+def _with_stand_ins(tree: Any) -> Any:
+    """The parse tree with $now, $today and $start replaced by constants of their types."""
+    if isinstance(tree, list):
+        return [_with_stand_ins(value) for value in tree]
+    if not isinstance(tree, dict):
+        return tree
+    if tree.get("class") == "PARAMETER" and tree.get("identifier") in PARAMETER_STAND_INS:
+        return _stand_in(tree["identifier"])
+    return {key: _with_stand_ins(value) for key, value in tree.items()}
+
+
+@functools.cache
+def _stand_in_tree(name: str) -> str:
+    return json.dumps(_tree("SELECT " + PARAMETER_STAND_INS[name])["statements"][0]["node"]["select_list"][0])
+
+
+def _stand_in(name: str) -> dict[str, Any]:
+    return json.loads(_stand_in_tree(name))
+
+
+def _plan(tree: dict[str, Any]) -> dict[str, Any]:
+    """The bound, unoptimised logical plan of a parse tree, as DuckDB serialises it."""
+    sql = _parser("json_deserialize_sql(?)", json.dumps(tree))
+    return json.loads(_parser("json_serialize_plan(?, optimize := false)", sql))
 
 
 def _first_line(exc: BaseException) -> str:

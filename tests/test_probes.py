@@ -89,6 +89,13 @@ def cmpsim_cli(*args) -> subprocess.CompletedProcess:
         ("SELECT random()", "random()"),
         ("SELECT count(*) FROM orders USING SAMPLE 10%", "a sample (USING SAMPLE or TABLESAMPLE)"),
         ("DESCRIBE orders", "DESCRIBE, SHOW or SUMMARIZE"),
+        # DuckDB 2: the overloads over TIMESTAMP WITH TIME ZONE depend on the session's time zone.
+        ("SELECT count(*) FROM orders WHERE created_at > now() - INTERVAL 1 DAY", "now()"),
+        ("SELECT max(date_diff('day', created_at::TIMESTAMPTZ, $now::TIMESTAMPTZ)) FROM orders",
+         "date_diff(VARCHAR, TIMESTAMP WITH TIME ZONE, TIMESTAMP WITH TIME ZONE)"),
+        ("SELECT count(*) FROM orders WHERE timezone('UTC', created_at) > $now",
+         "a TIMESTAMP WITH TIME ZONE value"),
+        ("SELECT count(*) FROM orders WHERE to_timestamp(1)::VARCHAR > status", "a TIMESTAMP WITH TIME ZONE value"),
     ],
 )
 def test_query_problem_refuses_what_a_probe_may_not_run(query, found):
@@ -106,6 +113,11 @@ def test_query_problem_refuses_what_a_probe_may_not_run(query, found):
         "AND started_at::DATE = $today",
         "WITH late AS (SELECT * FROM orders WHERE created_at < $now - INTERVAL 2 DAY AND created_at >= $start) "
         "SELECT count(*) FROM late, range(1)",
+        # Arithmetic and date functions over the simulated clock and columns bind pure overloads.
+        "SELECT count(*) FROM orders WHERE created_at > $now - INTERVAL 1 DAY",
+        "SELECT coalesce(max(date_diff('minute', created_at, $now)), 0) FROM orders",
+        "SELECT count(*) FROM orders WHERE date_part('hour', created_at) < 6 AND $today - 1 < created_at::DATE",
+        "SELECT count(*) FROM orders WHERE date_trunc('day', created_at) = $today + INTERVAL 1 DAY",
     ],
 )
 def test_query_problem_accepts_a_read_only_select_over_the_run_database(query):
