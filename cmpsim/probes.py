@@ -301,7 +301,8 @@ def _overload_problem(tree: dict[str, Any], catalog: _Catalog) -> tuple[str, str
             continue
         signature = (name, tuple(_type_name(t) for t in node.get("arguments", [])))
         if signature not in catalog.pure_overloads:
-            return "functions of the data only (use $now, $today, $start for time)", f"{name}({', '.join(signature[1])})"
+            types = ", ".join(signature[1])
+            return "functions of the data only (use $now, $today, $start for time)", f"{name}({types})"
     return None
 
 
