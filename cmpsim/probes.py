@@ -210,6 +210,10 @@ def _tree_problem(tree: dict[str, Any], catalog: _Catalog) -> tuple[str, str] | 
     if tree.get("error"):
         return "a query cmpsim can check (SELECT with joins, subqueries, CTEs)", tree.get("error_message", "")
     for node in _nodes(tree):
+        kind = node.get("type")
+        if isinstance(kind, str) and kind.endswith("_QUERY_NODE"):  # DELETE, UPDATE, INSERT, MERGE in a CTE
+            verb = kind.removesuffix("_QUERY_NODE").replace("_", " ")
+            return "a read-only SELECT statement", f"{'an' if verb[0] in 'AEIOU' else 'a'} {verb} inside it"
         if node.get("sample"):
             return "a deterministic query", "a sample (USING SAMPLE or TABLESAMPLE)"
         if node.get("class") == "FUNCTION" and node["function_name"].lower() in catalog.impure_functions:

@@ -89,6 +89,10 @@ def cmpsim_cli(*args) -> subprocess.CompletedProcess:
         ("SELECT random()", "random()"),
         ("SELECT count(*) FROM orders USING SAMPLE 10%", "a sample (USING SAMPLE or TABLESAMPLE)"),
         ("DESCRIBE orders", "DESCRIBE, SHOW or SUMMARIZE"),
+        ("WITH d AS (DELETE FROM orders RETURNING *) SELECT count(*) FROM d", "a DELETE inside it"),
+        ("WITH d AS (UPDATE orders SET status = 'x' RETURNING *) SELECT count(*) FROM d", "an UPDATE inside it"),
+        ("WITH d AS (INSERT INTO orders SELECT * FROM orders RETURNING *) SELECT count(*) FROM d",
+         "an INSERT inside it"),
         # DuckDB 2: the overloads over TIMESTAMP WITH TIME ZONE depend on the session's time zone.
         ("SELECT count(*) FROM orders WHERE created_at > now() - INTERVAL 1 DAY", "now()"),
         ("SELECT max(date_diff('day', created_at::TIMESTAMPTZ, $now::TIMESTAMPTZ)) FROM orders",
