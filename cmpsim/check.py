@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import os
+import stat
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,6 +33,7 @@ import duckdb
 import polars as pl
 
 from cmpsim import reconcile as reconciliation
+from cmpsim.files import DESCRIBED, KEPT
 
 __all__ = ["CHECKS", "Check", "CheckReport", "InvariantsBroken", "check", "check_day"]
 
@@ -669,7 +672,16 @@ def _disk_table(cursor, run_dir: Path) -> None:
     """`_ck_disk`: every generic file and quarantine note under the run's `files/`, with the SHA-256 of
     its bytes. Listed and hashed here rather than by DuckDB's glob, which skips names with a backslash."""
     folder = run_dir / "files"
-    paths = sorted(p for pattern in ("*.json.enc", "*.reason.json") for p in folder.rglob(pattern) if p.is_file())
+    paths = []
+    for root, dirs, names in os.walk(folder):  # os.walk does not descend into links to folders
+        here = Path(root)
+        # Inboxes hold what partners drop (read by the Load daemons, not here); a folder kept whole in
+        # quarantine is the partner's, never looked into.
+        dirs[:] = [d for d in dirs if not (here == folder and d == "in")
+                   and not (here.parent == folder / "quarantine" and d.endswith(KEPT))]
+        paths += [here / n for n in names
+                  if n.endswith((".json.enc", ".reason.json", DESCRIBED)) and stat.S_ISREG(os.lstat(here / n).st_mode)]
+    paths.sort()
     frame = pl.DataFrame({"path": [p.relative_to(run_dir).as_posix() for p in paths],
                           "sha256": [hashlib.sha256(p.read_bytes()).hexdigest() for p in paths]},
                          schema={"path": pl.Utf8, "sha256": pl.Utf8})

@@ -27,6 +27,7 @@ EXIT_BROKEN = 1  # `cmpsim check`, `cmpsim run --check`: an invariant does not h
 BREAKS_PRINTED_MAX = 20
 CHECK_ROWS_PRINTED = 10  # offending rows printed per failed check (--rows)
 EXIT_BAD_INPUT = 2
+EXIT_STOPPED = 3  # `cmpsim run`: stopped by something outside cmpsim (a full disk); --resume continues it
 
 
 class _Group(click.Group):
@@ -40,6 +41,9 @@ class _Group(click.Group):
             click.echo(f"cmpsim: error: {_shortened(str(exc.filename or ''), 120)}: "
                        f"{exc.strerror or exc.__class__.__name__}", err=True)
             ctx.exit(EXIT_BAD_INPUT)
+        except run_module.RunStopped as exc:
+            click.echo(f"cmpsim: error: {exc}", err=True)
+            ctx.exit(EXIT_STOPPED)
         except InvariantsBroken as exc:  # `run --check`: the run stopped at the first day that broke one
             _print_check(exc.report, CHECK_ROWS_PRINTED)
             click.echo(f"cmpsim: run stopped on {exc}; its database stands at that moment", err=True)
@@ -83,24 +87,26 @@ def run_command(scenario: Path | None, seed: int | None, out: Path | None, days:
                          "one of them")
     checked = None if resume_dir is not None else run_module.prepare(scenario, seed=seed, days=days)
     console = Console(stderr=True)
-    with Progress(
-        TextColumn("[bold]simulating[/]"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("days"),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-    ) as bar:
-        task = bar.add_task("days", total=None)
+    # Started at the first day's report, after the run folder was checked and locked, so that a
+    # refusal is printed alone, not after the bar's line.
+    bar = Progress(TextColumn("[bold]simulating[/]"), BarColumn(), MofNCompleteColumn(), TextColumn("days"),
+                   TimeElapsedColumn(), console=console, transient=True)
+    tasks: list = []
 
-        def progress(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
+    def progress(done: int, total: int) -> None:
+        if not tasks:
+            bar.start()
+            tasks.append(bar.add_task("days", total=total))
+        bar.update(tasks[0], completed=done, total=total)
 
+    try:
         if resume_dir is not None:
             result = run_module.resume(resume_dir, scenario, progress=progress)
         else:
             result = run_module.run(checked, out=out, progress=progress, check=check_days)
+    finally:
+        if tasks:
+            bar.stop()
     summary = result.summary()
     result.close()
     if as_json:

@@ -4,24 +4,33 @@ Every file CMP writes or reads is JSON checked against its schema in `schemas/`,
 authenticated with AES-GCM, written whole (temporary name, then rename) and registered in
 `generic_files` with the SHA-256 of its bytes. An inbound file that cannot be authenticated,
 parsed or validated is moved to `files/quarantine/` beside a note of the reason; a file whose
-bytes were already loaded is recognised by checksum and never applied twice. Nothing is deleted.
+bytes were already loaded is recognised by checksum and never applied twice. Whatever else a
+partner leaves in an inbox (a folder, a link, a pipe, a file too big or of another name) is set
+aside unread, registered with its reason, and the run goes on (`inbox_entries`). Nothing is
+deleted but links and special files, each replaced by a file that describes it.
 
 Layout of a run folder:
     files/out/<kind>/<party>/<name>    generic files CMP extracted for a party
     files/in/<kind>/<name>             generic files delivered to CMP, waiting to be loaded
     files/archive/<kind>/<name>        inbound files after loading
     files/quarantine/<kind>/<name>     rejected inbound files, with <name>.reason.json
+    files/quarantine/<kind>/<name>.entry.json  an inbox entry that is no generic file, described
+                                       (with its .reason.json); the entry itself, when it is a
+                                       folder or a file, kept unread beside it as <name>.entry
     files/parties/<party>/...          outside parties' own files (e.g. a warehouse's CSV)
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import hmac
 import json
 import os
+import stat
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,11 +39,24 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from cmpsim import faults
+from cmpsim.store import OWN_TEMPORARY, describe_entry, entry_type, write_whole
 from cmpsim.validation import first_problem
 
 MAGIC = b"CMPG\x01"
 NONCE_BYTES = 12
+# What cmpsim reads as a generic file at all: its own postings to the ledger grow with a bill run
+# (about 550 bytes a journal, 55 MB for 100,000 accounts billed the same day).
 FILE_BYTES_MAX = 256 * 1024 * 1024
+# What a partner may deliver into an inbox; a bigger entry is set aside without reading it. The
+# largest inbound files a run writes are about 170 bytes a record (a bank statement's transaction,
+# a dispatch line; a comms status update is 80): 17 MB for 100,000 payments on one statement, the
+# largest the benchmarks make. 64 MiB leaves four times that, and bounds the memory of one load
+# (the bytes, their plaintext and the parsed document: about 1 GB).
+INBOX_BYTES_MAX = 64 * 1024 * 1024
+PARTNER_TEMPORARY = ".part"  # a partner's upload still being written: left alone until renamed
+KEPT = ".entry"  # an inbox entry that is no generic file, set aside unread in quarantine as it came
+DESCRIBED = ".entry.json"  # the description of such an entry, registered in its place
+NAME_BYTES_MAX = 255  # the longest name a file system takes
 
 
 class FileRejected(Exception):
@@ -73,11 +95,40 @@ def encode_document(document: Any) -> bytes:
 
 
 def write_atomic(path: Path, data: bytes) -> None:
-    """Write whole or not at all: a crash leaves at most a `.part` file nobody reads."""
+    """Write whole or not at all: a crash leaves at most a temporary of cmpsim's own
+    (`.<name>.cmpsim-tmp`, see store.temporary_path) that nobody reads and resume removes."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".part")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    write_whole(path, data)
+
+
+def is_own_temporary(name: str) -> bool:
+    """A name cmpsim gives the files it is writing (`write_atomic`), and nobody else should."""
+    return name.startswith(".") and name.endswith(OWN_TEMPORARY)
+
+
+def is_partner_temporary(name: str) -> bool:
+    """A partner's upload still being written: by the usual convention (curl, browsers, many SFTP
+    and transfer tools) it is named `<name>.part` and renamed when whole. Recognised by its name only,
+    never opened, so a `.part` of any kind (a folder, a link) is left alone too."""
+    return name.endswith(PARTNER_TEMPORARY)
+
+
+def remove_own_temporaries(run_dir: Path) -> list[Path]:
+    """After a crash: remove the temporaries cmpsim's own writes left in the run folder, and nothing
+    else; returns them, in path order. A partner's upload in progress (`*.part`) stays. Never follows
+    a link (a link under such a name is not cmpsim's, and stays), never looks inside an inbox entry
+    kept in quarantine (`*.entry`), which is a partner's as it came."""
+    removed = []
+    quarantine = run_dir / "files" / "quarantine"
+    for root, dirs, names in os.walk(run_dir):  # os.walk does not descend into links to folders
+        if Path(root).parent == quarantine:
+            dirs[:] = [d for d in dirs if not d.endswith(KEPT)]
+        for name in names:
+            path = Path(root, name)
+            if is_own_temporary(name) and stat.S_ISREG(os.lstat(path).st_mode):
+                path.unlink()
+                removed.append(path)
+    return sorted(removed)
 
 
 def sha256(data: bytes) -> str:
@@ -289,8 +340,9 @@ class InboundKind:
 
 
 def inbox_has_files(sim, kind: str) -> bool:
-    inbox = sim.run_dir / "files" / "in" / kind
-    return inbox.is_dir() and any(inbox.glob("*.json.enc"))
+    """Whether the inbox of `kind` holds anything the Load daemon handles (see `inbox_entries`):
+    whatever a partner left there wakes it, not only `*.json.enc` files."""
+    return any(True for _ in _inbox_names(sim.run_dir / "files" / "in" / kind))
 
 
 def outbox_has_files(sim, kind: str) -> bool:
@@ -298,35 +350,192 @@ def outbox_has_files(sim, kind: str) -> bool:
     return folder.is_dir() and any(folder.glob("*/*.json.enc"))
 
 
+@dataclass(frozen=True)
+class InboxEntry:
+    """One entry of an inbox as `inbox_entries` found it, by its `lstat`: never through a link."""
+
+    path: Path
+    problem: str | None  # why it is set aside unread; None: a generic file to read and load
+    keep: bool  # set aside as it is (a folder, a file); else replaced by its description (a link, a pipe)
+    description: bytes  # what stands in the register for it when it is set aside (store.describe_entry)
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+
+def inbox_entries(inbox: Path) -> list[InboxEntry]:
+    """The one place that decides what an inbox entry is; every entry of the inbox, in name order.
+
+    A regular file named `*.json.enc` of at most INBOX_BYTES_MAX bytes is a generic file, read and
+    loaded. Anything else is set aside with its reason, unread: a folder or a file of another name or
+    too big is kept whole in quarantine; a link (dangling or not) or a special file (named pipe,
+    socket, device) is replaced by a file that describes it, since keeping it would keep a way out of
+    the run folder or a read that never ends. Only uploads in progress (`is_partner_temporary`) and
+    cmpsim's own temporaries are not entries: they are left alone. An inbox that is not a folder
+    itself (a link to one elsewhere) is not read at all. A name must be UTF-8 text, as the register
+    and the journal of moves hold it: see `_rename_to_text`."""
+    entries = []
+    for name in _inbox_names(inbox):
+        if not _is_text(name):
+            continue  # not renamed (`_rename_to_text`): it cannot be registered
+        entry = _inspect(inbox / name)
+        if entry is not None:
+            entries.append(entry)
+    return entries
+
+
+def _rename_to_text(inbox: Path, name: str) -> None:
+    """An entry whose name is not UTF-8 (a name of bytes, which Python holds with surrogates) is
+    renamed in the inbox, before anything else, to that name with its stray bytes written \\xNN, or,
+    when that is taken or too long, to `not-utf8-<hash of the name>`; from then on it is an entry like
+    any other. The new name depends on the old one only, so a crash before the step commits leaves an
+    entry that a resumed run handles exactly as the run would have. With both names taken (a partner
+    made them all) it stays where it is, unread."""
+    if _is_text(name):
+        return
+    raw = os.fsencode(name)
+    for text in (raw.decode("utf-8", "backslashreplace"), f"not-utf8-{hashlib.sha256(raw).hexdigest()[:16]}"):
+        if len(text.encode()) <= NAME_BYTES_MAX and not os.path.lexists(inbox / text):
+            with contextlib.suppress(FileNotFoundError):  # taken back by the partner meanwhile
+                os.rename(inbox / name, inbox / text)
+            return
+
+
+def _is_text(name: str) -> bool:
+    try:
+        name.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _inbox_names(inbox: Path) -> list[str]:
+    try:
+        if not stat.S_ISDIR(os.lstat(inbox).st_mode):
+            return []
+        with os.scandir(inbox) as scan:
+            return sorted(e.name for e in scan if not is_partner_temporary(e.name) and not is_own_temporary(e.name))
+    except FileNotFoundError:
+        return []
+
+
+def _inspect(path: Path, changed: bool = False) -> InboxEntry | None:
+    """What the entry at `path` is, from its `lstat` (None once it is gone); `changed`: a file that
+    was found to be a generic file and was something else when opened."""
+    try:
+        info = os.lstat(path)
+        description = describe_entry(path)
+    except FileNotFoundError:
+        return None
+    name, what, mode = path.name, entry_type(info.st_mode), info.st_mode
+    keep = stat.S_ISREG(mode) or stat.S_ISDIR(mode)
+    if stat.S_ISLNK(mode):
+        target = json.loads(description)["target"]
+        problem = f"not a generic file: a symbolic link to {target[:200]!r} (removed; what it points to not read)"
+    elif not keep:
+        problem = f"not a generic file: a {what} (removed, never opened)"
+    elif stat.S_ISDIR(mode):
+        problem = "not a generic file: a directory (kept unread)"
+    elif not name.endswith(".json.enc"):
+        problem = "not a generic file name: it does not end in .json.enc (kept unread)"
+    elif info.st_size > INBOX_BYTES_MAX:
+        problem = f"not a generic file: {info.st_size} bytes, over the limit of {INBOX_BYTES_MAX} (kept unread)"
+    elif changed:
+        problem = "not a generic file: it changed while it was read (kept unread)"
+    else:
+        problem = None
+    return InboxEntry(path, problem, keep, description)
+
+
+class _NotRegular(Exception):
+    """The entry opened is no longer the regular file `lstat` saw."""
+
+
+def _read_bounded(path: Path, limit: int) -> bytes:
+    """The bytes of a regular file, at most `limit` + 1 of them (one more tells a file over the
+    limit). Opened without following a link and without blocking (a pipe swapped in after `lstat`
+    cannot hold the run), and checked to be a regular file by the descriptor actually read."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:  # a link now
+            raise _NotRegular from None
+        raise
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise _NotRegular
+        chunks, total = [], 0
+        while total <= limit:
+            chunk = os.read(fd, min(limit + 1 - total, max(info.st_size + 1 - total, 1 << 16)))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
 def load_inbound(sim, spec: InboundKind) -> int:
     """The body of a Load daemon: collect, authenticate, decrypt, validate and stage every file
-    waiting in the inbox of `spec.kind`, in name order. Returns the number of files handled."""
+    waiting in the inbox of `spec.kind`, in name order, and set aside whatever else is there (see
+    `inbox_entries`). Returns the number of entries handled."""
     inbox = sim.run_dir / "files" / "in" / spec.kind
-    names = sorted(p.name for p in inbox.glob("*.json.enc")) if inbox.is_dir() else []
-    moves: list[tuple[Path, Path, dict | None]] = []
-    for name in names:
-        moves.append(_load_one(sim, spec, inbox / name))
-    for source, target, note in moves:
-        if note is not None:
-            write_atomic(target.with_name(target.name + ".reason.json"), encode_document(note))
+    for name in _inbox_names(inbox):
+        _rename_to_text(inbox, name)
+    moves: list[tuple[Path, Path, list[tuple[Path, bytes]]]] = []
+    for entry in inbox_entries(inbox):
+        move = _load_one(sim, spec, entry)
+        if move is not None:
+            moves.append(move)
+    for source, target, writes in moves:
+        # Written before the commit (a crash before it leaves them to be written again, the same);
+        # the entry moves after it (Store.move_file).
+        for path, data in writes:
+            write_atomic(path, data)
         sim.store.move_file(source, target)
-    return len(names)
+    return len(moves)
 
 
-def _load_one(sim, spec: InboundKind, path: Path) -> tuple[Path, Path, dict | None]:
+def _load_one(sim, spec: InboundKind, entry: InboxEntry) -> tuple[Path, Path, list[tuple[Path, bytes]]] | None:
     # A name already received is a new file under an old name (a crash between registering a file and
     # moving it cannot happen: the move is made after the commit, and finished on resume).
     known = sim.store.scalar("SELECT min(file_id) FROM generic_files WHERE direction = 'in' AND kind = ? AND name = ?",
-                             [spec.kind, path.name])
-    blob = path.read_bytes()
-    digest = sha256(blob)
+                             [spec.kind, entry.name])
+    blob = None
+    if entry.problem is None:
+        try:
+            blob = _read_bounded(entry.path, INBOX_BYTES_MAX)
+        except FileNotFoundError:
+            return None  # taken back by the partner since it was listed
+        except _NotRegular:
+            entry = _inspect(entry.path, changed=True)
+            if entry is None:
+                return None
+        except OSError as exc:
+            entry = replace(entry, problem=f"not read: {exc.strerror} (kept unread)")
+        if blob is not None and len(blob) > INBOX_BYTES_MAX:
+            blob, entry = None, replace(entry, problem=f"not a generic file: over the limit of {INBOX_BYTES_MAX} "
+                                                       "bytes (it grew while it was read; kept unread)")
     file_id = f"GF-{sim.store.allocate('generic_file', 1) + 1:08d}"
+    if blob is None:
+        return _set_aside(sim, spec, entry, file_id, known)
+    digest = sha256(blob)
     original = sim.store.scalar(
-        "SELECT min(file_id) FROM generic_files WHERE direction = 'in' AND sha256 = ? AND status = 'Loaded'", [digest]
-    )
+        "SELECT min(file_id) FROM generic_files WHERE direction = 'in' AND kind = ? AND sha256 = ? "
+        "AND status = 'Loaded'", [spec.kind, digest])
+    # The same bytes loaded as another kind: a file dropped into the wrong inbox (its authentication,
+    # bound to its kind, would fail too), not a duplicate.
+    elsewhere = None if original is not None else sim.con.execute(
+        "SELECT kind, file_id FROM generic_files WHERE direction = 'in' AND sha256 = ? AND status = 'Loaded' "
+        "ORDER BY file_id LIMIT 1", [digest]).fetchall()
     status, reason, records = "Loaded", None, None
     if original is not None:
         status, reason = "Duplicate", f"same content as {original}, already loaded"
+    elif elsewhere:
+        status, reason = "Quarantined", f"not a {spec.kind} file: its content was loaded as {' '.join(elsewhere[0])}"
     elif known is not None:
         status, reason = "Quarantined", f"a file of this name was already received as {known}"
     else:
@@ -337,29 +546,43 @@ def _load_one(sim, spec: InboundKind, path: Path) -> tuple[Path, Path, dict | No
             status, reason = "Quarantined", str(exc)
     folder = "archive" if status == "Loaded" else "quarantine"
     # Kept beside the file it repeats the name of, never over it.
-    target = Path("files", folder, spec.kind, path.name if known is None else f"{file_id}__{path.name}")
-    _register(
-        sim,
-        [
-            (
-                file_id,
-                spec.kind,
-                "in",
-                _party_of(path.name),
-                path.name,
-                str(target),
-                digest,
-                records,
-                status,
-                reason,
-                None,
-                sim.now,
-                original,
-            )
-        ],
-    )
-    note = None if status == "Loaded" else {"file_id": file_id, "status": status, "reason": reason}
-    return path, sim.run_dir / target, note
+    name = _stored_name(entry.name, file_id, known, ".reason.json" if status != "Loaded" else "", ".json.enc")
+    target = Path("files", folder, spec.kind, name)
+    _register(sim, [(file_id, spec.kind, "in", _party_of(entry.name), entry.name, str(target), digest, records,
+                     status, reason, None, sim.now, original)])
+    if status == "Loaded":
+        return entry.path, sim.run_dir / target, []
+    note = encode_document({"file_id": file_id, "status": status, "reason": reason})
+    return entry.path, sim.run_dir / target, [(sim.run_dir / _with_suffix(target, ".reason.json"), note)]
+
+
+def _set_aside(sim, spec: InboundKind, entry: InboxEntry, file_id: str, known: str | None):
+    """Quarantine an entry that is no generic file, unread: its description registered in its place
+    (path and checksum of `<name>.entry.json`), the entry itself kept beside it as `<name>.entry`
+    when it is a folder or a file, else moved onto the description's place and replaced there by it
+    once the step commits (Store.move_file), so that a crash in between is finished on resume."""
+    name = _stored_name(entry.name, file_id, known, DESCRIBED + ".reason.json", "")
+    folder = sim.run_dir / "files" / "quarantine" / spec.kind
+    described = Path("files", "quarantine", spec.kind, name + DESCRIBED)
+    _register(sim, [(file_id, spec.kind, "in", _party_of(entry.name), entry.name, str(described),
+                     sha256(entry.description), None, "Quarantined", entry.problem, None, sim.now, None)])
+    note = encode_document({"file_id": file_id, "status": "Quarantined", "reason": entry.problem})
+    writes = [(sim.run_dir / _with_suffix(described, ".reason.json"), note)]
+    if entry.keep:
+        writes.insert(0, (sim.run_dir / described, entry.description))
+        return entry.path, folder / (name + KEPT), writes
+    return entry.path, sim.run_dir / described, writes
+
+
+def _stored_name(name: str, file_id: str, known: str | None, suffix: str, fallback: str) -> str:
+    """The name an inbound entry is kept under: its own, or `<file id>__<name>` when the name was
+    received before; `<file id><fallback>` when that with `suffix` would be too long for a name."""
+    stored = name if known is None else f"{file_id}__{name}"
+    return stored if len((stored + suffix).encode()) <= NAME_BYTES_MAX else file_id + fallback
+
+
+def _with_suffix(path: Path, suffix: str) -> Path:
+    return path.with_name(path.name + suffix)
 
 
 def _party_of(name: str) -> str:

@@ -14,6 +14,9 @@ from typing import Any
 import numpy as np
 
 UNIT_SECONDS = {"seconds": 1.0, "minutes": 60.0, "hours": 3600.0, "days": 86400.0}
+# The longest duration a draw gives, in the unit of its spec; the schema bounds every parameter by it
+# too. A lognormal tail could otherwise reach a moment no timestamp can hold (a mean of 1e300 hours).
+DRAW_MAX = 1_000_000.0
 
 
 def stream(seed: int, name: str, moment_s: int) -> np.random.Generator:
@@ -24,6 +27,11 @@ def stream(seed: int, name: str, moment_s: int) -> np.random.Generator:
 
 
 def draw(spec: Mapping[str, Any], rng: np.random.Generator, n: int) -> np.ndarray:
+    """Draw `n` values of a distribution spec, none above DRAW_MAX (see `_draw`)."""
+    return np.minimum(_draw(spec, rng, n), DRAW_MAX)
+
+
+def _draw(spec: Mapping[str, Any], rng: np.random.Generator, n: int) -> np.ndarray:
     """Draw `n` values of a distribution spec (already validated by the scenario schema).
 
     Specs: {dist: fixed, value}, {dist: exponential, mean}, {dist: lognormal, mean, sd}

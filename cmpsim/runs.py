@@ -8,26 +8,34 @@ run.con                         # the DuckDB connection itself
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import json
+import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import polars as pl
 
 from cmpsim import billing, comms, fulfilment, ledger, orders, probes, reference
 from cmpsim.check import check_day
 from cmpsim.engine import Chain, Simulation, Step
 from cmpsim.errors import InputError
-from cmpsim.files import encode_document, write_atomic
+from cmpsim.files import encode_document, is_own_temporary, remove_own_temporaries, write_atomic
+from cmpsim.paths import RUN_LAYOUT
 from cmpsim.scenario import Scenario, load, stored
 from cmpsim.store import Store
 from cmpsim.summary import summarise
 
 DB_NAME = "cmpsim.duckdb"
-MARKER = "run.json"
+MARKER = "run.json"  # written when a run finishes
+RUN_MARK = ".cmpsim-run"  # written first into every run folder: what makes a folder cmpsim's to replace
+LOCK_NAME = ".cmpsim-lock"
 
 Progress = Callable[[int, int], None]  # (days done, days in all)
 
@@ -86,12 +94,23 @@ def run(
     With `check`, every invariant (cmpsim.check) is checked at each simulated midnight and at the end;
     the first day that breaks one stops the run with `InvariantsBroken`, which holds the rows."""
     scenario = prepare(scenario, seed=seed, days=days)
-    key = scenario.key()
-    run_dir = _prepare_folder(Path(out) if out is not None else default_out(scenario))
+    run_dir = Path(out) if out is not None else default_out(scenario)
+    _check_replaceable(run_dir, scenario)
+    lock = FolderLock.take(run_dir)
+    try:
+        return _run_into(run_dir, scenario, progress, check)
+    finally:
+        lock.release()
+
+
+def _run_into(run_dir: Path, scenario: Scenario, progress: Progress | None, check: bool) -> Run:
+    """The run itself, in a folder this process holds the lock of."""
+    _check_replaceable(run_dir, scenario)  # again, now that no other process can be writing it
+    _clear(run_dir)
     store = Store(run_dir / DB_NAME)
-    _create(store, scenario)
-    steps = _steps(scenario)
-    sim = Simulation(scenario=scenario, store=store, run_dir=run_dir, key=key, steps=steps)
+    with _disk_guard(run_dir, store):
+        _create(store, scenario)
+    sim = Simulation(scenario=scenario, store=store, run_dir=run_dir, key=scenario.key(), steps=_steps(scenario))
     if check:
         sim.day_hooks.append(check_day)
     finished = _simulate(sim, progress)
@@ -100,23 +119,41 @@ def run(
     return finished
 
 
+def _run_locked_again(run_dir: Path, scenario: str | Path | Scenario, progress: Progress | None) -> Run:
+    return _run_into(run_dir, prepare(scenario), progress, False)
+
+
 def resume(run_dir: str | Path, scenario: str | Path | Scenario | None = None,
            progress: Progress | None = None) -> Run:
     """Continue a run that was interrupted (killed, power cut) from what its database committed.
 
     A finished run is returned as it is. Otherwise the schedule is replayed from the journal of
     wake-ups up to the last one committed, without running any step; committed file moves that did
-    not happen are made, half-written `.part` files removed; then the run goes on for real. It ends
+    not happen are made, cmpsim's own half-written temporaries (`.<name>.cmpsim-tmp`) removed (a
+    partner's `*.part` upload is left alone); then the run goes on for real. It ends
     with the same database and files as a run that was never interrupted. The scenario is the one
     stored with the run; the file key comes from the environment variable it names or, when the
     scenario file holds the key, from `scenario` (which must be the one the run was started with)."""
     run_dir = Path(run_dir)
     if (run_dir / MARKER).is_file():
         return open_run(run_dir)  # it had finished (killed after its last write): nothing to do
+    if not (run_dir / RUN_MARK).is_file() and not (run_dir / DB_NAME).is_file():
+        if scenario is None or (run_dir.exists() and any(run_dir.iterdir())):
+            raise InputError(str(run_dir), "", "a run folder written by cmpsim run (marked .cmpsim-run)",
+                             "no such mark and no cmpsim.duckdb")
+        return run(scenario, out=run_dir, progress=progress)  # killed before it began: start it
+    lock = FolderLock.take(run_dir)
+    try:
+        return _resume_locked(run_dir, scenario, progress)
+    finally:
+        lock.release()
+
+
+def _resume_locked(run_dir: Path, scenario: str | Path | Scenario | None, progress: Progress | None) -> Run:
     if not (run_dir / DB_NAME).is_file():
         if scenario is None:
             raise InputError(str(run_dir), "", "a run folder with cmpsim.duckdb", "no database")
-        return run(scenario, out=run_dir, progress=progress)  # killed before it began: start it
+        return _run_locked_again(run_dir, scenario, progress)  # killed before it began: start it
     store = Store(run_dir / DB_NAME)
     stored = store.scalar("SELECT value FROM run_info WHERE key = 'scenario_json'")
     if stored is None:  # interrupted before its first commit: nothing to continue from
@@ -124,7 +161,7 @@ def resume(run_dir: str | Path, scenario: str | Path | Scenario | None = None,
         if scenario is None:
             raise InputError(str(run_dir), "run_info.scenario_json", "a run that had begun",
                              "none: it stopped before its first commit; give the scenario to start it again")
-        return run(scenario, out=run_dir, progress=progress)
+        return _run_locked_again(run_dir, scenario, progress)
     try:
         checked = _stored_scenario(run_dir, json.loads(stored), scenario)
         sim = Simulation(scenario=checked, store=store, run_dir=run_dir, key=checked.key(), steps=_steps(checked))
@@ -133,8 +170,7 @@ def resume(run_dir: str | Path, scenario: str | Path | Scenario | None = None,
         raise
     sim.resume_from()
     store.finish_moves()
-    for leftover in sorted(run_dir.rglob("*.part")):
-        leftover.unlink()
+    remove_own_temporaries(run_dir)
     return _simulate(sim, progress)
 
 
@@ -151,18 +187,36 @@ def _stored_scenario(run_dir: Path, data: dict[str, Any], given: str | Path | Sc
 def _simulate(sim: Simulation, progress: Progress | None) -> Run:
     scenario, store, run_dir = sim.scenario, sim.store, sim.run_dir
     if progress is not None:
+        progress(0, scenario.horizon_days)
         sim.day_hooks.append(lambda _sim, day: progress(day, scenario.horizon_days))
-    sim.run(scenario.horizon_days)
-    store.con.execute("CHECKPOINT")
-    summary = summarise(store.con)
-    write_atomic(run_dir / "summary.json", encode_document(summary))
-    write_atomic(
-        run_dir / MARKER,
-        encode_document(
-            {"scenario": scenario.name, "seed": scenario.seed, "days": scenario.horizon_days, "database": DB_NAME}
-        ),
-    )
+    with _disk_guard(run_dir, store):
+        sim.run(scenario.horizon_days)
+        store.con.execute("CHECKPOINT")
+        summary = summarise(store.con)
+        write_atomic(run_dir / "summary.json", encode_document(summary))
+        write_atomic(
+            run_dir / MARKER,
+            encode_document(
+                {"scenario": scenario.name, "seed": scenario.seed, "days": scenario.horizon_days, "database": DB_NAME}
+            ),
+        )
     return Run(run_dir, scenario, store, dict(sim.wall_s))
+
+
+@contextmanager
+def _disk_guard(run_dir: Path, store: Store) -> Iterator[None]:
+    """A full disk stops the run with RunStopped (what to do next), not a traceback."""
+    try:
+        yield
+    except (OSError, duckdb.Error) as exc:
+        reason = _no_space(exc)
+        if reason is None:
+            raise
+        try:
+            store.close()
+        except duckdb.Error:
+            pass  # a fatal write error leaves the connection unusable; the file keeps what committed
+        raise RunStopped(run_dir, reason) from None
 
 
 def prepare(scenario: str | Path | Scenario, *, seed: int | None = None, days: int | None = None) -> Scenario:
@@ -197,7 +251,42 @@ def open_run(run_dir: str | Path, writable: bool = False) -> Run:
     run_dir = Path(run_dir)
     if not (run_dir / MARKER).is_file() or not (run_dir / DB_NAME).is_file():
         raise InputError(str(run_dir), "", "a run folder written by cmpsim run", "no run.json and cmpsim.duckdb")
-    return Run(run_dir, None, Store(run_dir / DB_NAME, read_only=not writable))
+    try:
+        store = Store(run_dir / DB_NAME, read_only=not writable)
+        store.scalar("SELECT count(*) FROM run_info")
+    except duckdb.Error as exc:  # truncated, foreign, or written by another DuckDB
+        if "store" in locals():
+            store.close()
+        raise InputError(str(run_dir / DB_NAME), "", "the database of a cmpsim run",
+                         f"a file DuckDB cannot read as one ({_first_line(exc)})") from None
+    return Run(run_dir, None, store)
+
+
+class RunStopped(Exception):
+    """A run that could not go on for a reason outside cmpsim (a full disk): what committed is kept,
+    and `cmpsim run --resume RUN_DIR` continues it once the cause is gone."""
+
+    def __init__(self, run_dir: Path, reason: str):
+        super().__init__(f"{run_dir}: the run stopped: {reason}; what it committed is kept: once that is put "
+                         f"right, continue it with: cmpsim run --resume {run_dir}")
+        self.run_dir = run_dir
+
+
+NO_SPACE = ("No space left on device", "File too large", "Disk quota exceeded")
+
+
+def _no_space(exc: BaseException) -> str | None:
+    """The reason, when `exc` is the disk refusing to take more."""
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
+        return f"the disk is full ({exc.strerror})"
+    text = str(exc)
+    found = next((reason for reason in NO_SPACE if reason in text), None)
+    return None if found is None else f"the disk is full ({found})"
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return (lines[0] if lines else type(exc).__name__)[:200]
 
 
 def _checked_int(name: str, value: Any, low: int, high: int) -> int:
@@ -206,22 +295,76 @@ def _checked_int(name: str, value: Any, low: int, high: int) -> int:
     return value
 
 
-def _prepare_folder(run_dir: Path) -> Path:
-    """A fresh folder: a previous run there is replaced, anything else is left alone."""
-    if run_dir.exists():
-        if not run_dir.is_dir():
-            raise InputError(str(run_dir), "", "a folder for the run", "a file")
-        if any(run_dir.iterdir()):
-            if not (run_dir / MARKER).is_file() and not (run_dir / DB_NAME).is_file():
-                raise InputError(
-                    str(run_dir),
-                    "",
-                    "a new or empty folder, or an earlier cmpsim run",
-                    "a folder with other files in it",
-                )
-            shutil.rmtree(run_dir)
+def _check_replaceable(run_dir: Path, scenario: Scenario) -> None:
+    """A folder a run may be written into: new, empty, or provably an earlier run of cmpsim's.
+
+    Provably: it holds the mark cmpsim writes first into every run folder (`.cmpsim-run`) and nothing
+    outside the run layout. A folder with files of the user's in it — even beside a `run.json` or a
+    `cmpsim.duckdb` — is refused, and nothing in it is touched. Creates the folder when it is new."""
+    if run_dir.is_symlink() or (run_dir.exists() and not run_dir.is_dir()):
+        raise InputError(str(run_dir), "", "a folder for the run", "a file or a symlink")
     run_dir.mkdir(parents=True, exist_ok=True)
-    return run_dir
+    entries = sorted(p.name for p in run_dir.iterdir())
+    if entries and not set(entries) <= {LOCK_NAME} and RUN_MARK not in entries:
+        raise InputError(str(run_dir), "", "a new or empty folder, or an earlier cmpsim run (marked .cmpsim-run)",
+                         f"a folder with other files in it ({_listing(entries)})")
+    foreign = [name for name in entries if name not in _layout(scenario) and not _own_temporary(name)]
+    if foreign:
+        raise InputError(str(run_dir), "", "an earlier cmpsim run with nothing else in it",
+                         f"files that are not cmpsim's beside the run ({_listing(foreign)})")
+
+
+def _clear(run_dir: Path) -> None:
+    """Empty a run folder this process holds the lock of, and mark it as cmpsim's."""
+    for path in sorted(run_dir.iterdir()):
+        if path.name == LOCK_NAME:
+            continue
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+    write_atomic(run_dir / RUN_MARK, encode_document({"cmpsim": "run folder"}))
+
+
+def _layout(scenario: Scenario) -> frozenset[str]:
+    return RUN_LAYOUT | {scenario["comms"]["storage"]["folder"]}
+
+
+def _own_temporary(name: str) -> bool:
+    # A file cmpsim was writing at the top of the folder when it stopped (`.part`: older versions).
+    return is_own_temporary(name) or name.endswith(".part")
+
+
+def _listing(names: list[str]) -> str:
+    shown = ", ".join(names[:3])
+    return shown if len(names) <= 3 else f"{shown} and {len(names) - 3} more"
+
+
+class FolderLock:
+    """An exclusive OS lock on a run folder, held while a run or a resume writes into it.
+
+    The lock is `flock` on `.cmpsim-lock` in the folder: the operating system releases it when the
+    process ends however it ends (kill -9 included), so a killed run never leaves the folder locked."""
+
+    def __init__(self, run_dir: Path, fd: int):
+        self.run_dir, self._fd = run_dir, fd
+
+    @classmethod
+    def take(cls, run_dir: Path) -> FolderLock:
+        fd = os.open(run_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise InputError(str(run_dir), "", "a run folder no other cmpsim run or resume is writing",
+                             "one that another cmpsim process is writing now (wait for it, or use another --out)"
+                             ) from None
+        return cls(run_dir, fd)
+
+    def release(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)  # closing the descriptor releases the flock
+            self._fd = -1
 
 
 def _create(store: Store, scenario: Scenario) -> None:

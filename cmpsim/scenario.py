@@ -21,9 +21,12 @@ from typing import Any
 import yaml
 
 from cmpsim.errors import InputError, describe
+from cmpsim.paths import RUN_LAYOUT
 from cmpsim.validation import first_problem, format_path
 
 EXTENDS_DEPTH_MAX = 8
+# The days a run may cover: DuckDB, Python and the ledger files all hold them, with room for delays.
+FIRST_DAY, LAST_DAY = dt.date(1970, 1, 1), dt.date(2999, 12, 31)
 
 # Defaults every scenario gets under what it says; documented in docs/scenarios.md.
 PROCESSES = ("hardware", "service", "billing", "ledger", "probes", "comms")
@@ -169,6 +172,22 @@ class _ScenarioLoader(yaml.SafeLoader):
     document whose aliases would expand past EXPANDED_NODES_MAX values is refused before anything
     walks it."""
 
+    def construct_mapping(self, node, deep=False):
+        """A key written twice in one mapping is a mistake (YAML would keep the last silently); keys
+        brought in by a merge (`<<: *defaults`) may be overridden, as merges mean."""
+        if isinstance(node, yaml.MappingNode):
+            lines: dict[Any, int] = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge" or not isinstance(key_node, yaml.ScalarNode):
+                    continue
+                key = key_node.value
+                if key in lines:
+                    raise yaml.constructor.ConstructorError(
+                        problem=f"the key {key[:60]!r} a second time (first on line {lines[key]})",
+                        problem_mark=key_node.start_mark)
+                lines[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep=deep)
+
     def get_single_node(self):
         node = super().get_single_node()
         if node is not None:
@@ -309,8 +328,9 @@ def _read_chain(path: Path) -> list[tuple[Path, dict[str, Any]]]:
         parent = doc.get("extends")
         if parent is None:
             return chain
-        if not isinstance(parent, str):
-            raise InputError(str(path), "extends", "the path of another scenario file", describe(parent))
+        if not isinstance(parent, str) or "\0" in parent:
+            found = "a path with a NUL byte in it" if isinstance(parent, str) else describe(parent)
+            raise InputError(str(path), "extends", "the path of another scenario file", found)
         next_path = path.parent / parent
         if next_path.resolve() in seen or len(chain) >= EXTENDS_DEPTH_MAX:
             raise InputError(
@@ -344,8 +364,9 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown place"
         problem = getattr(exc, "problem", None) or "invalid syntax"
         raise InputError(str(path), "", "valid YAML", f"{problem} at {where}") from None
-    if not isinstance(doc, dict):
-        raise InputError(str(path), "", "a mapping of scenario fields", describe(doc))
+    if not isinstance(doc, dict):  # never echo the file: `extends: /etc/passwd` must not print it
+        found = {str: "text", list: "a list"}.get(type(doc), "nothing" if doc is None else type(doc).__name__)
+        raise InputError(str(path), "", "a mapping of scenario fields", f"{found}, not a mapping")
     try:
         bad = _not_finite(doc, [])
     except RecursionError:
@@ -434,6 +455,11 @@ def _check_semantics(data: dict[str, Any], chain: list[tuple[Path, dict[str, Any
 
 
 def _semantic_problems(data: dict[str, Any]) -> Iterator[tuple[list[Any], str, str]]:
+    start = _date(data["start_date"])
+    if start is None or not FIRST_DAY <= start.date() <= LAST_DAY - dt.timedelta(days=data["horizon_days"]):
+        yield (["start_date"], f"a day of the calendar from {FIRST_DAY} to {LAST_DAY} less the horizon",
+               repr(data["start_date"]))
+        return  # every rule below reads the start
     products = [p["id"] for p in data["catalogue"]["products"]]
     yield from _unique(products, ["catalogue", "products"], "id")
     yield from _unique([w["id"] for w in data["warehouses"]], ["warehouses"], "id")
@@ -471,6 +497,10 @@ def _semantic_problems(data: dict[str, Any]) -> Iterator[tuple[list[Any], str, s
     yield from _billing_problems(data, known | service_products, set(listed))
     yield from _ledger_problems(data)
     yield from _probe_problems(data)
+    folder = data["comms"]["storage"]["folder"]
+    if folder != "storage" and folder in RUN_LAYOUT:
+        yield (["comms", "storage", "folder"], "a folder of its own inside the run folder",
+               f"{folder!r}, which cmpsim writes for other things")
 
 
 def _unique(ids: list[str], parts: list[Any], field: str) -> Iterator[tuple[list[Any], str, str]]:
@@ -509,8 +539,8 @@ def _order_problems(data: dict[str, Any], products: set[str], listed: set[str]) 
     end = start + dt.timedelta(days=data["horizon_days"])
     generated = data["accounts"]["generate"]["count"]
     for i, order in enumerate(data["demand"]["explicit_orders"]):
-        at = dt.datetime.fromisoformat(order["at"])
-        if not start <= at < end:
+        at = _date(order["at"])
+        if at is None or not start <= at < end:
             yield (
                 ["demand", "explicit_orders", i, "at"],
                 f"a time within the horizon {start:%Y-%m-%d} .. {end:%Y-%m-%d}",
@@ -603,7 +633,8 @@ def _service_order_problems(data: dict[str, Any], listed: set[str]) -> Iterator[
     yield from _unique([o["id"] for o in orders], ["service", "explicit_orders"], "id")
     for i, order in enumerate(orders):
         parts = ["service", "explicit_orders", i]
-        if not start <= dt.datetime.fromisoformat(order["at"]) < end:
+        at = _date(order["at"])
+        if at is None or not start <= at < end:
             yield (parts + ["at"], f"a time within the horizon {start:%Y-%m-%d} .. {end:%Y-%m-%d}", order["at"])
         if order["account"] not in listed and not _is_generated_account(order["account"], generated):
             yield (parts + ["account"], "a listed account or a generated one (ACC-0000001 …)", repr(order["account"]))

@@ -10,7 +10,9 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import hashlib
+import json
 import os
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -246,13 +248,75 @@ class Store:
 
 
 def _move(base: Path, source: str, target: str) -> int:
-    """Move base/source to base/target unless that already happened; 1 when it moved a file."""
+    """Move base/source to base/target unless that already happened; 1 when it moved something.
+
+    Never through a symbolic link: whether source and target are there is asked of the entries
+    themselves (a dangling link is there). A link or a special file (named pipe, socket, device)
+    moved into the run's folders does not stay one: it is replaced there by a regular file that
+    describes it (`describe_entry`), so no entry of the run folder leads outside it or blocks whoever
+    opens it. The move is witnessed by the target, so it is done once, even when a crash came between
+    the move and the replacement (made here the next time, by `finish_moves`)."""
     src, dst = base / source, base / target
-    if not src.exists() or dst.exists():
-        return 0
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(src, dst)
-    return 1
+    moved = 0
+    if not os.path.lexists(dst) and os.path.lexists(src):
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(src, dst)
+        moved = 1
+    try:
+        mode = os.lstat(dst).st_mode
+    except FileNotFoundError:
+        return moved
+    if not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):
+        write_whole(dst, describe_entry(dst))
+    return moved
+
+
+OWN_TEMPORARY = ".cmpsim-tmp"
+
+
+def temporary_path(path: Path) -> Path:
+    """Where cmpsim writes `path` before renaming it into place: `.<name>.cmpsim-tmp`, hidden and
+    with a suffix no partner uses, so a crash's leftover is recognisably cmpsim's own (removed on
+    resume: files.remove_own_temporaries) and a partner's upload in progress (`*.part`) never is."""
+    return path.with_name(f".{path.name}{OWN_TEMPORARY}")
+
+
+def write_whole(path: Path, data: bytes) -> None:
+    """Write `path` whole or not at all (its folder must exist): the bytes go to `temporary_path`,
+    created afresh and never through a link (whatever was there under that name is removed first),
+    then renamed over `path`, which replaces the entry there, a link itself included, never what a
+    link points to."""
+    tmp = temporary_path(path)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(tmp)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666)
+    with open(fd, "wb") as out:
+        out.write(data)
+    os.replace(tmp, path)
+
+
+_ENTRY_TYPES = ((stat.S_ISREG, "regular file"), (stat.S_ISDIR, "directory"), (stat.S_ISLNK, "symbolic link"),
+                (stat.S_ISFIFO, "named pipe"), (stat.S_ISSOCK, "socket"), (stat.S_ISCHR, "character device"),
+                (stat.S_ISBLK, "block device"))
+
+
+def entry_type(mode: int) -> str:
+    """What an entry is, from its `lstat` mode: "regular file", "directory", "symbolic link", ..."""
+    return next((name for test, name in _ENTRY_TYPES if test(mode)), "special file")
+
+
+def describe_entry(path: Path) -> bytes:
+    """A directory entry described without opening it or following it, as canonical JSON: its type,
+    the size of a regular file, the target text of a link (bytes that are not UTF-8 as \\xNN), nothing
+    that changes from run to run (no times, no inode). It stands in the register for an inbox entry
+    that is no generic file (files.py), and replaces a link or special file moved into the run's folders."""
+    info = os.lstat(path)
+    description: dict[str, str | int] = {"entry": entry_type(info.st_mode)}
+    if stat.S_ISREG(info.st_mode):
+        description["bytes"] = info.st_size
+    if stat.S_ISLNK(info.st_mode):
+        description["target"] = os.readlink(os.fsencode(path)).decode("utf-8", "backslashreplace")
+    return json.dumps(description, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def table_checksum(con: duckdb.DuckDBPyConnection, table: str) -> str:

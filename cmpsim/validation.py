@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -22,10 +23,25 @@ def _schema(schema_name: str) -> dict:
     return json.loads((SCHEMA_DIR / schema_name).read_text())
 
 
+def _pattern(validator, pattern: str, instance: Any, schema: dict) -> Iterator[jsonschema.ValidationError]:
+    """`pattern` as JSON Schema means it (ECMA-262): `$` ends the text. Python's `$` also matches
+    before a final line break, so "x\n" would pass `^[a-z]+$`; the compiled validator refuses it."""
+    if validator.is_type(instance, "string") and not _anchored(pattern).search(instance):
+        yield jsonschema.ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+@functools.cache
+def _anchored(pattern: str) -> re.Pattern[str]:
+    return re.compile(re.sub(r"(?<!\\)\$", r"\\Z", pattern))  # the schemas put no `$` inside [...]
+
+
+_Validator = jsonschema.validators.extend(jsonschema.Draft202012Validator, {"pattern": _pattern})
+
+
 @functools.cache
 def validator(schema_name: str) -> jsonschema.Draft202012Validator:
     """The reference validator: slow, but its errors carry paths we turn into words."""
-    return jsonschema.Draft202012Validator(_schema(schema_name))
+    return _Validator(_schema(schema_name))
 
 
 @functools.cache

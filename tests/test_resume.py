@@ -105,4 +105,5 @@ def test_resume_without_a_run_is_a_clear_error(tmp_path):
     result = subprocess.run(_cmpsim("run", "--resume", str(tmp_path / "nothing")), capture_output=True, text=True,
                             cwd=ROOT)
     assert result.returncode == 2
-    assert "a run folder with cmpsim.duckdb" in result.stderr and "Traceback" not in result.stderr
+    assert "expected a run folder written by cmpsim run (marked .cmpsim-run), found no such mark and no " \
+           "cmpsim.duckdb" in result.stderr and "Traceback" not in result.stderr

@@ -13,6 +13,8 @@ import datetime as dt
 import os
 from pathlib import Path
 
+from cmpsim.store import temporary_path
+
 ARCHIVE_DIR = Path("archive", "usage")
 
 
@@ -27,7 +29,7 @@ def usage_archiving_step(sim) -> int:
     relative = ARCHIVE_DIR / f"usage-{sim.today:%Y%m%d}.parquet"
     target = sim.run_dir / relative
     target.parent.mkdir(parents=True, exist_ok=True)
-    part = target.with_name(target.name + ".part")
+    part = temporary_path(target)  # cmpsim's own temporary: resume removes it, never a partner's *.part
     sim.con.execute(f"COPY (SELECT * FROM usage_records WHERE {where} ORDER BY usage_id) TO '{part}' "
                     "(FORMAT parquet)")
     os.replace(part, target)

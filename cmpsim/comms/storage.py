@@ -14,7 +14,9 @@ from typing import Protocol
 
 import polars as pl
 
+from cmpsim.engine import JobFailure
 from cmpsim.files import write_atomic
+from cmpsim.paths import inside
 
 SCHEME = "storage://"
 
@@ -45,14 +47,20 @@ class LocalFolderStorage:
         return sorted(f"{SCHEME}{account}/{p.name}" for p in folder.iterdir()) if folder.is_dir() else []
 
     def _path(self, account: str, name: str) -> Path:
-        for part in (account, name):
-            if not part or "/" in part or "\\" in part or part in (".", ".."):
-                raise ValueError(f"not a storage name: {part!r}")
-        return self.root / account / name
+        path = inside(self.root, account, name)
+        if path is None:
+            raise JobFailure(f"storage: {account}/{name} is not a file inside the storage folder {self.root}")
+        return path
 
 
 def storage_of(sim) -> Storage:
-    return LocalFolderStorage(sim.run_dir / sim.scenario["comms"]["storage"]["folder"])
+    """The storage folder the scenario names, which must lie inside the run folder (a symlink planted
+    there that leads elsewhere fails the daemon's wake-up with its reason; nothing is written)."""
+    folder = sim.scenario["comms"]["storage"]["folder"]
+    root = inside(sim.run_dir, folder)
+    if root is None:
+        raise JobFailure(f"storage: comms.storage.folder {folder!r} does not lie inside the run folder")
+    return LocalFolderStorage(root)
 
 
 def storage_due(sim) -> bool:
