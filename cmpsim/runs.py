@@ -119,10 +119,6 @@ def _run_into(run_dir: Path, scenario: Scenario, progress: Progress | None, chec
     return finished
 
 
-def _run_locked_again(run_dir: Path, scenario: str | Path | Scenario, progress: Progress | None) -> Run:
-    return _run_into(run_dir, prepare(scenario), progress, False)
-
-
 def resume(run_dir: str | Path, scenario: str | Path | Scenario | None = None,
            progress: Progress | None = None) -> Run:
     """Continue a run that was interrupted (killed, power cut) from what its database committed.
@@ -153,7 +149,7 @@ def _resume_locked(run_dir: Path, scenario: str | Path | Scenario | None, progre
     if not (run_dir / DB_NAME).is_file():
         if scenario is None:
             raise InputError(str(run_dir), "", "a run folder with cmpsim.duckdb", "no database")
-        return _run_locked_again(run_dir, scenario, progress)  # killed before it began: start it
+        return _run_into(run_dir, prepare(scenario), progress, False)  # killed before it began: start it
     store = Store(run_dir / DB_NAME)
     stored = store.scalar("SELECT value FROM run_info WHERE key = 'scenario_json'")
     if stored is None:  # interrupted before its first commit: nothing to continue from
@@ -161,7 +157,7 @@ def _resume_locked(run_dir: Path, scenario: str | Path | Scenario | None, progre
         if scenario is None:
             raise InputError(str(run_dir), "run_info.scenario_json", "a run that had begun",
                              "none: it stopped before its first commit; give the scenario to start it again")
-        return _run_locked_again(run_dir, scenario, progress)
+        return _run_into(run_dir, prepare(scenario), progress, False)
     try:
         checked = _stored_scenario(run_dir, json.loads(stored), scenario)
         sim = Simulation(scenario=checked, store=store, run_dir=run_dir, key=checked.key(), steps=_steps(checked))
@@ -251,11 +247,12 @@ def open_run(run_dir: str | Path, writable: bool = False) -> Run:
     run_dir = Path(run_dir)
     if not (run_dir / MARKER).is_file() or not (run_dir / DB_NAME).is_file():
         raise InputError(str(run_dir), "", "a run folder written by cmpsim run", "no run.json and cmpsim.duckdb")
+    store = None
     try:
         store = Store(run_dir / DB_NAME, read_only=not writable)
         store.scalar("SELECT count(*) FROM run_info")
     except duckdb.Error as exc:  # truncated, foreign, or written by another DuckDB
-        if "store" in locals():
+        if store is not None:
             store.close()
         raise InputError(str(run_dir / DB_NAME), "", "the database of a cmpsim run",
                          f"a file DuckDB cannot read as one ({_first_line(exc)})") from None
