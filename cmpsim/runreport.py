@@ -86,8 +86,9 @@ def _setting_text(value: Any) -> str:
     return str(value)
 
 
-def _charts(run) -> dict[str, str]:
-    out = {}
+def _charts(run) -> dict[str, str | None]:
+    """The report's charts by name; None where the run has nothing to draw (no invoice yet, no comms)."""
+    out: dict[str, str | None] = dict.fromkeys(("orders", "lead", "money", "comms"))
     status = dict(run.con.execute("SELECT status, count(*) FROM orders GROUP BY ALL").fetchall())
     if status:
         order = [s for s in ORDER_STATUSES if s in status] + sorted(set(status) - set(ORDER_STATUSES))

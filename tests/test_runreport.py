@@ -12,6 +12,7 @@ from click.testing import CliRunner
 from cmpsim.cli import main
 from cmpsim.compare import compare
 from cmpsim.kpis import kpis
+from conftest import SMALL
 from pdftext import pdf_text
 
 
@@ -41,6 +42,17 @@ def test_the_run_report_pdf_holds_its_figures_charts_probes_and_verdict(small_ru
     assert "Postings Rejected" in text and "Files Quarantined Today" in text  # the probe table
     assert "Reconciled" in text or "break(s) to explain" in text
     assert (tmp_path / "run-report.html").read_text().count("data:image/svg+xml;base64,") == 4
+
+
+def test_a_run_that_has_billed_nothing_yet_gets_its_report(tmp_path):
+    """Two days of the small scenario end before the first bill: the report says so instead of failing on
+    the money chart it cannot draw (a traceback, found by the concurrent-run fuzz)."""
+    run = tmp_path / "run"
+    assert CliRunner().invoke(main, ["run", str(SMALL), "--days", "1", "--out", str(run)]).exit_code == 0
+    result = CliRunner().invoke(main, ["report", str(run), "--out", str(tmp_path / "report")])
+    assert result.exit_code == 0, result.output
+    text = pdf_text((tmp_path / "report" / "run-report.pdf").read_bytes())
+    assert "Orders by final status" in text and "Money billed and received per day" not in text
 
 
 def test_the_same_run_gives_the_same_report(folders, tmp_path):
