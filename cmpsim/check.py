@@ -33,6 +33,7 @@ import duckdb
 import polars as pl
 
 from cmpsim import reconcile as reconciliation
+from cmpsim.errors import InvariantsBroken
 from cmpsim.files import DESCRIBED, KEPT
 
 __all__ = ["CHECKS", "Check", "CheckReport", "InvariantsBroken", "check", "check_day"]
@@ -564,17 +565,6 @@ class CheckReport:
                         "offending": rows.height, "rows": rows.head(rows_max).to_dicts() if rows_max is not None
                         else rows.to_dicts()})
         return {"as_of": self.as_of.isoformat(), "ok": self.ok, "checks": out}
-
-
-class InvariantsBroken(Exception):
-    """A run checked after each day (`cmpsim run --check`) broke an invariant: the report says which rows."""
-
-    def __init__(self, day: int, report: CheckReport):
-        super().__init__(day, report)  # SimPy re-raises a copy made from the args
-        self.day, self.report = day, report
-
-    def __str__(self) -> str:
-        return f"day {self.day} ({self.report.as_of:%Y-%m-%d %H:%M}): {', '.join(self.report.failed())} failed"
 
 
 def check(con: duckdb.DuckDBPyConnection, *, as_of: dt.datetime | None = None,

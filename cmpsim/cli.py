@@ -8,18 +8,19 @@ import re
 import sys
 from decimal import Decimal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-from rich.console import Console
-from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
-from cmpsim import probes as probe_module
-from cmpsim import runs as run_module
-from cmpsim.check import CheckReport, InvariantsBroken
-from cmpsim.errors import InputError
-from cmpsim.scenario import load
+from cmpsim.errors import InputError, InvariantsBroken, RunStopped
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from cmpsim.check import CheckReport
+
+# The commands import what they need when they run: `cmpsim --help` and `cmpsim validate` start in a
+# fraction of a second instead of importing DuckDB, polars, weasyprint and the whole engine first.
 
 EXIT_BREACHED = 1  # `cmpsim probes`: a probe is breached
 EXIT_BREAKS = 1  # `cmpsim reconcile`: the ledgers do not reconcile
@@ -41,7 +42,7 @@ class _Group(click.Group):
             click.echo(f"cmpsim: error: {_shortened(str(exc.filename or ''), 120)}: "
                        f"{exc.strerror or exc.__class__.__name__}", err=True)
             ctx.exit(EXIT_BAD_INPUT)
-        except run_module.RunStopped as exc:
+        except RunStopped as exc:
             click.echo(f"cmpsim: error: {exc}", err=True)
             ctx.exit(EXIT_STOPPED)
         except InvariantsBroken as exc:  # `run --check`: the run stopped at the first day that broke one
@@ -51,6 +52,7 @@ class _Group(click.Group):
 
 
 @click.group(cls=_Group)
+@click.version_option(package_name="cmpsim", prog_name="cmpsim", message="%(prog)s %(version)s")
 def main() -> None:
     """cmpsim: the order-to-cash back office of a digital service provider, in simulated time."""
 
@@ -59,6 +61,8 @@ def main() -> None:
 @click.argument("scenario", type=click.Path(path_type=Path))
 def validate(scenario: Path) -> None:
     """Check a scenario file (and what it extends) without running it."""
+    from cmpsim.scenario import load
+
     loaded = load(scenario)
     loaded.key()
     click.echo(
@@ -80,15 +84,19 @@ def validate(scenario: Path) -> None:
 def run_command(scenario: Path | None, seed: int | None, out: Path | None, days: int | None, as_json: bool,
                 check_days: bool, resume_dir: Path | None) -> None:
     """Replay SCENARIO into a run folder and print its summary, or --resume an interrupted run."""
+    from cmpsim import runs as run_module
+
     if resume_dir is None and scenario is None:
         raise InputError("arguments", "SCENARIO", "a scenario file, or --resume RUN_DIR", "neither")
     if resume_dir is not None and (seed is not None or days is not None or out is not None):
         raise InputError("arguments", "--resume", "no --seed, --days or --out (the run keeps its own)",
                          "one of them")
     checked = None if resume_dir is not None else run_module.prepare(scenario, seed=seed, days=days)
-    console = Console(stderr=True)
+    console = _console(stderr=True)
     # Started at the first day's report, after the run folder was checked and locked, so that a
     # refusal is printed alone, not after the bar's line.
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     bar = Progress(TextColumn("[bold]simulating[/]"), BarColumn(), MofNCompleteColumn(), TextColumn("days"),
                    TimeElapsedColumn(), console=console, transient=True)
     tasks: list = []
@@ -122,6 +130,8 @@ def run_command(scenario: Path | None, seed: int | None, out: Path | None, days:
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def summary(run_dir: Path, as_json: bool) -> None:
     """Print the summary of a finished run folder."""
+    from cmpsim import runs as run_module
+
     with run_module.open_run(run_dir) as opened:
         data = opened.summary()
     if as_json:
@@ -146,6 +156,9 @@ def probes_command(run_dir: Path, at_text: str | None, history: bool, as_json: b
     breached at least once during the run); 2 bad input (not a run folder,
     a bad --at).
     """
+    from cmpsim import probes as probe_module
+    from cmpsim import runs as run_module
+
     at = probe_module.parse_moment(at_text) if at_text is not None else None
     if history and at is not None:
         raise InputError("argument --at", "", "no --at with --history (the history is the run's own)", at_text)
@@ -183,14 +196,14 @@ def sweep_command(scenario: Path, settings: tuple[str, ...], replications: int, 
     values = sweep.parse_settings(list(settings))
     out = out or Path("runs", "sweeps", load(scenario).name)
     tasks = sweep.plan(scenario, values, replications, days, keep=out / "runs" if keep_runs else None)
-    Console(stderr=True).print(f"{len(tasks)} run(s) on " + (scheduler or f"{workers} local worker(s)"))
+    _console(stderr=True).print(f"{len(tasks)} run(s) on " + (scheduler or f"{workers} local worker(s)"))
     results = sweep.execute(tasks, workers=workers, scheduler=scheduler)
     summary = sweep.summarise(results, list(values))
     paths = sweep.write(results, summary, out)
     if as_json:
         click.echo(json.dumps(summary.to_dicts(), indent=2, sort_keys=True, default=str))
         return
-    _table(Console(width=max(Console().width, 140)), "Sweep: mean [95 % confidence interval] per combination",
+    _table(_console(width=max(_console().width, 140)), "Sweep: mean [95 % confidence interval] per combination",
            [*values, "figure", "runs", "mean", "95 % CI"],
            [(*[row[k] for k in values], row["figure"], row["runs"], _number(row["mean"]),
              "" if row["ci_low"] is None else f"{_number(row['ci_low'])} .. {_number(row['ci_high'])}")
@@ -216,6 +229,7 @@ def check_command(run_dir: Path, rows_max: int, as_json: bool) -> None:
     """
     import duckdb
 
+    from cmpsim import runs as run_module
     from cmpsim.check import check
 
     with run_module.open_run(run_dir) as opened:
@@ -233,7 +247,7 @@ def check_command(run_dir: Path, rows_max: int, as_json: bool) -> None:
 
 
 def _print_check(report: CheckReport, rows_max: int) -> None:
-    console = Console(width=max(Console().width, 140))
+    console = _console(width=max(_console().width, 140))
     counts = report.counts()
     verdict = "[green]every invariant holds[/]" if report.ok else f"[red]{len(report.failed())} check(s) fail[/]"
     console.print(f"Invariants as of {report.as_of:%Y-%m-%d %H:%M}: {verdict}")
@@ -265,6 +279,7 @@ def reconcile_command(run_dir: Path, as_of_text: str | None, period: str | None,
     --period, an unknown document).
     """
     from cmpsim import reconcile as rc
+    from cmpsim import runs as run_module
     from cmpsim.reconcile.report import reconciliation_report
 
     as_of, period = _as_of(as_of_text), _period(period)
@@ -287,6 +302,7 @@ def reconcile_command(run_dir: Path, as_of_text: str | None, period: str | None,
 @click.option("--out", type=click.Path(path_type=Path), help="Folder for the files (default RUN_DIR/reports).")
 def report_command(run_dir: Path, out: Path | None) -> None:
     """Write the run report (HTML and PDF): scenario, key figures, charts, probes, reconciliation."""
+    from cmpsim import runs as run_module
     from cmpsim.runreport import run_report
 
     with run_module.open_run(run_dir) as opened:
@@ -301,6 +317,7 @@ def report_command(run_dir: Path, out: Path | None) -> None:
 @click.option("--all", "show_all", is_flag=True, help="List every figure, not only those that differ.")
 def compare_command(run_a: Path, run_b: Path, as_json: bool, show_all: bool) -> None:
     """Compare two finished runs: key figures, money totals and lead times, differences marked."""
+    from cmpsim import runs as run_module
     from cmpsim.compare import compare
 
     with run_module.open_run(run_a) as a, run_module.open_run(run_b) as b:
@@ -308,9 +325,9 @@ def compare_command(run_a: Path, run_b: Path, as_json: bool, show_all: bool) -> 
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2, sort_keys=True))
         return
-    console = Console(width=max(Console().width, 120))
-    console.print(f"A: {escape(result.a.text)}  [dim]{escape(str(result.a.folder))}[/]\n"
-                  f"B: {escape(result.b.text)}  [dim]{escape(str(result.b.folder))}[/]")
+    console = _console(width=max(_console().width, 120))
+    console.print(f"A: {_escape(result.a.text)}  [dim]{_escape(str(result.a.folder))}[/]\n"
+                  f"B: {_escape(result.b.text)}  [dim]{_escape(str(result.b.folder))}[/]")
     figures = result.figures if show_all else result.figures.filter("changed")
     _table(console, "Key figures" + ("" if show_all else " that differ"), ["figure", "A", "B", "B − A", "change %"],
            [(("* " if r["changed"] else "  ") + r["figure"], _or_dash(r["a"]), _or_dash(r["b"]),
@@ -353,14 +370,14 @@ def _print_trail(opened, doc_id: str, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(rows, indent=2, sort_keys=True))
         return
-    _table(Console(width=max(Console().width, 160)), f"What happened to {doc_id}",
+    _table(_console(width=max(_console().width, 160)), f"What happened to {doc_id}",
            ["when", "object", "activity", "job", "detail"],
            [(r["ts"], f"{r['object_type']} {r['object_id']}", r["activity"], r["job"], r["detail"] or "")
             for r in rows])
 
 
 def _print_reconciliation(rec, written) -> None:
-    console = Console(width=max(Console().width, 140))
+    console = _console(width=max(_console().width, 140))
     verdict = "[green]reconciled[/]" if rec.reconciled else f"[red]{rec.breaks.height} break(s)[/]"
     console.print(f"Sales ledger against general ledger, as of {rec.as_of or 'the end of the run'}"
                   f"{f', period {rec.period}' if rec.period else ''}: {verdict}")
@@ -391,14 +408,16 @@ def _or_dash(value: object) -> object:
 def _plain(value: object) -> object:
     """A value for JSON or a table cell: a Decimal as its exact text, a moment as ISO text."""
     if isinstance(value, Decimal):
-        return probe_module.number_text(value)
+        from cmpsim.probes import number_text
+
+        return number_text(value)
     if isinstance(value, dt.datetime):
         return value.isoformat(timespec="minutes")
     return value
 
 
 def _print_probes(rows: list[dict], history: bool) -> None:
-    console = Console(width=max(Console().width, 160))  # probe names are long: keep each on one line
+    console = _console(width=max(_console().width, 160))  # probe names are long: keep each on one line
     if not rows:
         console.print("no probes declared in this run's scenario")
     elif history:
@@ -418,9 +437,9 @@ def _shortened(text: str, chars_max: int = 60) -> str:
 
 
 def print_summary(s: dict, run_dir: Path) -> None:
-    console = Console(width=max(Console().width, 100))
+    console = _console(width=max(_console().width, 100))
     console.print(f"[bold]{s['scenario']}[/] seed {s['seed']}: {s['days']} days from {s['start_date']} → "
-                  f"{escape(str(run_dir))}")
+                  f"{_escape(str(run_dir))}")
     _table(console, "Hardware orders by status", ["status", "orders"], list(s["orders"]["by_status"].items()))
     _table(console, "Error reasons", ["reason", "orders"], [(r["reason"], r["orders"]) for r in s["error_reasons"]])
     _table(
@@ -493,16 +512,30 @@ NUMERIC_COLUMNS = {"orders", "files", "records", "runs", "processed", "devices",
 def _cell(value: object) -> str:
     """A table cell is data, which may quote a hostile file (a quarantine reason): never markup, and
     no control character reaches the terminal."""
-    return escape(re.sub(r"[\x00-\x1f\x7f-\x9f]", lambda m: f"\\x{ord(m.group()):02x}", str(value)))
+    return _escape(re.sub(r"[\x00-\x1f\x7f-\x9f]", lambda m: f"\\x{ord(m.group()):02x}", str(value)))
 
 
 def _table(console: Console, title: str, columns: list[str], rows: list[tuple]) -> None:
+    from rich.table import Table
+
     table = Table(title=title, title_justify="left")
     for i, column in enumerate(columns):
         table.add_column(column, justify="right" if i and column in NUMERIC_COLUMNS else "left")
     for row in rows:
         table.add_row(*[_cell(v) for v in row])
     console.print(table)
+
+
+def _console(*args, **kwargs) -> Console:
+    from rich.console import Console
+
+    return Console(*args, **kwargs)
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -7,6 +7,8 @@ and what was found. The CLI prints it and exits with status 2; it never becomes 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 
 @dataclass(eq=False)
@@ -36,3 +38,25 @@ def describe(value: object, limit: int = 60) -> str:
         return f"a list of {len(value)} items"
     text = repr(value) if isinstance(value, str) else str(value)
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class RunStopped(Exception):
+    """A run that could not go on for a reason outside cmpsim (a full disk): what committed is kept,
+    and `cmpsim run --resume RUN_DIR` continues it once the cause is gone."""
+
+    def __init__(self, run_dir: Path, reason: str):
+        super().__init__(f"{run_dir}: the run stopped: {reason}; what it committed is kept: once that is put "
+                         f"right, continue it with: cmpsim run --resume {run_dir}")
+        self.run_dir = run_dir
+
+
+class InvariantsBroken(Exception):
+    """A run checked after each day (`cmpsim run --check`) broke an invariant: the report (a
+    cmpsim.check.CheckReport) says which rows."""
+
+    def __init__(self, day: int, report: Any):
+        super().__init__(day, report)  # SimPy re-raises a copy made from the args
+        self.day, self.report = day, report
+
+    def __str__(self) -> str:
+        return f"day {self.day} ({self.report.as_of:%Y-%m-%d %H:%M}): {', '.join(self.report.failed())} failed"

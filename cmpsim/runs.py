@@ -25,7 +25,7 @@ import polars as pl
 from cmpsim import billing, comms, fulfilment, ledger, orders, probes, reference
 from cmpsim.check import check_day
 from cmpsim.engine import Chain, Simulation, Step
-from cmpsim.errors import InputError
+from cmpsim.errors import InputError, RunStopped
 from cmpsim.files import encode_document, is_own_temporary, remove_own_temporaries, write_atomic
 from cmpsim.paths import RUN_LAYOUT
 from cmpsim.scenario import Scenario, load, stored
@@ -257,16 +257,6 @@ def open_run(run_dir: str | Path, writable: bool = False) -> Run:
         raise InputError(str(run_dir / DB_NAME), "", "the database of a cmpsim run",
                          f"a file DuckDB cannot read as one ({_first_line(exc)})") from None
     return Run(run_dir, None, store)
-
-
-class RunStopped(Exception):
-    """A run that could not go on for a reason outside cmpsim (a full disk): what committed is kept,
-    and `cmpsim run --resume RUN_DIR` continues it once the cause is gone."""
-
-    def __init__(self, run_dir: Path, reason: str):
-        super().__init__(f"{run_dir}: the run stopped: {reason}; what it committed is kept: once that is put "
-                         f"right, continue it with: cmpsim run --resume {run_dir}")
-        self.run_dir = run_dir
 
 
 NO_SPACE = ("No space left on device", "File too large", "Disk quota exceeded")

@@ -9,13 +9,18 @@ import functools
 import json
 import re
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jsonschema
 import jsonschema_rs
 
 from cmpsim.errors import describe
 from cmpsim.paths import SCHEMA_DIR
+
+if TYPE_CHECKING:
+    import jsonschema
+
+# The reference validator (jsonschema) is imported only when a document is invalid: importing it costs
+# a second or more (its format checkers import rfc3987_syntax), and a valid document never needs it.
 
 
 @functools.cache
@@ -27,7 +32,9 @@ def _pattern(validator, pattern: str, instance: Any, schema: dict) -> Iterator[j
     """`pattern` as JSON Schema means it (ECMA-262): `$` ends the text. Python's `$` also matches
     before a final line break, so "x\n" would pass `^[a-z]+$`; the compiled validator refuses it."""
     if validator.is_type(instance, "string") and not _anchored(pattern).search(instance):
-        yield jsonschema.ValidationError(f"{instance!r} does not match {pattern!r}")
+        from jsonschema import ValidationError
+
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
 
 
 @functools.cache
@@ -35,13 +42,17 @@ def _anchored(pattern: str) -> re.Pattern[str]:
     return re.compile(re.sub(r"(?<!\\)\$", r"\\Z", pattern))  # the schemas put no `$` inside [...]
 
 
-_Validator = jsonschema.validators.extend(jsonschema.Draft202012Validator, {"pattern": _pattern})
+@functools.cache
+def _reference_class() -> type[jsonschema.Draft202012Validator]:
+    import jsonschema
+
+    return jsonschema.validators.extend(jsonschema.Draft202012Validator, {"pattern": _pattern})
 
 
 @functools.cache
 def validator(schema_name: str) -> jsonschema.Draft202012Validator:
     """The reference validator: slow, but its errors carry paths we turn into words."""
-    return _Validator(_schema(schema_name))
+    return _reference_class()(_schema(schema_name))
 
 
 @functools.cache
@@ -57,7 +68,9 @@ def first_problem(schema_name: str, document: Any) -> tuple[str, str, str] | Non
             return None
     except Exception:  # noqa: BLE001 - anything the compiled validator cannot take, the reference one judges
         pass
-    error = jsonschema.exceptions.best_match(validator(schema_name).iter_errors(document))
+    from jsonschema.exceptions import best_match
+
+    error = best_match(validator(schema_name).iter_errors(document))
     if error is None:
         return None
     error = narrow_one_of(error)

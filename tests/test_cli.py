@@ -67,3 +67,30 @@ def test_run_refuses_to_overwrite_a_folder_that_is_not_a_run(tmp_path):
 def test_summary_of_a_folder_that_is_no_run(tmp_path):
     result = cmpsim("summary", tmp_path)
     assert result.returncode == 2 and "expected a run folder written by cmpsim run" in result.stderr
+
+
+HEAVY = ("duckdb", "polars", "numpy", "jsonschema", "weasyprint", "simpy", "rich.console")
+
+
+def modules_loaded_by(*args: str) -> list[str]:
+    """The heavy libraries `cmpsim ARGS` imports before it answers."""
+    code = ("import sys\nfrom cmpsim.cli import main\ntry:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
+            f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1].replace("'", '"'))
+
+
+def test_help_and_version_answer_without_loading_the_engine():
+    """`cmpsim --help` took 3.5 s of CPU importing everything first; now each command imports what it
+    needs when it runs (benchmarks/startup.py prints the times)."""
+    assert modules_loaded_by("--help") == []
+    assert modules_loaded_by("run", "--help") == []
+    assert modules_loaded_by("--version") == []
+    assert modules_loaded_by("validate", str(SMALL)) != []  # (a command that works does load them)
+
+
+def test_version_is_the_installed_one():
+    from importlib.metadata import version
+
+    done = cmpsim("--version")
+    assert done.returncode == 0 and done.stdout == f"cmpsim {version('cmpsim')}\n"

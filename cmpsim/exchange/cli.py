@@ -10,10 +10,9 @@ from pathlib import Path
 
 import click
 
-from cmpsim import runs as run_module
-from cmpsim.exchange.ocel import FORMATS, export_ocel
-from cmpsim.exchange.tmf import RESOURCES, export_tmf
-from cmpsim.exchange.tmf622 import DATE_MODES, import_product_orders
+from cmpsim.exchange import DATE_MODES
+
+# Each command imports its exporter when it runs (see cmpsim/cli.py).
 
 
 @click.command(name="export-ocel")
@@ -24,8 +23,11 @@ from cmpsim.exchange.tmf622 import DATE_MODES, import_product_orders
 def export_ocel_command(run_dir: Path, out: Path, form: str) -> None:
     """Write the run in RUN_DIR as an OCEL 2.0 object-centric event log into the folder OUT
     (<run>.json and <run>.sqlite), for process-mining tools such as PM4Py."""
+    from cmpsim.exchange.ocel import FORMATS, export_ocel
+    from cmpsim.runs import open_run
+
     formats = FORMATS if form == "both" else (form,)
-    with run_module.open_run(run_dir) as opened:
+    with open_run(run_dir) as opened:
         result = export_ocel(opened, out, formats)
     objects = sum(result.objects.values())
     click.echo(f"{result.events:,} events of {len(result.event_types)} activities, {objects:,} objects of "
@@ -51,6 +53,8 @@ def import_tmf_command(source: Path, base: Path, out: Path, dates: str) -> None:
     Exit status: 0 written; 2 an order (or argument) that does not fit,
     named by file, field path, what was expected and what was found.
     """
+    from cmpsim.exchange.tmf622 import import_product_orders
+
     imported = import_product_orders(source, base, out, dates)
     click.echo(f"{out}: {imported.orders} order(s), {imported.lines} line(s)"
                + (f", new products {', '.join(imported.new_products)}" if imported.new_products else "")
@@ -68,7 +72,10 @@ def export_tmf_command(run_dir: Path, out: Path) -> None:
     """Write the run in RUN_DIR as TM Forum documents into the folder OUT: service orders as TMF622
     ProductOrders, invoices as TMF678 CustomerBills and AppliedCustomerBillingRates, communications
     as TMF681 CommunicationMessages (one JSON array per resource)."""
-    with run_module.open_run(run_dir) as opened:
+    from cmpsim.exchange.tmf import RESOURCES, export_tmf
+    from cmpsim.runs import open_run
+
+    with open_run(run_dir) as opened:
         counts = export_tmf(opened, out)
     for name, (resource, _) in RESOURCES.items():
         click.echo(f"{counts[name]:>8,} {resource:<34} {out / name}")

@@ -29,6 +29,7 @@ from typing import Any
 import yaml
 
 from cmpsim.errors import InputError, describe
+from cmpsim.exchange import DATE_MODES
 from cmpsim.exchange.tmf622_items import Item, OrderItems, read_items
 from cmpsim.scenario import Scenario, load
 from cmpsim.validation import first_problem, format_path
@@ -36,7 +37,6 @@ from cmpsim.validation import first_problem, format_path
 SCHEMA = "tmf622-product-order.schema.json"
 PRIORITY_FROM_TMF = {"0": 9, "1": 7, "2": 5, "3": 3, "4": 1}
 PRICE_LIST_PREFIX = "TMF622 "
-DATE_MODES = ("auto", "keep", "shift")
 DISCOUNT_DESCRIPTION_CHARS_MAX = 120
 
 
