@@ -174,3 +174,50 @@ def test_untrusted_templates_cannot_escape_or_fetch(tmp_path, caplog):
             text = pdf_text((run.run_dir / document).read_bytes())
             assert f"Dear {name}" in text and "root:" not in text
     assert any("file:///etc/passwd" in r.getMessage() for r in caplog.records)
+
+
+def _plain(text: str) -> str:
+    return " ".join(text.replace("\u00a0", " ").split())
+
+
+def test_the_bill_its_email_and_the_database_agree_on_period_amount_and_due_date(billing_run):
+    """The e-mail said "Period: 8 Dec 2025 – 8 Jan 2026" of a bill that said "8 Dec 2025 – 7 Jan 2026":
+    every document now reads the invoice from one view (invoice_documents)."""
+    assert bills_disagreeing_with_their_emails(billing_run, sample=8) == []
+
+
+def bills_disagreeing_with_their_emails(run, sample: int) -> list[str]:
+    """For `sample` bills with a bill-ready e-mail: the e-mail as sent, the bill PDF as Bill Print
+    renders it, and the database; what one says of period, amount or due date and another does not."""
+    import polars as pl
+
+    from cmpsim import documents
+    from cmpsim.billing.printing import bill_contexts
+    from cmpsim.comms.render import amount
+
+    rows = run.sql(f"""
+        SELECT d.invoice_id, d.statement_id, d.account_id, d.currency, d.gross_amount, d.due_date,
+               d.period_first_day, d.period_last_day, c.document AS email
+        FROM invoice_documents d
+        JOIN comms c ON c.object_id = d.invoice_id AND c.trigger = 'invoice_produced' AND c.channel = 'email'
+        WHERE c.document IS NOT NULL AND d.period_first_day IS NOT NULL AND d.statement_id IS NOT NULL
+        ORDER BY d.invoice_id LIMIT {sample}""").rows(named=True)
+    assert len(rows) == sample, "too few bills with an e-mail to compare"
+    chosen = pl.DataFrame({"doc_type": ["bill"] * len(rows), "doc_id": [r["statement_id"] for r in rows],
+                           "account_id": [r["account_id"] for r in rows],
+                           "invoice_id": [r["invoice_id"] for r in rows]})
+    contexts = bill_contexts(run.con, run.scenario, chosen)
+    pdfs = documents.render_pdfs("bills/bill.html.j2", [contexts[r["statement_id"]] for r in rows])
+    problems = []
+    for row, pdf in zip(rows, pdfs, strict=True):
+        billed = _plain(documents.period(row["period_first_day"], row["period_last_day"]))
+        total, due = _plain(amount(row["gross_amount"], row["currency"])), _plain(documents.date(row["due_date"]))
+        parsed = email.message_from_bytes((run.run_dir / row["email"]).read_bytes(), policy=email.policy.default)
+        said = {"e-mail text": _plain(parsed.get_body(("plain",)).get_content()),
+                "e-mail HTML": _plain(parsed.get_body(("html",)).get_content()), "bill PDF": _plain(pdf_text(pdf))}
+        wanted = {"e-mail text": [f"Period: {billed} Amount: {total}"] + [f"Due by: {due}"] * (row["gross_amount"] > 0),
+                  "e-mail HTML": [billed, total], "bill PDF": [f"Billing period {billed}", _plain(
+                      documents.money(row["gross_amount"])), due]}
+        problems += [f"{row['invoice_id']}: {where} lacks {text!r}" for where, texts in wanted.items()
+                     for text in texts if text not in said[where]]
+    return problems

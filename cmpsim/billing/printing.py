@@ -86,7 +86,10 @@ def bill_contexts(con, scenario, chosen: pl.DataFrame) -> dict[str, dict[str, An
     con.register("_bp_docs", chosen.to_arrow())
     try:
         accounts = _records(con, """SELECT a.* FROM accounts a WHERE account_id IN (SELECT account_id FROM _bp_docs)""")
-        invoices = _records(con, "SELECT * FROM invoices WHERE invoice_id IN (SELECT invoice_id FROM _bp_docs)")
+        invoices = _records(con, """
+            SELECT i.* REPLACE (d.period_first_day AS period_start, d.period_last_day AS period_end)
+            FROM invoices i JOIN invoice_documents d USING (invoice_id)
+            WHERE invoice_id IN (SELECT invoice_id FROM _bp_docs)""")
         lines = _records(con, """SELECT * FROM invoice_lines WHERE invoice_id IN (SELECT invoice_id FROM _bp_docs)
                                  ORDER BY invoice_id, line_no""")
         statements = _records(con, "SELECT * FROM statements WHERE statement_id IN (SELECT doc_id FROM _bp_docs)")
@@ -119,7 +122,6 @@ def _invoice_context(invoice: dict[str, Any], lines: list[dict[str, Any]]) -> di
         rates[line["tax_rate"]][1] += line["tax_amount"]
     return {
         **invoice,
-        "period_end": invoice["period_end"] - day if invoice["period_end"] else None,
         "lines": [{**line, "period_to": line["period_to"] - day if line["period_to"] else None} for line in lines],
         "tax_summary": [{"tax_rate": r, "net_amount": v[0], "tax_amount": v[1]} for r, v in sorted(rates.items())],
     }

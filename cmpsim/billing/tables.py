@@ -83,6 +83,13 @@ CREATE OR REPLACE VIEW account_activity AS
 CREATE OR REPLACE VIEW account_balances AS
     SELECT a.account_id, coalesce(sum(x.amount), 0)::DECIMAL(18,2) AS balance
     FROM accounts a LEFT JOIN account_activity x USING (account_id) GROUP BY a.account_id;
+-- What every document about an invoice shows (the bill PDF, the bill-ready e-mail, SMS, push and
+-- letter): one source, so no two documents can disagree. The period is given by its first and last
+-- day billed, both included (an invoice's period_end is the day after its last day).
+CREATE OR REPLACE VIEW invoice_documents AS
+    SELECT invoice_id, account_id, statement_id, invoice_type, invoice_date, due_date, currency, net_amount,
+           tax_amount, gross_amount, period_start AS period_first_day, (period_end - 1)::DATE AS period_last_day
+    FROM invoices;
 CREATE OR REPLACE VIEW invoice_status AS
     SELECT i.invoice_id, i.account_id, i.invoice_date, i.due_date, i.gross_amount,
            coalesce(p.paid, 0)::DECIMAL(18,2) AS paid,

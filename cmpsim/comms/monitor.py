@@ -25,12 +25,13 @@ SUBJECTS = {
                                        LEFT JOIN service_products sp ON sp.product_id = l.product_id
                                   WHERE l.order_id = o.order_id))
                 FROM orders o WHERE o.order_id = c.object_id)""",
+    # From invoice_documents, as the bill PDF: the period by its first and last day billed.
     "invoice": """(SELECT struct_pack(invoice_id := i.invoice_id, invoice_date := i.invoice_date,
                           due_date := i.due_date, gross_amount := i.gross_amount::VARCHAR, currency := i.currency,
-                          period_start := i.period_start, period_end := i.period_end,
+                          period_start := i.period_first_day, period_end := i.period_last_day,
                           has_bill_pdf := EXISTS (SELECT 1 FROM bill_documents d WHERE d.doc_id = i.invoice_id
                                                   OR d.doc_id = i.statement_id))
-                   FROM invoices i WHERE i.invoice_id = c.object_id)""",
+                   FROM invoice_documents i WHERE i.invoice_id = c.object_id)""",
     "overdue": """(SELECT struct_pack(invoice_id := s.invoice_id, due_date := s.due_date,
                           outstanding := s.outstanding::VARCHAR, days_overdue := (c.created_at::DATE - s.due_date),
                           currency := i.currency)
