@@ -9,7 +9,7 @@ CI runs a fixed number of derandomized examples; `CMPSIM_FUZZ=long` runs FUZZ_LO
 with fresh random seeds (a failure prints the seed to reproduce it; see docs/trust.md):
 
     CMPSIM_FUZZ=long .venv/bin/pytest -p no:xdist tests/test_fuzz_inputs.py tests/test_scenario_fuzz.py \\
-        --hypothesis-show-statistics
+        tests/test_fuzz_trust.py --hypothesis-show-statistics
 """
 
 from __future__ import annotations
