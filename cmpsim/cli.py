@@ -490,6 +490,12 @@ def _print_billing(console: Console, s: dict) -> None:
         ("sales ledger: sum of balances", ledgers["sales_ledger_balance"]),
         ("general ledger: receivables control", ledgers["receivables_control"]),
         ("general ledger: debits / credits", f"{ledgers['gl_debits']} / {ledgers['gl_credits']}")])
+    roll = s["receivables_roll_forward"]
+    _table(console, f"Receivables roll-forward ({roll['currency']})", ["", "documents", "amount"],
+           [(line["what"], line["documents"], line["amount"]) for line in roll["lines"]]
+           + [("= Closing receivables (sales ledger at the end)", "", roll["closing"])])
+    console.print("the roll-forward ties to the cent" if roll["ties"] else
+                  f"the roll-forward does not tie: the lines differ from the closing balance by {roll['difference']}")
     _table(console, "Probes", ["probe", "kind", "evaluations", "breaches", "alerts"],
            [tuple(r.values()) for r in s["probes"]])
     console.print(f"statements: {s['statements']}; bill documents: {s['bill_documents']}; usage: {s['usage']}")

@@ -17,7 +17,7 @@ import polars as pl
 
 from cmpsim import charts, probes
 from cmpsim.compare import MONEY, amount, lead_times
-from cmpsim.kpis import KPIS, kpis
+from cmpsim.kpis import KPIS, kpis, roll_forward
 from cmpsim.reconcile import BREAK_TYPES, reconcile
 from cmpsim.reconcile.report import MEANING
 from cmpsim.reporting import svg_uri, write_report
@@ -45,6 +45,7 @@ def context(run) -> dict[str, Any]:
         "figures": [{"name": n, "meaning": KPIS[n][0], "value": _shown(figures[n])} for n in KPIS],
         "money": [{"name": n, "meaning": meaning, "amount": amount(run.con, sql)}
                   for n, (meaning, sql) in MONEY.items()],
+        "roll_forward": roll_forward(run.con),
         "lead_times": lead_times(run.con).rows(named=True),
         "charts": _charts(run),
         "probes": history.rows(named=True),

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from cmpsim.kpis import roll_forward
+
 ORDER_STATUSES = ["New", "Awaiting Generation", "Awaiting Dispatch", "Complete", "Error"]
 ERROR_REASONS_MAX = 10
 
@@ -151,6 +153,7 @@ def _billing(con) -> dict[str, Any]:
                    (SELECT count(*) FROM gl_journals) AS journals,
                    (SELECT count(*) FROM sl_entries) AS sl_entries"""),
                           "sales_ledger_balance", "receivables_control", "gl_debits", "gl_credits")[0],
+        "receivables_roll_forward": roll_forward(con).to_dict(),
         "reconciliation": _reconciliation(con),
         "comms": _rows(con, """SELECT channel, status, count(*) AS comms FROM comms GROUP BY ALL
                                ORDER BY channel, status""") if _has(con, "comms") else [],

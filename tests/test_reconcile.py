@@ -13,6 +13,7 @@ import pytest
 from test_cli import cmpsim as cli
 
 import cmpsim
+from cmpsim.kpis import roll_forward
 from cmpsim.reconcile import reconcile, trail
 from cmpsim.scenario import load
 from conftest import TESTS
@@ -200,3 +201,40 @@ def test_the_command_exit_codes_json_and_report(clean, tmp_path):
     assert (tmp_path / "run" / "reports" / "reconciliation-end.html").is_file()
     assert cli("reconcile", tmp_path / "clean", "--as-of", "31/01/2026").returncode == 2
     assert cli("reconcile", tmp_path / "nothing").returncode == 2
+
+
+def test_the_receivables_roll_forward_ties_and_names_what_ledger_faults_did(tmp_path):
+    """Finance walks from invoiced to receivables line by line: received-not-posted, lost, duplicated
+    and mis-posted documents each have their line, and the lines add up to the closing sales-ledger
+    balance to the cent."""
+    faults = [{"kind": "lose", "file_kind": "sl-posting", "date": "2026-01-08"},  # days of bill cycles
+              {"kind": "duplicate", "file_kind": "sl-posting", "date": "2026-01-15"},
+              {"kind": "wrong_amount", "ledger": "SL", "amount": "10.00", "date": "2026-01-22"}]
+    with run_with(tmp_path, faults, days=24) as run:
+        lost, twice = carried_by(run, "sl-posting", "2026-01-08"), carried_by(run, "sl-posting", "2026-01-15")
+        roll = roll_forward(run.con)
+        lines = {key: (amount, documents) for key, _, amount, documents in roll.lines}
+        closing = run.sql("SELECT sum(amount) AS s FROM sl_entries")["s"][0]
+        documents = run.sql("SELECT doc_type, sum(sl_amount) AS s FROM financial_documents GROUP BY ALL")
+        by_type = dict(documents.iter_rows())
+    assert roll.ties and roll.closing == closing and roll.currency == "EUR"
+    assert lines["invoiced"][0] == by_type["invoice"] and lines["received"][0] == by_type["payment"]
+    assert lines["posted differently"] == (sum(p["amount"] for p in twice if p["ledger"] == "SL")
+                                           + Decimal("10.00"), len([p for p in twice if p["ledger"] == "SL"]) + 1)
+    lost_sl = [p for p in lost if p["ledger"] == "SL"]
+    assert len(twice) >= 5
+    not_posted = sum(lines[key][1] for key in lines if key.startswith("not posted"))
+    assert len(lost_sl) >= 5 and not_posted >= len(lost_sl)
+    assert lines["no document"] == (0, 0) and lines["opening"] == (0, 0)
+
+
+def test_the_roll_forward_is_in_the_summary_and_the_command_line(clean, tmp_path):
+    summary = clean.summary()["receivables_roll_forward"]
+    assert summary["ties"] is True and summary["difference"] == "0.00"
+    assert Decimal(summary["closing"]) == clean.sql("SELECT sum(amount) AS s FROM sl_entries")["s"][0]
+    assert [line["line"] for line in summary["lines"]][:3] == ["opening", "invoiced", "received"]
+    shutil.copytree(clean.run_dir, tmp_path / "clean")  # the fixture holds its database open
+    shown = cli("summary", tmp_path / "clean")
+    assert shown.returncode == 0 and "Receivables roll-forward (EUR)" in shown.stdout
+    assert "Received, not yet in the sales ledger at the end" in shown.stdout
+    assert "the roll-forward ties to the cent" in shown.stdout

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from cmpsim.cli import main
 from cmpsim.compare import compare
-from cmpsim.kpis import kpis
+from cmpsim.kpis import kpis, roll_forward
 from conftest import SMALL
 from pdftext import pdf_text
 
@@ -40,6 +40,12 @@ def test_the_run_report_pdf_holds_its_figures_charts_probes_and_verdict(small_ru
                   "Communications by channel and status"):
         assert title in text, title
     assert "Postings Rejected" in text and "Files Quarantined Today" in text  # the probe table
+    roll = roll_forward(small_run.con)  # the receivables roll-forward, line by line, tied to the cent
+    assert roll.ties and f"Receivables roll-forward ({roll.currency})" in text
+    for _, words, amount, documents in roll.lines:
+        assert f"{words} {documents} {amount:,.2f}" in text, words
+    assert f"= Closing receivables (sales ledger at the end) {roll.closing:,.2f}" in text
+    assert "The lines add up to the closing balance to the cent." in text
     assert "Reconciled" in text or "break(s) to explain" in text
     assert (tmp_path / "run-report.html").read_text().count("data:image/svg+xml;base64,") == 4
 
