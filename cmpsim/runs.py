@@ -216,7 +216,9 @@ def _disk_guard(run_dir: Path, store: Store) -> Iterator[None]:
 
 
 def prepare(scenario: str | Path | Scenario, *, seed: int | None = None, days: int | None = None) -> Scenario:
-    """The scenario to run, with `--seed` and `--days` applied: every input checked before a run starts."""
+    """The scenario to run, with `--seed` and `--days` applied: every input checked before a run starts.
+    The file is judged as written; --days may shorten its horizon (what falls after is not reached) or
+    lengthen it as far as the calendar goes (`Scenario.replace`)."""
     if not isinstance(scenario, Scenario):
         scenario = load(scenario)
     if seed is not None:

@@ -292,9 +292,13 @@ class Scenario:
         return data
 
     def replace(self, **overrides: Any) -> Scenario:
-        """A copy with top-level keys replaced (used by `--seed` and `--days`)."""
+        """A copy with top-level keys replaced (used by `--seed` and `--days`). A horizon that would run
+        past the calendar's last day is refused here, as the file's own is on load."""
         data = _thaw(self.data)
         data.update(overrides)
+        problem = _calendar_problem(data)
+        if problem is not None:
+            raise InputError(self.source, *problem)
         return Scenario(self.name, self.source, _freeze(data))
 
 
@@ -454,11 +458,19 @@ def _check_semantics(data: dict[str, Any], chain: list[tuple[Path, dict[str, Any
         raise InputError(_origin(chain, parts), format_path(parts), expected, found)
 
 
-def _semantic_problems(data: dict[str, Any]) -> Iterator[tuple[list[Any], str, str]]:
+def _calendar_problem(data: dict[str, Any]) -> tuple[str, str, str] | None:
+    """(field, expected, found) when the start date, or the horizon after it, leaves the calendar."""
     start = _date(data["start_date"])
     if start is None or not FIRST_DAY <= start.date() <= LAST_DAY - dt.timedelta(days=data["horizon_days"]):
-        yield (["start_date"], f"a day of the calendar from {FIRST_DAY} to {LAST_DAY} less the horizon",
-               repr(data["start_date"]))
+        return "start_date", f"a day of the calendar from {FIRST_DAY} to {LAST_DAY} less the horizon", \
+            repr(data["start_date"])
+    return None
+
+
+def _semantic_problems(data: dict[str, Any]) -> Iterator[tuple[list[Any], str, str]]:
+    problem = _calendar_problem(data)
+    if problem is not None:
+        yield (["start_date"], *problem[1:])
         return  # every rule below reads the start
     products = [p["id"] for p in data["catalogue"]["products"]]
     yield from _unique(products, ["catalogue", "products"], "id")

@@ -41,6 +41,27 @@ def test_a_start_date_off_the_calendar_is_refused(tmp_path, day):
                        f"to 2999-12-31 less the horizon, found '{day}'")
 
 
+def test_a_longer_horizon_is_judged_against_the_calendar_too(tmp_path):
+    """--days 3660 from a start the file's own horizon allowed ran past the calendar's last day
+    unchecked (found by the long fuzz, whose edge runs start on the last days allowed)."""
+    from cmpsim.runs import prepare
+
+    scenario = tmp_path / "late.yaml"
+    scenario.write_text(f"extends: {SMALL}\nstart_date: '2999-12-30'\nhorizon_days: 1\n"
+                        "demand: {explicit_orders: []}\nfaults: []\n")
+    assert prepare(scenario, days=1).horizon_days == 1
+    refused = (f"{scenario}: start_date: expected a day of the calendar from 1970-01-01 to 2999-12-31 less the "
+               "horizon, found '2999-12-30'")
+    for days in (2, 3660):
+        with pytest.raises(InputError) as caught:
+            prepare(scenario, days=days)
+        assert str(caught.value) == refused
+    with pytest.raises(InputError) as caught:
+        prepare(prepare(scenario), days=2)  # a scenario already loaded, given a longer horizon
+    assert str(caught.value) == refused
+    assert prepare(SMALL, days=1).horizon_days == 1  # a shorter horizon than the file's is a quick look
+
+
 def test_an_explicit_order_on_a_day_that_does_not_exist_is_refused(tmp_path):
     message = refusal(tmp_path, f"extends: {SMALL}\ndemand:\n  explicit_orders:\n"
                                 "    - {at: '2026-01-32T10:00', account: ACC-0000001, lines: [{product: P1}]}\n")
