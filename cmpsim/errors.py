@@ -26,6 +26,16 @@ class InputError(Exception):
         return f"{where}: expected {self.expected}, found {self.found}".replace("\n", "\\n")
 
 
+ERROR_CHARS_MAX = 200  # an error from a library (DuckDB, the OS) quoted in a message: first line only
+
+
+def first_line(exc: BaseException) -> str:
+    """A library's error on one line: its first (DuckDB's "Did you mean" hints and caret drawing follow)."""
+    lines = str(exc).strip().splitlines()
+    text = lines[0].strip() if lines else type(exc).__name__
+    return text if len(text) <= ERROR_CHARS_MAX else text[: ERROR_CHARS_MAX - 1] + "…"
+
+
 def describe(value: object, limit: int = 60) -> str:
     """A short, readable rendering of a found value for an error message."""
     if value is None:

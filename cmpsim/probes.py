@@ -29,7 +29,7 @@ import polars as pl
 
 from cmpsim.arrivals import seconds_of_day
 from cmpsim.engine import DailyAt, Every, Simulation, Step
-from cmpsim.errors import InputError, describe
+from cmpsim.errors import InputError, describe, first_line
 from cmpsim.files import encode_document
 from cmpsim.store import CORE_DDL
 
@@ -50,7 +50,6 @@ TABLE_FUNCTIONS_ALLOWED = frozenset({"unnest", "range", "generate_series"})  # p
 # Parsed as column names, bound to the wall clock when no column has the name.
 CLOCK_KEYWORDS = frozenset({"current_date", "current_time", "current_timestamp", "localtime", "localtimestamp"})
 DETAIL_ROWS_MAX = 20  # rows of a detail query kept with a breached result
-ERROR_CHARS_MAX = 200  # a DuckDB message kept in a result, first line only
 VALUE_SCALE = Decimal("0.000001")  # probe_results.value is DECIMAL(38,6)
 VALUE_LIMIT = Decimal(10) ** 32  # the first magnitude DECIMAL(38,6) cannot hold
 
@@ -158,7 +157,7 @@ def _statement_problem(cursor: duckdb.DuckDBPyConnection, query: str) -> tuple[s
     try:
         statements = cursor.extract_statements(query)
     except duckdb.Error as exc:
-        return "one SQL SELECT statement", _first_line(exc)
+        return "one SQL SELECT statement", first_line(exc)
     if len(statements) != 1:
         return "exactly one SQL statement", f"{len(statements) or 'no'} statements"
     statement = statements[0]
@@ -257,7 +256,7 @@ def _binding_problem(cursor: duckdb.DuckDBPyConnection, query: str) -> tuple[str
     try:
         cursor.execute("EXPLAIN " + query.strip().rstrip(";"), moment.parameters(names)).fetchall()
     except duckdb.Error as exc:
-        return "a query over the run database's tables", _first_line(exc)
+        return "a query over the run database's tables", first_line(exc)
     return None
 
 
@@ -345,13 +344,6 @@ def _plan(tree: dict[str, Any]) -> dict[str, Any]:
     return json.loads(_parser("json_serialize_plan(?, optimize := false)", sql))
 
 
-def _first_line(exc: BaseException) -> str:
-    """A DuckDB error on one line: its first (the "Did you mean" hints and the caret drawing follow)."""
-    lines = str(exc).strip().splitlines()
-    text = lines[0].strip() if lines else type(exc).__name__
-    return text if len(text) <= ERROR_CHARS_MAX else text[: ERROR_CHARS_MAX - 1] + "…"
-
-
 # --- evaluation -----------------------------------------------------------------------------------
 
 
@@ -424,7 +416,7 @@ def _measure(con, probe: Mapping[str, Any], moment: _Moment, check: bool) -> tup
     try:
         rows, _ = _read_only(con, probe["query"], moment, 1)
     except duckdb.Error as exc:
-        return None, f"query failed: {_first_line(exc)}"
+        return None, f"query failed: {first_line(exc)}"
     return _as_value(rows[0][0] if rows and rows[0] else None)
 
 
@@ -489,7 +481,7 @@ def _detail(con, query: str, moment: _Moment, check: bool) -> str:
     try:
         rows, columns = _read_only(con, sql, moment, DETAIL_ROWS_MAX)
     except duckdb.Error as exc:
-        return f"detail query failed: {_first_line(exc)}"
+        return f"detail query failed: {first_line(exc)}"
     return encode_document([dict(zip(columns, map(_text, row), strict=True)) for row in rows]).decode()
 
 

@@ -25,7 +25,7 @@ import polars as pl
 from cmpsim import billing, comms, fulfilment, ledger, orders, probes, reference
 from cmpsim.check import check_day
 from cmpsim.engine import Chain, Simulation, Step
-from cmpsim.errors import InputError, RunStopped
+from cmpsim.errors import InputError, RunStopped, first_line
 from cmpsim.files import encode_document, is_own_temporary, remove_own_temporaries, write_atomic
 from cmpsim.paths import RUN_LAYOUT
 from cmpsim.scenario import Scenario, load, stored
@@ -257,7 +257,7 @@ def open_run(run_dir: str | Path, writable: bool = False) -> Run:
         if store is not None:
             store.close()
         raise InputError(str(run_dir / DB_NAME), "", "the database of a cmpsim run",
-                         f"a file DuckDB cannot read as one ({_first_line(exc)})") from None
+                         f"a file DuckDB cannot read as one ({first_line(exc)})") from None
     return Run(run_dir, None, store)
 
 
@@ -271,11 +271,6 @@ def _no_space(exc: BaseException) -> str | None:
     text = str(exc)
     found = next((reason for reason in NO_SPACE if reason in text), None)
     return None if found is None else f"the disk is full ({found})"
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return (lines[0] if lines else type(exc).__name__)[:200]
 
 
 def _checked_int(name: str, value: Any, low: int, high: int) -> int:

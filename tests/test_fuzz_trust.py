@@ -25,13 +25,11 @@ import hashlib
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
 import time
 import tracemalloc
-from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
@@ -39,7 +37,10 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 from test_fuzz_inputs import EXAMPLE_S_MAX, INBOUND, fuzz
+from test_inbox_entries import snapshot
+from test_run_folder import cmpsim
 from test_scenario_fuzz import BASE
+from test_template_bounds import at_most
 
 from cmpsim.check import check
 from cmpsim.comms.render import CHANNEL_PARTS, TemplateRefused, render_message
@@ -52,33 +53,6 @@ from conftest import SMALL, live_copy
 
 END = "2026-01-11T00:00:00"
 GIB = 1 << 30
-
-
-@contextmanager
-def at_most(seconds: float):
-    """A hang fails the example instead of stopping the fuzz run."""
-    def expire(signum, frame):
-        raise TimeoutError(f"still running after {seconds} s")
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-
-
-def snapshot(root: Path, skip: Path) -> dict[str, tuple]:
-    """Every entry under `root` but `skip`: its type, size, time of change and content (no link followed)."""
-    out = {}
-    for path in sorted(root.rglob("*")):
-        if path == skip or skip in path.parents:
-            continue
-        info = path.lstat()
-        content = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() and not path.is_symlink() else None
-        out[str(path.relative_to(root))] = (info.st_mode, info.st_size, info.st_mtime_ns, content)
-    return out
 
 
 # --- inbox entries -------------------------------------------------------------------------------
@@ -352,9 +326,9 @@ def test_a_run_over_an_edge_of_the_calendar_runs_and_holds(tmp_path_factory, sta
     scenario = folder / "edge.yaml"  # the small scenario moved in time: its dated orders and faults left out
     scenario.write_text(json.dumps({"extends": str(SMALL), "start_date": start, "horizon_days": days,
                                     "demand": {"explicit_orders": []}, "faults": []}))
-    done = cmpsim("run", scenario, "--days", days, "--out", folder / "run", timeout=600)
+    done = cmpsim("run", scenario, "--days", days, "--out", folder / "run")
     assert done.returncode == 0, done.stderr[-3000:]
-    checked = cmpsim("check", folder / "run", timeout=300)
+    checked = cmpsim("check", folder / "run")
     assert checked.returncode == 0, checked.stdout[-3000:] + checked.stderr[-3000:]
     con = duckdb.connect(str(folder / "run" / "cmpsim.duckdb"), read_only=True)
     try:
@@ -368,11 +342,6 @@ def test_a_run_over_an_edge_of_the_calendar_runs_and_holds(tmp_path_factory, sta
 
 
 # --- concurrent commands -------------------------------------------------------------------------
-
-def cmpsim(*args, timeout: float = 600) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "cmpsim", *map(str, args)], capture_output=True, text=True,
-                          timeout=timeout)
-
 
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory) -> Path:

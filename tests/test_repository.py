@@ -9,7 +9,7 @@ import subprocess
 from conftest import TESTS
 
 ROOT = TESTS.parent
-#: A relative path climbing out (`../shared/…`, `../../x`) in prose, a link or code; hostile inputs the
+#: A relative path climbing out (`../elsewhere/…`, `../../x`) in prose, a link or code; hostile inputs the
 #: tests throw at cmpsim on purpose are not references, and are listed by file below.
 CLIMBING = re.compile(r"(?<![\w./])(?:\.\./)+[\w.-]+")
 HOSTILE_ON_PURPOSE = {"tests/test_documents.py", "tests/test_fuzz_inputs.py", "tests/test_fuzz_trust.py",
@@ -50,5 +50,5 @@ def test_no_file_names_a_path_outside_the_repository():
 def test_the_check_finds_a_reference_outside(tmp_path):
     """The check above can fail: the reference the README held is found."""
     readme = ROOT / "README.md"
-    assert CLIMBING.search("described in `../shared/seeds/`; the design")
-    assert not (readme.parent / "../shared/seeds").resolve().is_relative_to(ROOT)
+    assert CLIMBING.search("described in `../elsewhere/docs/`; the design")
+    assert not (readme.parent / "../elsewhere/docs").resolve().is_relative_to(ROOT)
