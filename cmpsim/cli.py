@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from cmpsim import formats
 from cmpsim.errors import InputError, InvariantsBroken, RunStopped
 
 if TYPE_CHECKING:
@@ -422,14 +423,32 @@ def _print_probes(rows: list[dict], history: bool) -> None:
         console.print("no probes declared in this run's scenario")
     elif history:
         _table(console, "Probe evaluations during the run",
-               ["probe", "kind", "target", "evaluations", "breaches", "last breach", "alerts raised"],
-               [(r["probe"], r["kind"], r["target"], r["evaluations"], r["breaches"], r["last_breach"] or "",
-                 r["alerts_raised"]) for r in rows])
+               ["probe", "kind", "healthy when", "evaluations", "breaches", "last breach", "alerts raised"],
+               [(r["probe"], formats.words(r["kind"]), formats.condition(r["target"]), r["evaluations"],
+                 r["breaches"], r["last_breach"] or "", r["alerts_raised"]) for r in rows])
     else:
         _table(console, f"Probes at {rows[0]['evaluated_at']} (on demand: nothing written, nothing sent)",
-               ["probe", "kind", "value", "target", "breached", "alert to", "detail"],
-               [(r["probe"], r["kind"], r["value"] or "", r["target"], "yes" if r["breached"] else "no",
-                 ", ".join(r["alert_to"]), _shortened(r["detail"] or "")) for r in rows])
+               ["probe", "kind", "value", "healthy when", "state", "alert to", "what was found"],
+               [(r["probe"], formats.words(r["kind"]), r["value"] or "", formats.condition(r["target"]),
+                 "BREACHED" if r["breached"] else "ok", ", ".join(r["alert_to"]), _found(r["detail"]))
+                for r in rows])
+
+
+def _found(detail: str | None, chars_max: int = 90) -> str:
+    """A probe's detail (JSON: the first offending rows, or a reason) as a reader takes it in: the first
+    row as `field value` pairs, cut to `chars_max` characters (the value says how many there are)."""
+    if not detail:
+        return ""
+    try:
+        rows = json.loads(detail)
+    except ValueError:
+        rows = None
+    if isinstance(rows, list) and rows and all(isinstance(r, dict) for r in rows):
+        first = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in rows[0].items())
+        text = "first: " + first
+    else:
+        text = detail
+    return _shortened(text, chars_max)
 
 
 def _shortened(text: str, chars_max: int = 60) -> str:
@@ -465,60 +484,88 @@ def print_summary(s: dict, run_dir: Path) -> None:
                [tuple(r.values()) for r in s["service_orders"]])
         _table(console, "Service orders rejected or failed", ["type", "reason", "orders"],
                [tuple(r.values()) for r in s["service_rejections"]])
-        _table(console, "Service lead time by priority (completed orders)",
-               ["priority", "orders", "mean wait h", "mean lead time h", "p90 lead time h"],
-               [tuple(r.values()) for r in s["service_lead_times"]])
+        _table(console, "Service lead time by priority (completed orders), hours",
+               ["priority", "orders", "mean wait", "mean lead time", "90th percentile"],
+               [(formats.priority(int(r["priority"])), *list(r.values())[1:]) for r in s["service_lead_times"]])
     _table(console, "Devices by enrolment status", ["status", "devices"], list(s["devices"].items()))
     if "invoices" in s:
         _print_billing(console, s)
     _table(
         console, "Charges", ["billing mode", "status", "charges", "gross"], [tuple(r.values()) for r in s["charges"]]
     )
-    console.print(f"fraud check: {s['fraud_check']}; stock checks: {s['stock_checks']}; events: {s['events']}")
+    console.print(f"fraud check: {_facts(s['fraud_check'])}; stock checks: {_facts(s['stock_checks'])}; "
+                  f"events: {formats.count(s['events'])}")
 
 
 def _print_billing(console: Console, s: dict) -> None:
     runs = s["billing_runs"]
     console.print(f"billing runs: {runs['completed']} of {runs['runs']} completed"
                   + (f"; incomplete: {', '.join(runs['incomplete'])}" if runs["incomplete"] else ""))
-    _table(console, "Invoices", ["type", "invoices", "lines", "net", "tax", "gross"],
+    roll = s["receivables_roll_forward"]
+    currency = f" ({roll['currency']})" if roll["currency"] else ""
+    _table(console, "Invoices" + currency, ["type", "invoices", "lines", "net", "tax", "gross"],
            [tuple(r.values()) for r in s["invoices"]])
-    _table(console, "Payments and refunds", ["", "documents", "amount"], [tuple(r.values()) for r in s["payments"]])
-    _table(console, "Postings", ["ledger", "status", "postings", "amount"], [tuple(r.values()) for r in s["postings"]])
+    _table(console, "Payments and refunds" + currency, ["", "documents", "amount"],
+           [tuple(r.values()) for r in s["payments"]])
+    _table(console, "Postings" + currency, ["ledger", "status", "postings", "amount"],
+           [(formats.words(r["ledger"]), *list(r.values())[1:]) for r in s["postings"]])
     ledgers = s["ledgers"]
-    _table(console, "Ledgers", ["", "amount"], [
+    _table(console, "Ledgers" + currency, ["", "amount"], [
         ("sales ledger: sum of balances", ledgers["sales_ledger_balance"]),
         ("general ledger: receivables control", ledgers["receivables_control"]),
-        ("general ledger: debits / credits", f"{ledgers['gl_debits']} / {ledgers['gl_credits']}")])
-    roll = s["receivables_roll_forward"]
-    _table(console, f"Receivables roll-forward ({roll['currency']})", ["", "documents", "amount"],
+        ("general ledger: debits", ledgers["gl_debits"]), ("general ledger: credits", ledgers["gl_credits"])])
+    _table(console, "Receivables roll-forward" + currency, ["", "documents", "amount"],
            [(line["what"], line["documents"], line["amount"]) for line in roll["lines"]]
            + [("= Closing receivables (sales ledger at the end)", "", roll["closing"])])
     console.print("the roll-forward ties to the cent" if roll["ties"] else
                   f"the roll-forward does not tie: the lines differ from the closing balance by {roll['difference']}")
     _table(console, "Probes", ["probe", "kind", "evaluations", "breaches", "alerts"],
-           [tuple(r.values()) for r in s["probes"]])
-    console.print(f"statements: {s['statements']}; bill documents: {s['bill_documents']}; usage: {s['usage']}")
+           [(r["probe"], formats.words(r["kind"]), *list(r.values())[2:]) for r in s["probes"]])
+    console.print(f"statements: {formats.count(s['statements'])}; bill documents: {_facts(s['bill_documents'])}; "
+                  f"usage: {_facts(s['usage'])}")
     if s.get("comms"):
-        _table(console, "Communications", ["channel", "status", "comms"], [tuple(r.values()) for r in s["comms"]])
+        _table(console, "Communications", ["channel", "status", "comms"],
+               [(formats.words(r["channel"]), *list(r.values())[1:]) for r in s["comms"]])
         _table(console, "Communications failed or bounced", ["channel", "reason", "comms"],
-               [tuple(r.values()) for r in s["comms_failures"]])
+               [(formats.words(r["channel"]), *list(r.values())[1:]) for r in s["comms_failures"]])
     rec = s["reconciliation"]
     console.print("reconciliation (cmpsim reconcile for details): " + (
         "the ledgers reconcile" if rec["reconciled"] else
-        "breaks " + ", ".join(f"{t} {n}" for t, n in rec["breaks"].items())))
+        "breaks " + _facts(rec["breaks"])))
 
 
+def _facts(facts: dict) -> str:
+    """A small mapping as words: {"failed": 210, "not_checked": 305} → "failed 210, not checked 305"."""
+    return ", ".join(f"{str(k).replace('_', ' ')} {_cell_text(v)}" for k, v in facts.items()) or "none"
+
+
+AMOUNT_TEXT = re.compile(r"-?[0-9]+\.[0-9]{2}")
 NUMERIC_COLUMNS = {"orders", "files", "records", "runs", "processed", "devices", "charges", "gross", "value",
                    "evaluations", "breaches", "alerts", "alerts raised", "invoices", "lines", "net", "tax",
                    "documents", "amount", "postings", "failed", "sales ledger", "receivables control", "difference",
-                   "S/L", "G/L", "comms", "mean", "offending rows"}
+                   "S/L", "G/L", "comms", "mean", "offending rows", "mean wait", "mean lead time", "90th percentile"}
 
 
 def _cell(value: object) -> str:
     """A table cell is data, which may quote a hostile file (a quarantine reason): never markup, and
     no control character reaches the terminal."""
-    return _escape(re.sub(r"[\x00-\x1f\x7f-\x9f]", lambda m: f"\\x{ord(m.group()):02x}", str(value)))
+    return _escape(re.sub(r"[\x00-\x1f\x7f-\x9f]", lambda m: f"\\x{ord(m.group()):02x}", _cell_text(value)))
+
+
+def _cell_text(value: object) -> str:
+    """Numbers the same way in every table (`cmpsim.formats`): counts and amounts with thousands
+    separators (an amount given as exact text, "1552098.83", too), measures with two decimals."""
+    if isinstance(value, bool) or value is None:
+        return str(value if value is not None else "—")
+    if isinstance(value, int):
+        return formats.count(value)
+    if isinstance(value, Decimal):
+        return formats.amount(value)
+    if isinstance(value, float):
+        return formats.number(value, 2)
+    if isinstance(value, str) and AMOUNT_TEXT.fullmatch(value):
+        return formats.amount(Decimal(value))
+    return str(value)
 
 
 def _table(console: Console, title: str, columns: list[str], rows: list[tuple]) -> None:

@@ -37,12 +37,13 @@ import types
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
+from babel.dates import format_date
 from jinja2 import (
     FileSystemLoader,
     StrictUndefined,
@@ -69,6 +70,7 @@ from weasyprint import CSS, HTML
 from weasyprint.text.fonts import FontConfiguration
 from weasyprint.urls import URLFetcher, URLFetcherResponse
 
+from cmpsim import formats
 from cmpsim.paths import REPORT_DIR
 
 log = logging.getLogger("cmpsim.documents")
@@ -89,8 +91,6 @@ INT_BITS_MAX = 10_000  # the largest integer a template may compute (about 3,000
 RENDER_SECONDS_MAX = 20  # the last resort, for work the bounds above do not count
 ASSET_BYTES_MAX = 8 * 1024 * 1024  # one file weasyprint may read from reports/ (fonts are < 1 MiB)
 
-CENT = Decimal("0.01")
-MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 MEDIA_TYPES = {
     ".css": "text/css",
     ".svg": "image/svg+xml",
@@ -111,10 +111,10 @@ def money(value: Decimal) -> str:
     """An amount to the cent with thousands separators: Decimal("-1234.5") → "-1,234.50".
 
     Half a cent rounds away from zero (the project's one rounding rule). Money is never float in
-    cmpsim: a float, or anything but a Decimal or an int, is a TypeError.
+    cmpsim: a float, or anything but a Decimal or an int, is a TypeError. The same formatter as every
+    report (`cmpsim.formats`).
     """
-    cents = _exact_number(value, "money").quantize(CENT, rounding=ROUND_HALF_UP)
-    return f"{abs(cents) if cents.is_zero() else cents:,.2f}"  # never "-0.00"
+    return formats.amount(value)
 
 
 def rate(value: Decimal) -> str:
@@ -128,10 +128,10 @@ def quantity(value: Decimal) -> str:
 
 
 def date(value: dt.date) -> str:
-    """A day as a customer reads it: "8 Jan 2026" (English month names, whatever the locale)."""
+    """A day as a customer reads it: "8 Jan 2026" (`cmpsim.formats.day`)."""
     if not isinstance(value, dt.date):
         raise TypeError(f"date must be a datetime.date, found {type(value).__name__}: {value!r}")
-    return f"{value.day} {MONTHS[value.month - 1]} {value.year}"
+    return formats.day(value)
 
 
 def period(start: dt.date | None, end: dt.date | None) -> str:
@@ -150,7 +150,7 @@ def period(start: dt.date | None, end: dt.date | None) -> str:
     if (start.year, start.month) == (end.year, end.month):
         return f"{start.day}–{last}"
     if start.year == end.year:
-        return _unbroken(f"{start.day} {MONTHS[start.month - 1]}") + f" – {last}"
+        return _unbroken(format_date(start, "d MMM", locale=formats.LOCALE)) + f" – {last}"
     return f"{first} – {last}"
 
 

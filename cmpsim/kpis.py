@@ -38,6 +38,28 @@ KPIS: dict[str, tuple[str, str]] = {  # name: (what it is, SQL returning one val
 }
 
 
+#: The unit each figure is counted in (`cmpsim.formats.figure` shows it so), and the group it is read in.
+UNITS = {
+    "hardware_orders": "count", "hardware_complete_share": "share", "hardware_error_share": "share",
+    "service_orders": "count", "service_complete": "count", "service_lead_time_h": "hours",
+    "urgent_lead_time_h": "hours", "low_lead_time_h": "hours", "invoices": "count", "invoiced_gross": "money",
+    "payments_received": "money", "receivables": "money", "ledger_breaks": "count", "comms": "count",
+    "comms_failed_share": "share", "probe_breaches": "count", "events": "count",
+}
+GROUPS = {
+    "Orders": ("hardware_orders", "hardware_complete_share", "hardware_error_share", "service_orders",
+               "service_complete", "service_lead_time_h", "urgent_lead_time_h", "low_lead_time_h"),
+    "Billing and ledgers": ("invoices", "invoiced_gross", "payments_received", "receivables", "ledger_breaks"),
+    "Communications and control": ("comms", "comms_failed_share", "probe_breaches", "events"),
+}
+
+
+def label(name: str) -> str:
+    """A figure's name in words, as a heading says it: "Share of hardware orders in error"."""
+    meaning = KPIS[name][0].removesuffix(", hours")
+    return meaning[0].upper() + meaning[1:]
+
+
 def kpis(con) -> dict[str, Any]:
     """The figures of the run behind `con` (a DuckDB connection to a run database)."""
     from cmpsim.reconcile import reconcile

@@ -7,15 +7,26 @@ document as data URIs, so both files are complete on their own. The same input g
 from __future__ import annotations
 
 import base64
+import datetime as dt
 from pathlib import Path
 from typing import Any
 
-from cmpsim import documents
+from cmpsim import documents, formats
 from cmpsim.files import write_atomic
 
 
 def svg_uri(svg: str) -> str:
     return "data:image/svg+xml;base64," + base64.b64encode(svg.encode()).decode()
+
+
+def run_facts(con) -> dict[str, Any]:
+    """Which run a report is of, for its subtitle: scenario, seed, days, first and last day in words."""
+    info = dict(con.execute("SELECT key, value FROM run_info WHERE key <> 'scenario_json'").fetchall())
+    first = dt.date.fromisoformat(info["start_date"])
+    days = int(info["horizon_days"])
+    return {"scenario": info["scenario"], "seed": info["seed"], "days": formats.count(days),
+            "first_day": formats.day(first), "last_day": formats.day(first + dt.timedelta(days=days - 1)),
+            "start_date": info["start_date"]}
 
 
 def write_report(template: str, context: dict[str, Any], folder: Path, stem: str) -> tuple[Path, Path]:

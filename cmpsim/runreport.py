@@ -9,19 +9,24 @@ same run gives the same files.
 
 from __future__ import annotations
 
-from decimal import Decimal
+import json
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
-from cmpsim import charts, probes
+from cmpsim import charts, formats, probes
 from cmpsim.compare import MONEY, amount, lead_times
-from cmpsim.kpis import KPIS, kpis, roll_forward
+from cmpsim.kpis import GROUPS, UNITS, kpis, label, roll_forward
 from cmpsim.reconcile import BREAK_TYPES, reconcile
 from cmpsim.reconcile.report import MEANING
-from cmpsim.reporting import svg_uri, write_report
+from cmpsim.reporting import run_facts, svg_uri, write_report
 from cmpsim.summary import ORDER_STATUSES
+
+#: A communication's statuses in the order it goes through them, the failures last, each with its colour:
+#: on its way in greys and blues, arrived in greens, failed in reds.
+COMMS_STATUSES = {"Waiting": "#b8c4cc", "Rendered": "#8fa6b5", "Sent": "#4a90a4", "Delivered": "#5c946e",
+                  "Read": "#2f6b41", "Bounced": "#e07a1f", "Failed": "#b33f40"}
 
 
 def run_report(run, folder: Path | None = None) -> tuple[Path, Path]:
@@ -31,99 +36,121 @@ def run_report(run, folder: Path | None = None) -> tuple[Path, Path]:
 
 
 def context(run) -> dict[str, Any]:
-    """Everything the template shows, as plain values; charts as SVG data URIs."""
-    info = dict(run.con.execute("SELECT key, value FROM run_info WHERE key <> 'scenario_json'").fetchall())
+    """Everything the template shows, as text in words, units and currency; charts as SVG data URIs."""
+    facts = run_facts(run.con)
     figures = kpis(run.con)
     rec = reconcile(run.con)
     counts = rec.breaks_by_type()
-    history = probes.history(run)
+    roll = roll_forward(run.con)
+    currency = roll.currency or _scenario(run).get("currency", "")
+    control = rec.control.select(pl.col("sl_total", "gl_receivables", "difference").sum()).row(0, named=True)
     return {
-        "created": info["start_date"],
-        "run": {"scenario": info["scenario"], "seed": info["seed"], "days": info["horizon_days"],
-                "start_date": info["start_date"]},
+        "created": facts["start_date"],
+        "run": facts,
+        "currency": currency,
         "settings": settings(run),
-        "figures": [{"name": n, "meaning": KPIS[n][0], "value": _shown(figures[n])} for n in KPIS],
-        "money": [{"name": n, "meaning": meaning, "amount": amount(run.con, sql)}
-                  for n, (meaning, sql) in MONEY.items()],
-        "roll_forward": roll_forward(run.con),
-        "lead_times": lead_times(run.con).rows(named=True),
-        "charts": _charts(run),
-        "probes": history.rows(named=True),
+        "figure_groups": [(group, [(label(n), formats.figure(figures[n], UNITS[n], currency)) for n in names])
+                          for group, names in GROUPS.items()],
+        "money": [(meaning[0].upper() + meaning[1:], formats.amount(amount(run.con, sql)))
+                  for meaning, sql in MONEY.values()],
+        "roll_forward": {"lines": [(words, formats.count(documents), formats.amount(value))
+                                   for _, words, value, documents in roll.lines],
+                         "closing": formats.amount(roll.closing), "ties": roll.ties,
+                         "difference": formats.money(roll.difference, currency)},
+        "lead_times": [{"orders": "Hardware" if row["kind"] == "hardware" else "Service",
+                        "priority": formats.priority(row["priority"]) if row["kind"] == "service" else "",
+                        "completed": formats.count(row["orders"]),
+                        **{k: formats.hours(row[k]) for k in ("mean_h", "p50_h", "p90_h", "max_h")}}
+                       for row in lead_times(run.con).iter_rows(named=True)],
+        "charts": _charts(run, currency),
+        "probes": [{"probe": p["probe"], "kind": formats.words(p["kind"]), "target": formats.condition(p["target"]),
+                    "evaluations": formats.count(p["evaluations"]), "breaches": formats.count(p["breaches"]),
+                    "breached": p["breaches"] > 0, "last_breach": formats.moment(p["last_breach"]),
+                    "alerts_raised": formats.count(p["alerts_raised"])}
+                   for p in probes.history(run).iter_rows(named=True)],
         "reconciled": rec.reconciled,
-        "control": rec.control.select(pl.col("sl_total", "gl_receivables", "difference").sum()).row(0, named=True),
-        "breaks": [{"break_type": t, "documents": counts[t], "meaning": MEANING[t]} for t in BREAK_TYPES if counts[t]],
+        "control": {k: formats.money(v, currency) for k, v in control.items()},
+        "breaks": [{"break_type": t.replace("_", " ").capitalize(), "documents": formats.count(counts[t]),
+                    "meaning": MEANING[t]} for t in BREAK_TYPES if counts[t]],
         "breaks_total": rec.breaks.height,
     }
 
 
 def settings(run) -> list[dict[str, str]]:
-    """The main knobs of the scenario stored with the run, as (setting, value) rows."""
-    import json
-
-    stored = run.con.execute("SELECT value FROM run_info WHERE key = 'scenario_json'").fetchall()
-    s = json.loads(stored[0][0]) if stored else {}
+    """The main knobs of the scenario stored with the run, as (setting, value) rows in words."""
+    s = _scenario(run)
     service = s.get("service", {})
+    mix = service.get("demand", {}).get("priority_mix") or {}
+    weights = sum(mix.values()) if isinstance(mix, dict) else 0
     rows = [
-        ("processes", ", ".join(s.get("processes", []))),
-        ("hardware orders a day", s.get("demand", {}).get("orders_per_day")),
-        ("service orders a day", service.get("demand", {}).get("orders_per_day")),
-        ("service priority mix", service.get("demand", {}).get("priority_mix")),
-        ("fulfilment workers", service.get("fulfilment", {}).get("workers")),
-        ("warehouses (units a day)",
-         ", ".join(f"{w['id']} {w['daily_capacity_units']}" for w in s.get("warehouses", []))),
-        ("hardware charges billed", s.get("billing", {}).get("hardware_charges")),
-        ("fraud check", s.get("properties", {}).get("sales.order.request.extract.fraudcheckrequired")),
-        ("faults injected", len(s.get("faults", []))),
-        ("probes declared", len(s.get("probes", []))),
+        ("Processes replayed", ", ".join(formats.words(p) for p in s.get("processes", []))),
+        ("Hardware orders a day", s.get("demand", {}).get("orders_per_day")),
+        ("Service orders a day", service.get("demand", {}).get("orders_per_day")),
+        ("Service priority mix", ", ".join(f"{formats.priority(int(p))} {formats.share(w / weights)}"
+                                           for p, w in mix.items()) if weights else None),
+        ("Fulfilment workers", service.get("fulfilment", {}).get("workers")),
+        ("Warehouses (units dispatched a day)",
+         ", ".join(f"{w['id']} {formats.count(w['daily_capacity_units'])}" for w in s.get("warehouses", []))),
+        ("Hardware charges billed", formats.words(s["billing"]["hardware_charges"])
+         if "hardware_charges" in s.get("billing", {}) else None),
+        ("Fraud check of sales orders", s.get("properties", {}).get("sales.order.request.extract.fraudcheckrequired")),
+        ("Faults injected", len(s.get("faults", []))),
+        ("Probes declared", len(s.get("probes", []))),
     ]
     return [{"setting": k, "value": _setting_text(v)} for k, v in rows if v not in (None, "")]
 
 
+def _scenario(run) -> dict[str, Any]:
+    stored = run.con.execute("SELECT value FROM run_info WHERE key = 'scenario_json'").fetchall()
+    return json.loads(stored[0][0]) if stored else {}
+
+
 def _setting_text(value: Any) -> str:
-    if isinstance(value, dict):
-        return ", ".join(f"{k}: {v}" for k, v in value.items())
     if isinstance(value, bool):
         return "on" if value else "off"
+    if isinstance(value, int):
+        return formats.count(value)
     return str(value)
 
 
-def _charts(run) -> dict[str, str | None]:
+def _charts(run, currency: str) -> dict[str, str | None]:
     """The report's charts by name; None where the run has nothing to draw (no invoice yet, no comms)."""
     out: dict[str, str | None] = dict.fromkeys(("orders", "lead", "money", "comms"))
-    status = dict(run.con.execute("SELECT status, count(*) FROM orders GROUP BY ALL").fetchall())
-    if status:
-        order = [s for s in ORDER_STATUSES if s in status] + sorted(set(status) - set(ORDER_STATUSES))
-        out["orders"] = svg_uri(charts.horizontal_bars(order, [status[s] for s in order], "Orders by final status"))
+    status = run.sql("SELECT kind, status, count(*) AS n FROM orders GROUP BY ALL")
+    if status.height:
+        panels = {}
+        for kind in ("hardware", "service"):
+            found = dict(status.filter(pl.col("kind") == kind).select("status", "n").iter_rows())
+            order = [s for s in ORDER_STATUSES if s in found] + sorted(set(found) - set(ORDER_STATUSES))
+            if order:
+                panels[formats.words(kind).capitalize()] = (order, [found[s] for s in order])
+        out["orders"] = svg_uri(charts.bar_panels(panels, "Orders by final status"))
     lead = lead_times(run.con)
     if lead.height:
-        groups = [k if p is None else f"{k} P{p}" for k, p in lead.select("kind", "priority").iter_rows()]
+        groups = ["Hardware" if k == "hardware" else f"Service\n{formats.priority(p)}"
+                  for k, p in lead.select("kind", "priority").iter_rows()]
         out["lead"] = svg_uri(charts.grouped_bars(groups, {"median": lead["p50_h"].to_list(),
                                                            "90th percentile": lead["p90_h"].to_list()},
-                                                  "Lead time of completed orders, hours"))
+                                                  "Lead time of completed orders", axis_label="hours"))
     daily = run.sql("""
         WITH d AS (SELECT invoice_date AS day, sum(gross_amount) AS billed, 0 AS received FROM invoices GROUP BY 1
                    UNION ALL SELECT received_on, 0, sum(amount) FROM payments GROUP BY 1)
-        SELECT strftime(day, '%m-%d') AS day, sum(billed)::DOUBLE AS billed, sum(received)::DOUBLE AS received
+        SELECT day, sum(billed)::DOUBLE AS billed, sum(received)::DOUBLE AS received
         FROM d GROUP BY day ORDER BY day""")
     if daily.height:
-        out["money"] = svg_uri(charts.grouped_bars(daily["day"].to_list(), {"billed (gross)": daily["billed"].to_list(),
-                                                                          "received": daily["received"].to_list()},
-                                                   "Money billed and received per day"))
+        days = [formats.day(d).rsplit(" ", 1)[0] for d in daily["day"]]  # "5 Jan": the year is the report's
+        out["money"] = svg_uri(charts.grouped_bars(days, {"billed (gross)": daily["billed"].to_list(),
+                                                          "received": daily["received"].to_list()},
+                                                   "Money billed and received per day", axis_label=currency,
+                                                   label_every=max(1, -(-len(days) // 8))))
     comms = run.sql("SELECT channel, status, count(*) AS n FROM comms GROUP BY ALL ORDER BY ALL")
     if comms.height:
-        channels = comms["channel"].unique().sort().to_list()
+        channels = comms.group_by("channel").agg(pl.col("n").sum()).sort("n", "channel", descending=[True, False])
+        present = set(comms["status"])
+        statuses = [s for s in COMMS_STATUSES if s in present] + sorted(present - set(COMMS_STATUSES))
         series = {s: [int(comms.filter((pl.col("channel") == c) & (pl.col("status") == s))["n"].sum())
-                      for c in channels] for s in comms["status"].unique().sort().to_list()}
-        out["comms"] = svg_uri(charts.stacked_columns(channels, series, "Communications by channel and status"))
+                      for c in channels["channel"]] for s in statuses}
+        out["comms"] = svg_uri(charts.stacked_bars([formats.words(c) for c in channels["channel"]], series,
+                                                   "Communications by channel and status",
+                                                   axis_label="communications", colours=COMMS_STATUSES))
     return out
-
-
-def _shown(value: Any) -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, float):
-        return f"{value:,.4g}" if abs(value) < 1 else f"{value:,.2f}"
-    if isinstance(value, Decimal):
-        return f"{value:,.2f}"
-    return f"{value:,}"
-

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -33,21 +34,37 @@ def test_the_run_report_pdf_holds_its_figures_charts_probes_and_verdict(small_ru
     text = pdf_text((tmp_path / "run-report.pdf").read_bytes())
     figures = kpis(small_run.con)
     assert "Run report" in text and "Scenario small" in text
-    assert f"hardware_orders hardware orders placed {figures['hardware_orders']:,}" in text
-    assert f"invoiced_gross gross amount invoiced {figures['invoiced_gross']:,.2f}" in text
+    assert f"Hardware orders placed {figures['hardware_orders']:,}" in text
+    assert f"Gross amount invoiced €{figures['invoiced_gross']:,.2f}" in text
+    share = figures["hardware_error_share"] * 100
+    assert f"Share of hardware orders in error {share:.1f}%" in text  # shares as percentages, one decimal
     # The charts are there as drawings whose words a reader (and this test) can read.
-    for title in ("Orders by final status", "Lead time of completed orders, hours", "Money billed and received per day",
-                  "Communications by channel and status"):
+    for title in ("Orders by final status", "Hardware sales orders", "Service orders", "Lead time of completed orders",
+                  "Money billed and received per day", "Communications by channel and status"):
         assert title in text, title
     assert "Postings Rejected" in text and "Files Quarantined Today" in text  # the probe table
     roll = roll_forward(small_run.con)  # the receivables roll-forward, line by line, tied to the cent
     assert roll.ties and f"Receivables roll-forward ({roll.currency})" in text
     for _, words, amount, documents in roll.lines:
-        assert f"{words} {documents} {amount:,.2f}" in text, words
+        assert f"{words} {documents:,} {amount:,.2f}" in text, words
     assert f"= Closing receivables (sales ledger at the end) {roll.closing:,.2f}" in text
     assert "The lines add up to the closing balance to the cent." in text
     assert "Reconciled" in text or "break(s) to explain" in text
     assert (tmp_path / "run-report.html").read_text().count("data:image/svg+xml;base64,") == 4
+
+
+def test_the_run_report_speaks_in_words_units_and_currency(folders, tmp_path):
+    """What finance reads: no code name of a figure, channel or setting (snake_case, `sla`), amounts
+    headed by their currency, lead times in hours, probes by the condition a healthy value meets."""
+    result = CliRunner().invoke(main, ["report", str(folders[1]), "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    text = pdf_text((tmp_path / "run-report.pdf").read_bytes())
+    assert re.findall(r"\b[a-z]+_[a-z_]+\b", text) == []
+    assert "Amount (EUR)" in text and "Money and the ledgers (EUR)" in text
+    assert " h " in text and "Healthy when" in text and " SLA value " in text and " sla " not in text
+    assert re.search(r"\d+ days of simulated time, \d+ [A-Z][a-z]{2} \d{4} to \d+ [A-Z][a-z]{2} \d{4}", text)
+    for figure in re.findall(r"(?<![\d,.])\d{4,}\.\d{2}\b", text):  # thousands separated everywhere
+        pytest.fail(f"an amount without thousands separators: {figure}")
 
 
 def test_a_run_that_has_billed_nothing_yet_gets_its_report(tmp_path):

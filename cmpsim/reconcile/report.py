@@ -15,7 +15,7 @@ import polars as pl
 
 from cmpsim import charts
 from cmpsim.reconcile import BREAK_TYPES, Reconciliation
-from cmpsim.reporting import svg_uri, write_report
+from cmpsim.reporting import run_facts, svg_uri, write_report
 
 BREAKS_LISTED_MAX = 1000  # rows of the break list printed; the JSON output has them all
 MEANING = {
@@ -50,8 +50,7 @@ def context(run, rec: Reconciliation) -> dict[str, Any]:
     totals = rec.control.select(pl.col("sl_total", "gl_receivables", "difference").sum()).row(0, named=True)
     return {
         "created": as_of.isoformat(),
-        "run": {"scenario": info["scenario"], "seed": info["seed"], "days": info["horizon_days"],
-                "start_date": info["start_date"]},
+        "run": run_facts(run.con),
         "as_of_text": _as_of_text(rec.as_of),
         "period": rec.period, "reconciled": rec.reconciled,
         "receivables": run.store.scalar("SELECT min(gl_account) FROM posting_rules WHERE rule = 'receivables'"),
