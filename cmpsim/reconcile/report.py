@@ -51,6 +51,7 @@ def context(run, rec: Reconciliation) -> dict[str, Any]:
     return {
         "created": as_of.isoformat(),
         "run": run_facts(run.con),
+        "currency": run.store.scalar("SELECT coalesce(max(currency), '') FROM invoices"),
         "as_of_text": _as_of_text(rec.as_of),
         "period": rec.period, "reconciled": rec.reconciled,
         "receivables": run.store.scalar("SELECT min(gl_account) FROM posting_rules WHERE rule = 'receivables'"),
