@@ -16,7 +16,7 @@ import cmpsim
 from cmpsim.kpis import roll_forward
 from cmpsim.reconcile import reconcile, trail
 from cmpsim.scenario import load
-from conftest import BASELINE, TESTS
+from conftest import TESTS
 
 LEDGER_SMALL = TESTS / "scenarios" / "ledger-small.yaml"
 
@@ -239,57 +239,3 @@ def test_the_roll_forward_is_in_the_summary_and_the_command_line(clean, tmp_path
     assert "Received, not yet in the sales ledger at the end" in shown.stdout
     assert "the roll-forward ties to the cent" in shown.stdout
 
-
-SHIPPED = sorted(BASELINE.parent.glob("*.yaml"))
-LEDGER_FAULTS = BASELINE.parent / "ledger-faults.yaml"
-
-
-@pytest.mark.parametrize("scenario", [p for p in SHIPPED if p != LEDGER_FAULTS], ids=lambda p: p.stem)
-def test_the_roll_forward_ties_on_every_shipped_scenario(scenario, tmp_path):
-    """Each shipped scenario over its first bill cycle (8 January; service over its last explicit order,
-    the 12th), with fewer accounts and the faults of those days: the lines add up to the closing
-    sales-ledger balance to the cent, and with no ledger fault nothing is posted differently."""
-    shipped = load(scenario)
-    days = {"baseline": 5, "service": 8}.get(scenario.stem, min(4, shipped.horizon_days))
-    end = (shipped.start + dt.timedelta(days=days)).date()
-    overrides = {"horizon_days": days, "accounts": {"generate": {"count": 400}},
-                 "faults": [dict(f) for f in shipped["faults"] if dt.date.fromisoformat(f["date"]) < end]}
-    with cmpsim.run(load(scenario, overrides=overrides), out=tmp_path / "run") as run:
-        roll = roll_forward(run.con)
-        invoiced = run.sql("SELECT count(*) AS n, coalesce(sum(gross_amount), 0) AS gross FROM invoices").row(0)
-    lines = {key: (amount, documents) for key, _, amount, documents in roll.lines}
-    assert invoiced[0] > 0 and lines["invoiced"] == (invoiced[1], invoiced[0])  # a test that could not fail else
-    assert roll.ties and roll.difference == 0
-    assert lines["posted differently"] == lines["no document"] == (0, 0)
-
-
-def test_the_roll_forward_of_the_ledger_faults_scenario_explains_each_line(tmp_path):
-    """The shipped ledger-faults scenario (its faults as shipped; billing and ledgers only, 80 accounts):
-    the roll-forward ties, and each line that is not plain business says which fault or moment made it."""
-    overrides = {"processes": ["billing", "ledger"], "horizon_days": 38, "accounts": {"generate": {"count": 80}}}
-    with cmpsim.run(load(LEDGER_FAULTS, overrides=overrides), out=tmp_path / "run") as run:
-        roll = roll_forward(run.con)
-        twice = [p for p in carried_by(run, "sl-posting", "2026-01-27") if p["ledger"] == "SL"]
-        documents = dict(run.sql("SELECT doc_type, sum(sl_amount) AS s FROM financial_documents GROUP BY ALL")
-                         .iter_rows())
-        unposted = run.sql("""
-            SELECT d.doc_type, p.received_on, (SELECT max(received_on) FROM payments) AS last_statement
-            FROM financial_documents d LEFT JOIN payments p ON p.payment_id = d.doc_id
-            WHERE d.sl_amount IS NOT NULL AND (d.doc_type, d.doc_id) NOT IN (SELECT doc_type, doc_id FROM sl_entries)
-            """).rows(named=True)
-        gl_breaks = reconcile(run.con).breaks_by_type()
-    lines = {key: (amount, documents) for key, _, amount, documents in roll.lines}
-    assert roll.ties
-    assert lines["opening"] == (0, 0) and lines["no document"] == (0, 0)
-    assert lines["invoiced"][0] == documents["invoice"] and lines["received"][0] == documents["payment"]
-    # The S/L file of 27 January sent twice, and the invoice of 1 February posted 10.00 too high.
-    assert len(twice) >= 1
-    assert lines["posted differently"] == (sum(p["amount"] for p in twice) + Decimal("10.00"), len(twice) + 1)
-    # Not yet in the sales ledger: the payments of the last bank statement, which the Invoice Posting
-    # run after the end of the run would post; nothing the faults lost (they lost G/L files only).
-    assert unposted and {(u["doc_type"], u["received_on"]) for u in unposted} == {
-        ("payment", unposted[0]["last_statement"])}
-    not_posted = {key: value for key, value in lines.items() if key.startswith("not posted")}
-    assert sum(documents for _, documents in not_posted.values()) == len(unposted)
-    # The G/L faults break the reconciliation, not the sales ledger's roll-forward.
-    assert gl_breaks["missing in GL"] > 0 and gl_breaks["wrong GL account"] == 1

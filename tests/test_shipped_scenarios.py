@@ -1,0 +1,129 @@
+"""Every shipped scenario, shortened, run once: its receivables roll-forward ties to the cent, and what
+it computes — every table of the run database and every file of the run folder — equals the golden
+results recorded in `tests/golden/shipped-scenarios.json`.
+
+The golden results were recorded with the engine of wake-ups that each run SQL against the database
+(before the working state moved into memory): a new engine must reproduce them, table for table and
+byte for byte. A difference is allowed only where it fixes a defect; name it in INTENDED_CHANGES (and
+the README) with the reason, then re-record:
+
+    CMPSIM_PIN_RESULTS=1 .venv/bin/python -m pytest -p no:xdist tests/test_shipped_scenarios.py
+
+Shortened: each scenario over its first bill cycle (8 January; service to its last explicit order,
+the 12th), 400 generated accounts, the faults of those days. The ledger-faults scenario keeps all its
+faults over 38 days, with billing and the ledgers only and 80 accounts.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+from decimal import Decimal
+from importlib import metadata
+
+import pytest
+from test_reconcile import carried_by
+from test_results_pinned import VERSIONS_OF, results
+
+import cmpsim
+from cmpsim.kpis import roll_forward
+from cmpsim.reconcile import reconcile
+from cmpsim.scenario import load
+from conftest import BASELINE, TESTS
+
+SHIPPED = sorted(BASELINE.parent.glob("*.yaml"))
+LEDGER_FAULTS = BASELINE.parent / "ledger-faults.yaml"
+GOLDEN = TESTS / "golden" / "shipped-scenarios.json"
+NOT_RESULTS = {"cmpsim.duckdb", "cmpsim.duckdb.wal", ".cmpsim-lock", ".cmpsim-run"}  # the database is in tables
+#: Tables or files whose golden result a change of the engine may differ from, with the defect it fixes.
+INTENDED_CHANGES: dict[str, str] = {}
+
+
+def shortened(scenario) -> dict:
+    """The overrides that make `scenario` (a shipped file) short enough for the test suite."""
+    if scenario == LEDGER_FAULTS:
+        return {"processes": ["billing", "ledger"], "horizon_days": 38, "accounts": {"generate": {"count": 80}}}
+    shipped = load(scenario)
+    days = {"baseline": 5, "service": 8}.get(scenario.stem, min(4, shipped.horizon_days))
+    end = (shipped.start + dt.timedelta(days=days)).date()
+    return {"horizon_days": days, "accounts": {"generate": {"count": 400}},
+            "faults": [dict(f) for f in shipped["faults"] if dt.date.fromisoformat(f["date"]) < end]}
+
+
+@pytest.fixture(scope="module", params=SHIPPED, ids=lambda p: p.stem)
+def shipped_run(request, tmp_path_factory):
+    run = cmpsim.run(load(request.param, overrides=shortened(request.param)),
+                     out=tmp_path_factory.mktemp(request.param.stem) / "run")
+    yield request.param, run
+    run.close()
+
+
+def files(run) -> dict[str, str]:
+    """Every file of the run folder but the database, by path, with its SHA-256."""
+    return {str(path.relative_to(run.run_dir)): hashlib.sha256(path.read_bytes()).hexdigest()
+            for path in sorted(run.run_dir.rglob("*")) if path.is_file() and path.name not in NOT_RESULTS}
+
+
+def test_the_roll_forward_ties_on_every_shipped_scenario(shipped_run):
+    """The lines add up to the closing sales-ledger balance to the cent; without a ledger fault nothing
+    is posted differently and no entry lacks its document."""
+    scenario, run = shipped_run
+    roll = roll_forward(run.con)
+    invoiced = run.sql("SELECT count(*) AS n, coalesce(sum(gross_amount), 0) AS gross FROM invoices").row(0)
+    lines = {key: (amount, documents) for key, _, amount, documents in roll.lines}
+    assert invoiced[0] > 0 and lines["invoiced"] == (invoiced[1], invoiced[0])  # a test that could not fail else
+    closing = run.sql("SELECT sum(amount) AS s FROM sl_entries")["s"][0]
+    assert roll.ties and roll.difference == 0 and roll.closing == closing
+    assert lines["opening"] == lines["no document"] == (0, 0)
+    if scenario != LEDGER_FAULTS:
+        assert lines["posted differently"] == (0, 0)
+
+
+@pytest.mark.parametrize("shipped_run", [LEDGER_FAULTS], ids=["ledger-faults"], indirect=True)
+def test_the_roll_forward_of_the_ledger_faults_scenario_explains_each_line(shipped_run):
+    """Each line of the ledger-faults run that is not plain business says which fault or moment made it."""
+    _, run = shipped_run
+    roll = roll_forward(run.con)
+    twice = [p for p in carried_by(run, "sl-posting", "2026-01-27") if p["ledger"] == "SL"]
+    documents = dict(run.sql("SELECT doc_type, sum(sl_amount) AS s FROM financial_documents GROUP BY ALL").iter_rows())
+    unposted = run.sql("""
+        SELECT d.doc_type, p.received_on, (SELECT max(received_on) FROM payments) AS last_statement
+        FROM financial_documents d LEFT JOIN payments p ON p.payment_id = d.doc_id
+        WHERE d.sl_amount IS NOT NULL AND (d.doc_type, d.doc_id) NOT IN (SELECT doc_type, doc_id FROM sl_entries)
+        """).rows(named=True)
+    gl_breaks = reconcile(run.con).breaks_by_type()
+    lines = {key: (amount, documents) for key, _, amount, documents in roll.lines}
+    assert roll.ties
+    assert lines["invoiced"][0] == documents["invoice"] and lines["received"][0] == documents["payment"]
+    # The S/L file of 27 January sent twice, and the invoice of 1 February posted 10.00 too high.
+    assert len(twice) >= 1
+    assert lines["posted differently"] == (sum(p["amount"] for p in twice) + Decimal("10.00"), len(twice) + 1)
+    # Not yet in the sales ledger: the payments of the last bank statement, which the Invoice Posting
+    # run after the end of the run would post; nothing the faults lost (they lost G/L files only).
+    assert unposted and {(u["doc_type"], u["received_on"]) for u in unposted} == {
+        ("payment", unposted[0]["last_statement"])}
+    not_posted = {key: value for key, value in lines.items() if key.startswith("not posted")}
+    assert sum(documents for _, documents in not_posted.values()) == len(unposted)
+    # The G/L faults break the reconciliation, not the sales ledger's roll-forward.
+    assert gl_breaks["missing in GL"] > 0 and gl_breaks["wrong GL account"] == 1
+
+
+def test_every_table_and_file_equals_the_golden_results(shipped_run):
+    scenario, run = shipped_run
+    run.con.execute("CHECKPOINT")
+    found = {"tables": results(run), "files": files(run)}
+    assert found["tables"]["events"]["rows"] > 0 and len(found["files"]) > 5  # a test that could not fail else
+    golden = json.loads(GOLDEN.read_text()) if GOLDEN.is_file() else {}
+    if os.environ.get("CMPSIM_PIN_RESULTS"):
+        golden[scenario.stem] = {"overrides": shortened(scenario),
+                                 "versions": {name: metadata.version(name) for name in VERSIONS_OF}, **found}
+        GOLDEN.write_text(json.dumps(golden, indent=1, sort_keys=True, default=str) + "\n")
+    pinned = golden[scenario.stem]
+    changed = [f"  {kind} {name}: {'absent' if name not in pinned[kind] else 'pinned'} → "
+               f"{'absent' if name not in found[kind] else 'now'}"
+               for kind in ("tables", "files") for name in sorted(pinned[kind].keys() | found[kind].keys())
+               if pinned[kind].get(name) != found[kind].get(name) and name not in INTENDED_CHANGES]
+    assert not changed, (f"{scenario.stem}: {len(changed)} results differ from the golden ones "
+                         f"(recorded with {pinned['versions']}):\n" + "\n".join(changed))
