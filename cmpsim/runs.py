@@ -48,6 +48,7 @@ class Run:
     scenario: Scenario | None
     store: Store
     wall_s: dict[str, float] = field(default_factory=dict)  # wall seconds per step of this replay, not stored
+    lock: FolderLock | None = None  # an opened run's shared lock on its folder: no run replaces it meanwhile
 
     @property
     def con(self):
@@ -68,6 +69,8 @@ class Run:
 
     def close(self) -> None:
         self.store.close()
+        if self.lock is not None:
+            self.lock.release()
 
     def __enter__(self) -> Run:
         return self
@@ -245,20 +248,31 @@ def _steps(scenario: Scenario) -> list[Step | Chain]:
 
 
 def open_run(run_dir: str | Path, writable: bool = False) -> Run:
-    """Open a finished run folder, read-only unless `writable` (to apply status updates from outside)."""
+    """Open a finished run folder, read-only unless `writable` (to apply status updates from outside).
+
+    The run holds a shared lock on its folder until it is closed: a run or resume into the folder is
+    refused meanwhile (it would delete the files being read), and a folder a run or resume is writing
+    now is refused here. Several readers share the folder."""
     run_dir = Path(run_dir)
-    if not (run_dir / MARKER).is_file() or not (run_dir / DB_NAME).is_file():
-        raise InputError(str(run_dir), "", "a run folder written by cmpsim run", "no run.json and cmpsim.duckdb")
+    lock = FolderLock.share(run_dir)
     store = None
     try:
+        if not (run_dir / MARKER).is_file() or not (run_dir / DB_NAME).is_file():
+            raise InputError(str(run_dir), "", "a run folder written by cmpsim run", "no run.json and cmpsim.duckdb")
         store = Store(run_dir / DB_NAME, read_only=not writable)
         store.scalar("SELECT count(*) FROM run_info")
     except duckdb.Error as exc:  # truncated, foreign, or written by another DuckDB
         if store is not None:
             store.close()
+        if lock is not None:
+            lock.release()
         raise InputError(str(run_dir / DB_NAME), "", "the database of a cmpsim run",
                          f"a file DuckDB cannot read as one ({first_line(exc)})") from None
-    return Run(run_dir, None, store)
+    except BaseException:
+        if lock is not None:
+            lock.release()
+        raise
+    return Run(run_dir, None, store, lock=lock)
 
 
 NO_SPACE = ("No space left on device", "File too large", "Disk quota exceeded")
@@ -325,10 +339,13 @@ def _listing(names: list[str]) -> str:
 
 
 class FolderLock:
-    """An exclusive OS lock on a run folder, held while a run or a resume writes into it.
+    """An OS lock on a run folder: exclusive while a run or a resume writes into it (`take`), shared
+    while a run is open for reading (`share`, `open_run`).
 
     The lock is `flock` on `.cmpsim-lock` in the folder: the operating system releases it when the
-    process ends however it ends (kill -9 included), so a killed run never leaves the folder locked."""
+    process ends however it ends (kill -9 included), so a killed run never leaves the folder locked.
+    Locks on separate opens conflict within one process too: a notebook that holds a run open cannot
+    run into its folder until it closes it."""
 
     def __init__(self, run_dir: Path, fd: int):
         self.run_dir, self._fd = run_dir, fd
@@ -341,8 +358,32 @@ class FolderLock:
         except BlockingIOError:
             os.close(fd)
             raise InputError(str(run_dir), "", "a run folder no other cmpsim run or resume is writing",
-                             "one that another cmpsim process is writing now (wait for it, or use another --out)"
-                             ) from None
+                             "one that another cmpsim process is writing or reading now (wait for it, close the "
+                             "run it holds open, or use another --out)") from None
+        return cls(run_dir, fd)
+
+    @classmethod
+    def share(cls, run_dir: Path) -> FolderLock | None:
+        """The shared lock of a reader; None where the folder has no lock file and none can be made
+        (a run on read-only media, which nothing can be writing either)."""
+        path = run_dir / LOCK_NAME
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except FileNotFoundError:
+            if not (run_dir / MARKER).is_file():
+                return None  # not a finished run: open_run says so
+            try:
+                fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+            except OSError:
+                return None
+        except OSError:
+            return None  # not a folder, a lock that is a link, no permission: open_run says what it finds
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise InputError(str(run_dir), "", "a finished run folder no cmpsim run or resume is writing",
+                             "one that a cmpsim run or resume is writing now (wait for it to finish)") from None
         return cls(run_dir, fd)
 
     def release(self) -> None:

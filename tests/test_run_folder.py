@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+import cmpsim as cmpsim_api
 from cmpsim.comms.storage import LocalFolderStorage
 from cmpsim.engine import JobFailure
 from cmpsim.paths import inside
@@ -82,8 +83,12 @@ def test_a_second_run_into_a_folder_being_written_is_refused(tmp_path):
         second = cmpsim("run", SMALL, "--days", "1", "--out", out)
         assert second.returncode == 2, second.stderr
         assert second.stderr == (f"cmpsim: error: {out}: expected a run folder no other cmpsim run or resume is "
-                                 "writing, found one that another cmpsim process is writing now (wait for it, or use "
-                                 "another --out)\n")
+                                 "writing, found one that another cmpsim process is writing or reading now (wait for "
+                                 "it, close the run it holds open, or use another --out)\n")
+        reader = cmpsim("summary", out)  # nothing half-written is read meanwhile
+        assert reader.returncode == 2 and reader.stderr == (
+            f"cmpsim: error: {out}: expected a finished run folder no cmpsim run or resume is writing, found one "
+            "that a cmpsim run or resume is writing now (wait for it to finish)\n")
         assert first.wait(timeout=300) == 0, first.stderr.read()
     finally:
         first.kill()
@@ -98,11 +103,37 @@ def test_a_resume_of_a_run_being_written_is_refused(earlier_run, tmp_path):
     lock = FolderLock.take(run)  # another process resuming it
     try:
         result = cmpsim("run", "--resume", run)
-        assert result.returncode == 2 and "found one that another cmpsim process is writing now" in result.stderr
+        assert result.returncode == 2 and "found one that another cmpsim process is writing or reading now" \
+            in result.stderr
         assert "Traceback" not in result.stderr
     finally:
         lock.release()
     assert (run / LOCK_NAME).is_file()
+
+
+def test_a_run_held_open_for_reading_is_not_replaced_under_its_reader(earlier_run, tmp_path):
+    """A reader (a notebook, `cmpsim check`) of a finished run holds it: a new run into its folder is
+    refused instead of deleting the files being read; once the reader closes it, the run goes ahead."""
+    run = tmp_path / "run"
+    subprocess.run(["cp", "-a", str(earlier_run), str(run)], check=True)
+    before = tree(run)
+    with cmpsim_api.open_run(run) as reader, cmpsim_api.open_run(run) as second_reader:  # readers share it
+        refused = cmpsim("run", SMALL, "--days", "1", "--seed", "3", "--out", run)
+        assert refused.returncode == 2 and "writing or reading now" in refused.stderr, refused.stderr
+        assert tree(run) == before
+        assert reader.sql("SELECT count(*) AS n FROM orders")["n"][0] == second_reader.table("orders").height > 0
+    replaced = cmpsim("run", SMALL, "--days", "1", "--seed", "3", "--out", run)
+    assert replaced.returncode == 0, replaced.stderr
+
+
+def test_a_run_copied_without_its_lock_file_opens_and_is_guarded_again(earlier_run, tmp_path):
+    run = tmp_path / "run"
+    subprocess.run(["cp", "-a", str(earlier_run), str(run)], check=True)
+    (run / LOCK_NAME).unlink()
+    with cmpsim_api.open_run(run) as reader:
+        assert reader.table("run_info").height > 0
+        refused = cmpsim("run", SMALL, "--days", "1", "--out", run)
+        assert refused.returncode == 2 and "writing or reading now" in refused.stderr, refused.stderr
 
 
 # --- paths a scenario names ------------------------------------------------------------------------
