@@ -323,6 +323,7 @@ def compare_command(run_a: Path, run_b: Path, as_json: bool, show_all: bool) -> 
 
     with run_module.open_run(run_a) as a, run_module.open_run(run_b) as b:
         result = compare(a, b)
+        currency = a.store.scalar("SELECT coalesce(max(currency), '') FROM invoices")
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2, sort_keys=True))
         return
@@ -331,17 +332,37 @@ def compare_command(run_a: Path, run_b: Path, as_json: bool, show_all: bool) -> 
                   f"B: {_escape(result.b.text)}  [dim]{_escape(str(result.b.folder))}[/]")
     figures = result.figures if show_all else result.figures.filter("changed")
     _table(console, "Key figures" + ("" if show_all else " that differ"), ["figure", "A", "B", "B − A", "change %"],
-           [(("* " if r["changed"] else "  ") + r["figure"], _or_dash(r["a"]), _or_dash(r["b"]),
-             _or_dash(r["difference"]), _or_dash(r["change_pct"])) for r in figures.iter_rows(named=True)])
-    _table(console, "Money", ["total", "A", "B", "B − A"],
-           [(("* " if r["changed"] else "  ") + r["figure"], f"{r['a']:,.2f}", f"{r['b']:,.2f}",
-             f"{r['difference']:,.2f}") for r in result.money.iter_rows(named=True)])
-    _table(console, "Lead time of completed orders, hours", ["run", "kind", "priority", "completed", "mean",
-                                                             "median", "p90", "max"],
-           [(r["run"], r["kind"], _or_dash(r["priority"]), r["orders"], r["mean_h"], r["p50_h"], r["p90_h"],
-             r["max_h"]) for r in result.lead_times.iter_rows(named=True)])
+           [(("* " if r["changed"] else "  ") + _sentence(r["meaning"].removesuffix(", hours")),
+             *[_figure_text(r["figure"], r[k]) for k in ("a", "b", "difference")], _or_dash(r["change_pct"]))
+            for r in figures.iter_rows(named=True)])
+    _table(console, "Money" + (f" ({currency})" if currency else ""), ["total", "A", "B", "B − A"],
+           [(("* " if r["changed"] else "  ") + _sentence(r["meaning"]), r["a"], r["b"], r["difference"])
+            for r in result.money.iter_rows(named=True)])
+    _table(console, "Lead time of completed orders, hours", ["run", "kind of order", "priority", "completed", "mean",
+                                                             "median", "90th percentile", "longest"],
+           [(r["run"], _sentence(r["kind"]), formats.priority(r["priority"]) if r["kind"] == "service" else "",
+             r["orders"],
+             r["mean_h"], r["p50_h"], r["p90_h"], r["max_h"]) for r in result.lead_times.iter_rows(named=True)])
     if not result.changed:
         click.echo("The runs agree on every figure.")
+
+
+def _figure_text(name: str, text: str | None) -> str:
+    """A key figure given as exact text, in its unit (`cmpsim.kpis.UNITS`): a difference of shares in points."""
+    from cmpsim.kpis import UNITS
+
+    if text is None:
+        return "—"
+    unit = UNITS.get(name, "")
+    if unit == "money":
+        return formats.amount(Decimal(text))
+    if unit == "count":
+        return formats.count(int(Decimal(text)))
+    return formats.figure(float(text), unit) if unit in formats.UNITS else text
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:]
 
 
 def _as_of(text: str | None) -> dt.date | dt.datetime | None:
@@ -543,7 +564,8 @@ AMOUNT_TEXT = re.compile(r"-?[0-9]+\.[0-9]{2}")
 NUMERIC_COLUMNS = {"orders", "files", "records", "runs", "processed", "devices", "charges", "gross", "value",
                    "evaluations", "breaches", "alerts", "alerts raised", "invoices", "lines", "net", "tax",
                    "documents", "amount", "postings", "failed", "sales ledger", "receivables control", "difference",
-                   "S/L", "G/L", "comms", "mean", "offending rows", "mean wait", "mean lead time", "90th percentile"}
+                   "S/L", "G/L", "comms", "mean", "offending rows", "mean wait", "mean lead time", "90th percentile",
+                   "A", "B", "B − A", "change %", "completed", "median", "longest"}
 
 
 def _cell(value: object) -> str:
