@@ -49,8 +49,8 @@ def context(run) -> dict[str, Any]:
         "run": facts,
         "currency": currency,
         "settings": settings(run),
-        "figure_groups": [(group, [(label(n), formats.figure(figures[n], UNITS[n], currency)) for n in names])
-                          for group, names in GROUPS.items()],
+        "figure_groups": [(group, [(label(n), formats.figure(_applicable(figures, n), UNITS[n], currency))
+                                   for n in names]) for group, names in GROUPS.items()],
         "money": [(meaning[0].upper() + meaning[1:], formats.amount(amount(run.con, sql)))
                   for meaning, sql in MONEY.values()],
         "roll_forward": {"lines": [(words, formats.count(documents), formats.amount(value))
@@ -70,32 +70,46 @@ def context(run) -> dict[str, Any]:
                    for p in probes.history(run).iter_rows(named=True)],
         "reconciled": rec.reconciled,
         "control": {k: formats.money(v, currency) for k, v in control.items()},
-        "breaks": [{"break_type": t.replace("_", " ").capitalize(), "documents": formats.count(counts[t]),
+        "breaks": [{"break_type": t[:1].upper() + t[1:], "documents": formats.count(counts[t]),
                     "meaning": MEANING[t]} for t in BREAK_TYPES if counts[t]],
         "breaks_total": rec.breaks.height,
     }
 
 
+#: Shares whose whole is counted by another figure: a share of nothing is not 0 % but no figure at all.
+SHARE_OF = {"hardware_complete_share": "hardware_orders", "hardware_error_share": "hardware_orders",
+            "comms_failed_share": "comms"}
+
+
+def _applicable(figures: dict[str, Any], name: str) -> Any:
+    return None if name in SHARE_OF and not figures[SHARE_OF[name]] else figures[name]
+
+
 def settings(run) -> list[dict[str, str]]:
-    """The main knobs of the scenario stored with the run, as (setting, value) rows in words."""
+    """The main knobs of the scenario stored with the run, as (setting, value) rows in words; a process
+    the run did not replay shows none of its knobs."""
     s = _scenario(run)
-    service = s.get("service", {})
-    mix = service.get("demand", {}).get("priority_mix") or {}
+    replayed = set(s.get("processes", []))
+    hardware, service = "hardware" in replayed, "service" in replayed
+    knobs = s.get("service", {}) if service else {}
+    mix = knobs.get("demand", {}).get("priority_mix") or {}
     weights = sum(mix.values()) if isinstance(mix, dict) else 0
     rows = [
         ("Processes replayed", ", ".join(formats.words(p) for p in s.get("processes", []))),
-        ("Hardware orders a day", s.get("demand", {}).get("orders_per_day")),
-        ("Service orders a day", service.get("demand", {}).get("orders_per_day")),
+        ("Hardware orders a day", s.get("demand", {}).get("orders_per_day") if hardware else None),
+        ("Service orders a day", knobs.get("demand", {}).get("orders_per_day")),
         ("Service priority mix", ", ".join(f"{formats.priority(int(p))} {formats.share(w / weights)}"
                                            for p, w in mix.items()) if weights else None),
-        ("Fulfilment workers", service.get("fulfilment", {}).get("workers")),
+        ("Fulfilment workers", knobs.get("fulfilment", {}).get("workers")),
         ("Warehouses (units dispatched a day)",
-         ", ".join(f"{w['id']} {formats.count(w['daily_capacity_units'])}" for w in s.get("warehouses", []))),
+         ", ".join(f"{w['id']} {formats.count(w['daily_capacity_units'])}" for w in s.get("warehouses", []))
+         if hardware else None),
         ("Hardware charges billed", formats.words(s["billing"]["hardware_charges"])
-         if "hardware_charges" in s.get("billing", {}) else None),
-        ("Fraud check of sales orders", s.get("properties", {}).get("sales.order.request.extract.fraudcheckrequired")),
+         if hardware and "hardware_charges" in s.get("billing", {}) else None),
+        ("Fraud check of sales orders", s.get("properties", {}).get("sales.order.request.extract.fraudcheckrequired")
+         if hardware else None),
         ("Faults injected", len(s.get("faults", []))),
-        ("Probes declared", len(s.get("probes", []))),
+        ("Probes declared", len(s.get("probes", [])) if "probes" in replayed else None),
     ]
     return [{"setting": k, "value": _setting_text(v)} for k, v in rows if v not in (None, "")]
 
