@@ -17,6 +17,7 @@ it read-only for each look and holds no lock in between.
 from __future__ import annotations
 
 import datetime as dt
+import html
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -75,11 +76,6 @@ class Dashboard:
         return self.widget._repr_mimebundle_(**kwargs)
 
 
-def show_text(output: w.Output, text: str) -> None:
-    """Replace what `output` shows with a line of text (set from the kernel, so it is there in tests)."""
-    output.outputs = ({"output_type": "stream", "name": "stdout", "text": text + "\n"},)
-
-
 def show_table(output: w.Output, title: str, frame: pl.DataFrame) -> None:
     """Replace what `output` shows with a titled table: HTML for the page, aligned text otherwise."""
     output.outputs = ({"output_type": "display_data", "metadata": {},
@@ -127,6 +123,7 @@ class ScenarioRunner(Dashboard):
         self.knobs = _knob_widgets()
         self.run_button = w.Button(description="Run", button_style="primary", icon="play")
         self.progress = w.IntProgress(value=0, min=0, max=1, description="Days done", style=LABEL_STYLE)
+        self.error = w.HTML()  # right under the Run button, where the eye is after a click
         self.output = w.Output()
         self.last_run_dir: Path | None = None
         self.last_figures: pl.DataFrame | None = None
@@ -134,19 +131,31 @@ class ScenarioRunner(Dashboard):
         self.scenario.observe(self.scenario_chosen, names="value")
         self.run_button.on_click(self.run_clicked)
         self.widget = w.VBox([self.scenario, *self.knobs.values(), w.HBox([self.run_button, self.progress]),
-                              self.output])
+                              self.error, self.output])
         self.scenario_chosen()
 
+    def show_error(self, text: str) -> None:
+        """A refusal in a red box under the Run button (empty text: none); the last results stay."""
+        self.error.value = "" if not text else (
+            '<div class="cmpsim-error" style="color:#8a2323;background:#f8e3e3;border-left:4px solid #b33f40;'
+            f'padding:6px 10px;margin:4px 0">{html.escape(text)}</div>')
+
     def scenario_chosen(self, _change: Any = None) -> None:
-        """Fill the knobs from the chosen scenario (a knob it has no section for is disabled)."""
-        self.output.outputs = ()
+        """Fill the knobs from the chosen scenario (a knob it has no section for is disabled). A
+        scenario that cannot be loaded disables every knob and the Run button and says why."""
+        self.show_error("")
         if self.scenario.value is None:
             return
         try:
             scenario = load(self.scenario.value)
         except InputError as exc:
-            show_text(self.output, str(exc))
+            self._base = {}
+            for box in self.knobs.values():
+                box.disabled = True
+            self.run_button.disabled = True
+            self.show_error(f"This scenario cannot be loaded, so nothing can run: {exc}")
             return
+        self.run_button.disabled = False
         self._base = knobs_of(scenario)
         for name, value in self._base.items():
             box = self.knobs[name]
@@ -159,6 +168,13 @@ class ScenarioRunner(Dashboard):
         self.knobs["faults"].options = [(f"keep the scenario's {faults}", "keep"), ("clear them", "clear")]
         self.knobs["faults"].value = "keep"
 
+    def knob_values_or_none(self) -> dict[str, Any]:
+        """The knobs as set now, the priority mix as typed when it cannot be read."""
+        try:
+            return self.knob_values()
+        except InputError:
+            return {name: (None if box.disabled else box.value) for name, box in self.knobs.items()}
+
     def knob_values(self) -> dict[str, Any]:
         """The knobs as set now; a priority mix that cannot be read raises InputError."""
         values = {name: (None if box.disabled else box.value) for name, box in self.knobs.items()}
@@ -167,11 +183,14 @@ class ScenarioRunner(Dashboard):
         return values
 
     def run_clicked(self, _button: w.Button | None = None) -> Path | None:
-        """Run the chosen scenario with the knobs; the run folder, or None when a value was refused."""
-        self.output.outputs = ()
-        self.progress.value, self.progress.bar_style = 0, ""
+        """Run the chosen scenario with the knobs; the run folder, or None when a value was refused
+        (the message names the knob; the results of the last run stay on show)."""
+        self.show_error("")
         if self.scenario.value is None:
-            show_text(self.output, "Choose a scenario first.")
+            self.show_error("Choose a scenario first.")
+            return None
+        if not self._base:
+            self.scenario_chosen()  # says again why this scenario cannot run
             return None
         try:
             knobs = self.knob_values()
@@ -179,10 +198,11 @@ class ScenarioRunner(Dashboard):
             scenario = load(self.scenario.value, overrides=overrides)
             folder = run_dir_for(self.out_folder, scenario, overrides)
             self.run_button.disabled = True
+            self.progress.value, self.progress.bar_style = 0, ""
             run = runs.run(scenario, out=folder, progress=self._progress)
         except InputError as exc:
             self.progress.bar_style = "danger"
-            show_text(self.output, str(exc))
+            self.show_error(knob_message(exc, changed_knobs(self.knob_values_or_none(), self._base)))
             return None
         finally:
             self.run_button.disabled = False
@@ -200,6 +220,18 @@ class ScenarioRunner(Dashboard):
     def _progress(self, done_days: int, total_days: int) -> None:
         self.progress.max = total_days
         self.progress.value = done_days
+
+
+def knob_message(exc: InputError, changed: Sequence[str]) -> str:
+    """A refusal of the scenario rules said against the knob that caused it ("Hardware orders a day:
+    expected a number >= 0, found -5"), not against the scenario file; as it is when no changed knob
+    is at that place."""
+    for name in changed:
+        path, label = KNOBS[name]
+        dotted = ".".join(path)
+        if exc.path == dotted or exc.path.startswith(dotted + ".") or exc.path.startswith(dotted + "["):
+            return f"{label}: expected {exc.expected}, found {exc.found}"
+    return str(exc)
 
 
 # --- two runs side by side ------------------------------------------------------------------------

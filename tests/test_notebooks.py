@@ -36,7 +36,7 @@ def test_every_notebook_is_committed_with_its_outputs():
         assert sum(len(c.outputs) for c in code) >= 4, f"{path.name}: committed without its outputs"
 
 
-SHOWING = {"print", "display", "show_text", "show_table"}  # what prints or displays in the notebooks' cells
+SHOWING = {"print", "display", "show_table"}  # what prints or displays in the notebooks' cells
 
 
 def shows_something(source: str) -> bool:

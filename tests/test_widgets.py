@@ -134,20 +134,34 @@ def test_the_runner_fills_the_knobs_from_the_chosen_scenario(tmp_path):
 
 
 @pytest.mark.parametrize(("knob", "value", "message"), [
-    ("hardware_orders_per_day", -5.0, "demand.orders_per_day: expected a number >= 0, found -5"),
-    ("days", 0, "horizon_days: expected"),
+    ("hardware_orders_per_day", -5.0, "Hardware orders a day: expected a number &gt;= 0, found -5"),
+    ("service_orders_per_day", -5.0, "Service orders a day: expected a number &gt;= 0, found -5"),
+    ("days", 0, "Days: expected"),
     ("priority_mix", "urgent", "knob priority mix: expected priorities 0-9 with weights"),
 ])
-def test_a_bad_knob_shows_its_message_and_runs_nothing(tmp_path, knob, value, message):
+def test_a_bad_knob_is_named_in_a_message_under_the_run_button_and_runs_nothing(tmp_path, knob, value, message):
     runner = ScenarioRunner([LEDGER_SMALL], tmp_path / "runs")
     runner.knobs[knob].value = value
     runner.run_button.click()
-    shown = runner.output.outputs
-    assert len(shown) == 1 and shown[0]["output_type"] == "stream"
-    assert message in shown[0]["text"] and "Traceback" not in shown[0]["text"]
-    assert shown[0]["text"].count("\n") == 1
+    shown = runner.error.value
+    assert message in shown and "cmpsim-error" in shown and "Traceback" not in shown
+    assert "ledger-small.yaml" not in shown  # said against the knob, not the scenario file
+    assert runner.widget.children.index(runner.error) == runner.widget.children.index(runner.output) - 1
     assert runner.last_run_dir is None and not (tmp_path / "runs").exists()
     assert runner.progress.bar_style == "danger" and not runner.run_button.disabled
+
+
+def test_a_scenario_that_cannot_be_loaded_disables_the_knobs_and_says_why(tmp_path):
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(f"extends: {LEDGER_SMALL}\nhorizon_days: -1\n")
+    runner = ScenarioRunner([broken, LEDGER_SMALL], tmp_path / "runs")
+    assert runner.run_button.disabled and all(box.disabled for box in runner.knobs.values())
+    assert "This scenario cannot be loaded" in runner.error.value and "horizon_days" in runner.error.value
+    assert "priority mix" not in runner.error.value
+    runner.run_clicked()
+    assert runner.last_run_dir is None and not (tmp_path / "runs").exists()
+    runner.scenario.value = str(LEDGER_SMALL)  # a good one enables them again
+    assert not runner.run_button.disabled and not runner.knobs["days"].disabled and runner.error.value == ""
 
 
 def test_a_run_follows_the_knobs_and_shows_its_key_figures(what_ifs):
@@ -178,6 +192,19 @@ def test_a_run_follows_the_knobs_and_shows_its_key_figures(what_ifs):
 
 
 # --- run comparison -------------------------------------------------------------------------------
+
+
+def test_a_refused_knob_keeps_the_last_results_on_show(what_ifs):
+    runner, _, changed = what_ifs
+    shown, days = runner.output.outputs, runner.knobs["days"].value
+    runner.knobs["days"].value = -3
+    try:
+        assert runner.run_clicked() is None
+        assert runner.output.outputs == shown and changed.name in shown[0]["data"]["text/plain"]
+        assert "Days: expected" in runner.error.value and runner.last_run_dir == changed
+    finally:
+        runner.knobs["days"].value = days
+        runner.show_error("")
 
 
 def test_the_comparison_marks_exactly_the_figures_that_differ(what_ifs):
