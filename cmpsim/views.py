@@ -23,6 +23,7 @@ import polars as pl
 
 from cmpsim.compare import Comparison, compare
 from cmpsim.errors import InputError, describe
+from cmpsim.formats import MISSING
 from cmpsim.kpis import KPIS, kpis
 from cmpsim.paths import SCHEMA_DIR
 from cmpsim.probes import evaluate_run, history, number_text
@@ -61,18 +62,23 @@ def cell_text(value: Any) -> str:
 
 def html_table(frame: pl.DataFrame, row_classes: Sequence[str | None] | None = None) -> str:
     """The frame as an HTML table (class `cmpsim-table`); `row_classes` gives each row a CSS class
-    (or None). Numbers are right-aligned; an empty frame shows one row saying so."""
+    (or None). Numbers are right-aligned, a missing value is "—"; an empty frame shows one row saying so."""
     numeric = [dtype.is_numeric() for dtype in frame.dtypes]
     head = "".join(f"<th>{html.escape(name)}</th>" for name in frame.columns)
     rows = []
     for i, row in enumerate(frame.iter_rows()):
         css = row_classes[i] if row_classes is not None else None
-        cells = "".join(f'<td class="num">{html.escape(cell_text(v))}</td>' if num
-                        else f"<td>{html.escape(cell_text(v))}</td>" for v, num in zip(row, numeric, strict=True))
+        cells = "".join(f'<td class="num">{html.escape(_shown(v))}</td>' if num
+                        else f"<td>{html.escape(_shown(v))}</td>" for v, num in zip(row, numeric, strict=True))
         rows.append(f'<tr class="{html.escape(css)}">{cells}</tr>' if css else f"<tr>{cells}</tr>")
     if not rows:
         rows.append(f'<tr class="empty"><td colspan="{max(frame.width, 1)}">none</td></tr>')
     return f'<table class="cmpsim-table"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+
+
+def _shown(value: Any) -> str:
+    """A table cell on the page: a missing value is a dash, not a blank that reads as zero or as lost."""
+    return MISSING if value is None else cell_text(value)
 
 
 def heading(text: str) -> str:

@@ -64,6 +64,7 @@ from cmpsim.views import (
 )
 
 LABEL_STYLE = {"description_width": "160px"}
+WIDE = {"width": "min(100%, 720px)"}  # a field that holds names (scenarios, run folders, documents) in full
 LIST_ROWS_MAX = 12  # lines a Select shows before it scrolls
 
 
@@ -93,7 +94,7 @@ def _knob_widgets() -> dict[str, w.ValueWidget]:
         "hardware_orders_per_day": w.FloatText(description=labels["hardware_orders_per_day"], style=style),
         "service_orders_per_day": w.FloatText(description=labels["service_orders_per_day"], style=style),
         "priority_mix": w.Text(description=labels["priority_mix"], placeholder="3: 50, 5: 30, 7: 15, 9: 5",
-                               style=style),
+                               style=style, layout=WIDE),
         "fulfilment_workers": w.IntText(description=labels["fulfilment_workers"], style=style),
         "hardware_charges": w.Dropdown(description=labels["hardware_charges"], options=hardware_charge_modes(),
                                        style=style),
@@ -119,7 +120,7 @@ class ScenarioRunner(Dashboard):
         paths = sorted(Path(scenarios).glob("*.yaml")) if isinstance(scenarios, str | Path) else [
             Path(p) for p in scenarios]
         self.scenario = w.Dropdown(description="Scenario", options=[(p.name, str(p)) for p in paths],
-                                   style=LABEL_STYLE)
+                                   style=LABEL_STYLE, layout=WIDE)
         self.knobs = _knob_widgets()
         self.run_button = w.Button(description="Run", button_style="primary", icon="play")
         self.progress = w.IntProgress(value=0, min=0, max=1, description="Days done", style=LABEL_STYLE)
@@ -249,8 +250,8 @@ class RunComparison(Dashboard):
         self.runs_folder = Path(runs_folder) if runs_folder is not None else None
         self._given = [s for s in (run_a, run_b) if s is not None]
         self._sources: dict[str, RunSource] = {}
-        self.run_a = w.Dropdown(description="Run A")
-        self.run_b = w.Dropdown(description="Run B")
+        self.run_a = w.Dropdown(description="Run A", layout=WIDE)
+        self.run_b = w.Dropdown(description="Run B", layout=WIDE)
         self.refresh_button = w.Button(description="Refresh runs", icon="refresh")
         self.heading, self.figures, self.money, self.chart = w.HTML(), w.HTML(), w.HTML(), w.HTML()
         self.comparison: Comparison | None = None
@@ -349,7 +350,9 @@ class ProbeBoard(Dashboard):
         with opened(self.source) as run:
             sentence, self.finding_rows = probe_findings(run, self.probe.value)
             self.evaluation_rows = probe_evaluations(run, self.probe.value, self.breaches_only.value)
-        self.findings.value = page(heading(f"What made {self.probe.value} fire"), paragraph(sentence),
+        fired = not sentence.startswith(f"{self.probe.value} never breached")
+        title = f"What made {self.probe.value} fire" if fired else f"{self.probe.value}: no breach in the run"
+        self.findings.value = page(heading(title), paragraph(sentence),
                                    html_table(self.finding_rows) if self.finding_rows.width else "")
         shown = self.evaluation_rows.drop("detail")
         self.evaluations.value = page(heading("Evaluations in the run"),
@@ -375,7 +378,8 @@ class ReconciliationExplorer(Dashboard):
                                    html_table(self.reconciliation.control)))
         self.break_type = w.Dropdown(description="Break type", options=[(f"every type ({breaks.height})", "")] + [
             (f"{t} ({n})", t) for t, n in break_type_counts(breaks)])
-        self.search = w.Text(description="Search", placeholder="document, account or cause", continuous_update=False)
+        self.search = w.Text(description="Search", placeholder="document, account or cause (filters as you type)",
+                             continuous_update=True, layout=WIDE)
         self.breaks = w.Select(description="Break", rows=LIST_ROWS_MAX, layout={"width": "90%"})
         self.facts, self.documents, self.trail = w.HTML(), w.HTML(), w.HTML()
         self.shown: pl.DataFrame = breaks

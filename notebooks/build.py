@@ -75,8 +75,10 @@ print(text_table(run.sql(\"\"\"
            sum(tax_amount) AS tax, sum(gross_amount) AS gross
     FROM invoices GROUP BY ALL ORDER BY ALL\"\"\")))""", []),
     ("code", """\
-status = run.sql("SELECT status, count(*) AS orders FROM orders GROUP BY ALL ORDER BY orders DESC")
-display(SVG(charts.horizontal_bars(status["status"].to_list(), status["orders"].to_list(), "Orders by status")))""", []),
+status = run.sql("SELECT kind, status, count(*) AS orders FROM orders GROUP BY ALL ORDER BY kind, orders DESC, status")
+panels = {f"{kind} orders": (by_kind["status"].to_list(), by_kind["orders"].to_list())
+          for (kind,), by_kind in status.group_by("kind", maintain_order=True)}
+display(SVG(charts.bar_panels(panels, "Orders by status, hardware and service apart")))""", []),
     ("md", """\
 ## A bill
 

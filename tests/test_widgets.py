@@ -107,6 +107,12 @@ def test_a_priority_mix_is_typed_as_priorities_and_weights():
             views.parse_priority_mix(bad)
 
 
+def test_a_missing_value_shows_as_a_dash_not_a_blank():
+    shown = views.html_table(pl.DataFrame({"document": ["INV-1", None], "amount": [Decimal("0.00"), None]},
+                                          schema={"document": pl.Utf8, "amount": pl.Decimal(18, 2)}))
+    assert '<td class="num">0.00</td>' in shown and '<td class="num">—</td>' in shown and "<td>—</td>" in shown
+
+
 def test_html_tables_escape_values_and_show_money_exactly():
     frame = pl.DataFrame({"doc": ["<INV & co>", None], "amount": [Decimal("10.10"), Decimal("-0.50")]},
                          schema={"doc": pl.Utf8, "amount": pl.Decimal(18, 2)})
@@ -267,6 +273,7 @@ def test_choosing_a_probe_shows_what_made_it_fire(faulty):
     assert board.evaluation_rows["breached"].all() and board.evaluation_rows.height == breaches
     board.probe.value = "Postings Rejected"
     assert board.finding_rows.height == 0 and "Postings Rejected never breached" in board.findings.value
+    assert "Postings Rejected: no breach in the run" in board.findings.value and "fire" not in board.findings.value
 
 
 def test_the_probe_board_reads_an_open_run(faulty):
@@ -298,6 +305,7 @@ def test_choosing_a_break_type_filters_the_list_to_that_type(faulty):
         assert explorer.breaks.value == explorer.breaks.options[0][1]  # the first is shown at once
         assert f"<h4>{break_type}: " in explorer.facts.value
     explorer.break_type.value = "missing in GL"
+    assert explorer.search.continuous_update  # it filters as one types, no Enter to guess
     explorer.search.value = "inv-00000003"
     assert [v for _, v in explorer.breaks.options] == [("invoice", "INV-00000003")]
     explorer.search.value = "no such document"
