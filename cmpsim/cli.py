@@ -330,6 +330,8 @@ def compare_command(run_a: Path, run_b: Path, as_json: bool, show_all: bool) -> 
     console = _console(width=max(_console().width, 120))
     console.print(f"A: {_escape(result.a.text)}  [dim]{_escape(str(result.a.folder))}[/]\n"
                   f"B: {_escape(result.b.text)}  [dim]{_escape(str(result.b.folder))}[/]")
+    if result.settings:
+        _table(console, "Settings that differ", ["setting", "A", "B"], result.settings)
     figures = result.figures if show_all else result.figures.filter("changed")
     _table(console, "Key figures" + ("" if show_all else " that differ"), ["figure", "A", "B", "B − A", "change %"],
            [(("* " if r["changed"] else "  ") + _sentence(r["meaning"].removesuffix(", hours")),

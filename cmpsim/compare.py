@@ -8,6 +8,7 @@ hours as rounded by `cmpsim.kpis`).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -55,6 +56,20 @@ class Comparison:
     figures: pl.DataFrame  # figure, meaning, a, b, difference, change_pct, changed (values as exact text)
     money: pl.DataFrame  # figure, meaning, a, b, difference (Decimal), changed
     lead_times: pl.DataFrame  # run, kind, priority, orders, mean_h, p50_h, p90_h, max_h
+    settings: list[tuple[str, str, str]] = ()  # (setting, A's value, B's value) where the scenarios differ
+
+    @property
+    def side_labels(self) -> tuple[str, str]:
+        """How each side is told apart: its scenario and the values of the settings that differ (the
+        first three), or its folder when the settings are the same."""
+        if not self.settings:
+            same = self.a.text == self.b.text
+            return ((f"{self.a.text}, {Path(self.a.folder).name}", f"{self.b.text}, {Path(self.b.folder).name}")
+                    if same else (self.a.text, self.b.text))
+        shown = self.settings[:SETTINGS_SHOWN]
+        more = f" and {len(self.settings) - SETTINGS_SHOWN} more" if len(self.settings) > SETTINGS_SHOWN else ""
+        return tuple(f"{label.scenario}: " + ", ".join(f"{path} {values[i]}" for path, *values in shown) + more
+                     for i, label in enumerate((self.a, self.b)))
 
     @property
     def changed(self) -> list[str]:
@@ -70,6 +85,7 @@ class Comparison:
                       for r in self.money.rows(named=True)],
             "lead_times": self.lead_times.rows(named=True),
             "changed": self.changed,
+            "settings": [{"setting": path, "a": a, "b": b} for path, a, b in self.settings],
         }
 
     def lead_time_chart(self) -> str:
@@ -79,10 +95,10 @@ class Comparison:
             .otherwise(pl.col("kind") + " P" + pl.col("priority").cast(pl.Utf8)))
         groups = rows.select("group").unique(maintain_order=True)["group"].to_list()
         series = {}
-        for side, label in (("A", self.a), ("B", self.b)):
+        for side, label in zip(("A", "B"), self.side_labels, strict=True):
             for q in ("p50_h", "p90_h"):
                 values = dict(rows.filter(pl.col("run") == side).select("group", q).iter_rows())
-                series[f"{side} {q[:3]} — {label.scenario}"] = [float(values.get(g) or 0) for g in groups]
+                series[f"{side} {q[:3]} — {_cut(label, 60)}"] = [float(values.get(g) or 0) for g in groups]
         return charts.grouped_bars(groups, series, "Lead time, hours: median (p50) and 90th percentile (p90)")
 
 
@@ -102,7 +118,48 @@ def compare(run_a, run_b) -> Comparison:
     lead = pl.concat([lead_times(run_a.con).with_columns(run=pl.lit("A")),
                       lead_times(run_b.con).with_columns(run=pl.lit("B"))])
     return Comparison(_label(run_a), _label(run_b), figures, money,
-                      lead.select("run", pl.exclude("run")).sort("kind", "priority", "run", nulls_last=False))
+                      lead.select("run", pl.exclude("run")).sort("kind", "priority", "run", nulls_last=False),
+                      setting_differences(run_a, run_b))
+
+
+SETTINGS_SHOWN = 3  # settings named in a side's label; the comparison lists them all
+
+
+def _cut(text: str, chars_max: int) -> str:
+    return text if len(text) <= chars_max else text[: chars_max - 1] + "…"
+
+
+def setting_differences(run_a, run_b) -> list[tuple[str, str, str]]:
+    """The settings (dotted paths of the stored scenarios) whose values differ between the runs, as
+    (path, A's value, B's value) in words; "—" where one side does not have the setting. The name of
+    the scenario and its description are not settings."""
+    a, b = (_flat(_stored_scenario(run)) for run in (run_a, run_b))
+    return [(path, _setting(a.get(path)), _setting(b.get(path))) for path in sorted(a.keys() | b.keys())
+            if a.get(path) != b.get(path) and path not in ("name", "description")]
+
+
+def _stored_scenario(run) -> dict[str, Any]:
+    stored = run.con.execute("SELECT value FROM run_info WHERE key = 'scenario_json'").fetchall()
+    return json.loads(stored[0][0]) if stored else {}
+
+
+def _flat(tree: Any, prefix: str = "") -> dict[str, Any]:
+    """Leaves of a scenario by dotted path; a list is one leaf (its items compared together)."""
+    if isinstance(tree, dict) and tree:
+        return {path: leaf for key, value in tree.items() for path, leaf in _flat(value, f"{prefix}{key}.").items()}
+    return {prefix.rstrip("."): tree}
+
+
+def _setting(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, list):
+        if all(isinstance(v, str | int | float) for v in value):
+            return ", ".join(map(str, value)) or "none"
+        return f"{len(value)} item{'s' if len(value) != 1 else ''}"
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return str(value)
 
 
 def lead_times(con) -> pl.DataFrame:

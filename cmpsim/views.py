@@ -281,9 +281,17 @@ def money_html(comparison: Comparison) -> str:
 
 
 def comparison_heading(comparison: Comparison) -> str:
+    """The sides told apart by the settings that differ between them, then which figures moved."""
     changed = comparison.changed
-    return (f"A: {comparison.a.text} — B: {comparison.b.text}. "
+    a, b = comparison.side_labels
+    return (f"A: {a} — B: {b}. "
             + (f"{len(changed)} figures differ: {', '.join(changed)}." if changed else "No figure differs."))
+
+
+def settings_html(comparison: Comparison) -> str:
+    """The settings that differ between the two runs' scenarios, each with A's and B's value."""
+    frame = pl.DataFrame(comparison.settings, schema={"setting": pl.Utf8, "A": pl.Utf8, "B": pl.Utf8}, orient="row")
+    return heading("Settings that differ") + html_table(frame)
 
 
 # --- probes ---------------------------------------------------------------------------------------

@@ -60,6 +60,7 @@ from cmpsim.views import (
     probe_findings,
     run_dir_for,
     run_folders,
+    settings_html,
     text_table,
 )
 
@@ -301,7 +302,8 @@ class RunComparison(Dashboard):
             return
         comparison = comparison_of(self._sources[self.run_a.value], self._sources[self.run_b.value])
         self.comparison = comparison
-        self.heading.value = paragraph(comparison_heading(comparison))
+        self.heading.value = page(paragraph(comparison_heading(comparison)),
+                                  settings_html(comparison) if comparison.settings else "")
         self.figures.value = page(heading("Key figures"), figures_html(comparison))
         self.money.value = page(heading("Money"), money_html(comparison))
         self.chart.value = inline_svg(comparison.lead_time_chart())

@@ -229,10 +229,19 @@ def test_the_comparison_marks_exactly_the_figures_that_differ(what_ifs):
         assert f'<td class="num">{amount}</td>' in board.money.value  # to the cent, as stored
     assert board.chart.value.startswith("<svg") and "Lead time" in board.chart.value
     assert f"{len(board.comparison.changed)} figures differ" in board.heading.value
+    # The sides are told apart by what was changed: the knobs turned for B, A's and B's values.
+    settings = {path: (a, b) for path, a, b in board.comparison.settings}
+    assert settings["demand.orders_per_day"] == ("0", "20") and settings["billing.hardware_charges"] == (
+        "next_invoice", "immediate")
+    assert settings["properties.sales.order.request.extract.fraudcheckrequired"] == ("on", "off")
+    assert "name" not in settings and all(a != b for a, b in settings.values())
+    a_label, b_label = board.comparison.side_labels
+    assert a_label != b_label and "Settings that differ" in board.heading.value
+    assert "billing.hardware_charges next_invoice" in a_label and "billing.hardware_charges immediate" in b_label
 
     board.run_b.value = str(as_written)  # a run against itself: nothing marked
     assert board.comparison.b.days == 2 and marked_rows(board.figures.value, "changed") == []
-    assert "No figure differs." in board.heading.value
+    assert "No figure differs." in board.heading.value and board.comparison.settings == []
 
 
 def test_the_comparison_takes_open_runs_and_refreshes_its_list(what_ifs, faulty):
