@@ -593,8 +593,12 @@ def _cell_text(value: object) -> str:
 
 
 def _table(console: Console, title: str, columns: list[str], rows: list[tuple]) -> None:
+    """A titled table; with no rows, one line saying so rather than a frame around nothing."""
     from rich.table import Table
 
+    if not rows:
+        console.print(f"{_escape(title)}: none")
+        return
     table = Table(title=title, title_justify="left")
     for i, column in enumerate(columns):
         table.add_column(column, justify="right" if i and column in NUMERIC_COLUMNS else "left")

@@ -35,6 +35,7 @@ def test_run_writes_a_run_folder_and_prints_the_summary(tmp_path):
     result = cmpsim("run", SMALL, "--days", "2", "--seed", "11", "--out", out)
     assert result.returncode == 0, result.stderr
     assert "Hardware orders by status" in result.stdout and "Job runs that did work" in result.stdout
+    assert "Quarantined files (0): none" in result.stdout  # an empty table is one line saying so
     assert (out / "cmpsim.duckdb").is_file() and (out / "run.json").is_file()
     summary = json.loads((out / "summary.json").read_text())
     assert summary["seed"] == 11 and summary["days"] == 2 and summary["orders"]["total"] > 0
