@@ -40,7 +40,7 @@ class _Group(click.Group):
             click.echo(f"cmpsim: error: {exc}", err=True)
             ctx.exit(EXIT_BAD_INPUT)
         except OSError as exc:  # a path the file system refuses (name too long, a folder, no permission)
-            click.echo(f"cmpsim: error: {_shortened(str(exc.filename or ''), 120)}: "
+            click.echo(f"cmpsim: error: {formats.shortened(str(exc.filename or ''), 120)}: "
                        f"{exc.strerror or exc.__class__.__name__}", err=True)
             ctx.exit(EXIT_BAD_INPUT)
         except RunStopped as exc:
@@ -320,10 +320,11 @@ def compare_command(run_a: Path, run_b: Path, as_json: bool, show_all: bool) -> 
     """Compare two finished runs: key figures, money totals and lead times, differences marked."""
     from cmpsim import runs as run_module
     from cmpsim.compare import compare
+    from cmpsim.kpis import currency as run_currency
 
     with run_module.open_run(run_a) as a, run_module.open_run(run_b) as b:
         result = compare(a, b)
-        currency = a.store.scalar("SELECT coalesce(max(currency), '') FROM invoices")
+        currency = run_currency(a.con)
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2, sort_keys=True))
         return
@@ -334,15 +335,15 @@ def compare_command(run_a: Path, run_b: Path, as_json: bool, show_all: bool) -> 
         _table(console, "Settings that differ", ["setting", "A", "B"], result.settings)
     figures = result.figures if show_all else result.figures.filter("changed")
     _table(console, "Key figures" + ("" if show_all else " that differ"), ["figure", "A", "B", "B − A", "change %"],
-           [(("* " if r["changed"] else "  ") + _sentence(r["meaning"].removesuffix(", hours")),
+           [(("* " if r["changed"] else "  ") + formats.sentence(r["meaning"].removesuffix(", hours")),
              *[_figure_text(r["figure"], r[k]) for k in ("a", "b", "difference")], _or_dash(r["change_pct"]))
             for r in figures.iter_rows(named=True)])
     _table(console, "Money" + (f" ({currency})" if currency else ""), ["total", "A", "B", "B − A"],
-           [(("* " if r["changed"] else "  ") + _sentence(r["meaning"]), r["a"], r["b"], r["difference"])
+           [(("* " if r["changed"] else "  ") + formats.sentence(r["meaning"]), r["a"], r["b"], r["difference"])
             for r in result.money.iter_rows(named=True)])
     _table(console, "Lead time of completed orders, hours", ["run", "kind of order", "priority", "completed", "mean",
                                                              "median", "90th percentile", "longest"],
-           [(r["run"], _sentence(r["kind"]), formats.priority(r["priority"]) if r["kind"] == "service" else "",
+           [(r["run"], formats.sentence(r["kind"]), formats.priority(r["priority"]) if r["kind"] == "service" else "",
              r["orders"],
              r["mean_h"], r["p50_h"], r["p90_h"], r["max_h"]) for r in result.lead_times.iter_rows(named=True)])
     if not result.changed:
@@ -361,10 +362,6 @@ def _figure_text(name: str, text: str | None) -> str:
     if unit == "count":
         return formats.count(int(Decimal(text)))
     return formats.figure(float(text), unit) if unit in formats.UNITS else text
-
-
-def _sentence(text: str) -> str:
-    return text[:1].upper() + text[1:]
 
 
 def _as_of(text: str | None) -> dt.date | dt.datetime | None:
@@ -471,11 +468,7 @@ def _found(detail: str | None, chars_max: int = 90) -> str:
         text = "first: " + first
     else:
         text = detail
-    return _shortened(text, chars_max)
-
-
-def _shortened(text: str, chars_max: int = 60) -> str:
-    return text if len(text) <= chars_max else text[: chars_max - 1] + "…"
+    return formats.shortened(text, chars_max)
 
 
 def print_summary(s: dict, run_dir: Path) -> None:

@@ -8,7 +8,6 @@ hours as rounded by `cmpsim.kpis`).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -16,8 +15,8 @@ from typing import Any
 
 import polars as pl
 
-from cmpsim import charts
-from cmpsim.kpis import KPIS, kpis
+from cmpsim import charts, formats
+from cmpsim.kpis import KPIS, kpis, stored_scenario
 
 LEAD_TIME_QUANTILES = (0.5, 0.9)
 MONEY = {  # name: (what it is, SQL returning one amount)
@@ -98,7 +97,7 @@ class Comparison:
         for side, label in zip(("A", "B"), self.side_labels, strict=True):
             for q in ("p50_h", "p90_h"):
                 values = dict(rows.filter(pl.col("run") == side).select("group", q).iter_rows())
-                series[f"{side} {q[:3]} — {_cut(label, 60)}"] = [float(values.get(g) or 0) for g in groups]
+                series[f"{side} {q[:3]} — {formats.shortened(label, 60)}"] = [float(values.get(g) or 0) for g in groups]
         return charts.grouped_bars(groups, series, "Lead time, hours: median (p50) and 90th percentile (p90)")
 
 
@@ -125,22 +124,15 @@ def compare(run_a, run_b) -> Comparison:
 SETTINGS_SHOWN = 3  # settings named in a side's label; the comparison lists them all
 
 
-def _cut(text: str, chars_max: int) -> str:
-    return text if len(text) <= chars_max else text[: chars_max - 1] + "…"
 
 
 def setting_differences(run_a, run_b) -> list[tuple[str, str, str]]:
     """The settings (dotted paths of the stored scenarios) whose values differ between the runs, as
     (path, A's value, B's value) in words; "—" where one side does not have the setting. The name of
     the scenario and its description are not settings."""
-    a, b = (_flat(_stored_scenario(run)) for run in (run_a, run_b))
+    a, b = (_flat(stored_scenario(run.con)) for run in (run_a, run_b))
     return [(path, _setting(a.get(path)), _setting(b.get(path))) for path in sorted(a.keys() | b.keys())
             if a.get(path) != b.get(path) and path not in ("name", "description")]
-
-
-def _stored_scenario(run) -> dict[str, Any]:
-    stored = run.con.execute("SELECT value FROM run_info WHERE key = 'scenario_json'").fetchall()
-    return json.loads(stored[0][0]) if stored else {}
 
 
 def _flat(tree: Any, prefix: str = "") -> dict[str, Any]:

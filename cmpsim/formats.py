@@ -124,6 +124,16 @@ WORDS = {
 PRIORITY_NAMES = {3: "Low", 5: "Medium", 7: "High", 9: "Urgent"}  # Siebel CRM, Table 8-5
 
 
+def sentence(text: str) -> str:
+    """Text as a label begins: "invoiced, gross" → "Invoiced, gross" (the rest as it is: "GL" stays)."""
+    return text[:1].upper() + text[1:]
+
+
+def shortened(text: str, chars_max: int) -> str:
+    """`text` cut to `chars_max` characters, an ellipsis saying so."""
+    return text if len(text) <= chars_max else text[: chars_max - 1] + "…"
+
+
 def words(code: str | None) -> str:
     """A stored code in words: "push_handset" → "Push to handset"; an unknown code loses its underscores."""
     if code is None:

@@ -56,8 +56,22 @@ GROUPS = {
 
 def label(name: str) -> str:
     """A figure's name in words, as a heading says it: "Share of hardware orders in error"."""
-    meaning = KPIS[name][0].removesuffix(", hours")
-    return meaning[0].upper() + meaning[1:]
+    from cmpsim.formats import sentence
+
+    return sentence(KPIS[name][0].removesuffix(", hours"))
+
+
+def currency(con) -> str:
+    """The currency the run invoiced in ("" before its first invoice)."""
+    return con.execute("SELECT coalesce(max(currency), '') FROM invoices").fetchall()[0][0]
+
+
+def stored_scenario(con) -> dict[str, Any]:
+    """The scenario the run was started with, as stored in its database ({} for a run without one)."""
+    import json
+
+    stored = con.execute("SELECT value FROM run_info WHERE key = 'scenario_json'").fetchall()
+    return json.loads(stored[0][0]) if stored else {}
 
 
 def kpis(con) -> dict[str, Any]:
@@ -152,6 +166,5 @@ def roll_forward(con) -> RollForward:
     """The receivables roll-forward of the run behind `con` (see RollForward)."""
     rows = con.execute(ROLL_FORWARD_SQL).fetchall()
     closing = con.execute("SELECT coalesce(sum(amount), 0)::DECIMAL(18,2) FROM sl_entries").fetchall()[0][0]
-    currency = con.execute("SELECT coalesce(max(currency), '') FROM invoices").fetchall()[0][0]
     lines = [(what, ROLL_FORWARD_LINES[what], amount, documents) for what, amount, documents in rows]
-    return RollForward(currency, lines, closing)
+    return RollForward(currency(con), lines, closing)

@@ -9,7 +9,6 @@ same run gives the same files.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,7 @@ import polars as pl
 
 from cmpsim import charts, formats, probes
 from cmpsim.compare import MONEY, amount, lead_times
-from cmpsim.kpis import GROUPS, UNITS, kpis, label, roll_forward
+from cmpsim.kpis import GROUPS, UNITS, kpis, label, roll_forward, stored_scenario
 from cmpsim.reconcile import BREAK_TYPES, reconcile
 from cmpsim.reconcile.report import MEANING
 from cmpsim.reporting import run_facts, svg_uri, write_report
@@ -42,7 +41,7 @@ def context(run) -> dict[str, Any]:
     rec = reconcile(run.con)
     counts = rec.breaks_by_type()
     roll = roll_forward(run.con)
-    currency = roll.currency or _scenario(run).get("currency", "")
+    currency = roll.currency or stored_scenario(run.con).get("currency", "")
     control = rec.control.select(pl.col("sl_total", "gl_receivables", "difference").sum()).row(0, named=True)
     return {
         "created": facts["start_date"],
@@ -51,7 +50,7 @@ def context(run) -> dict[str, Any]:
         "settings": settings(run),
         "figure_groups": [(group, [(label(n), formats.figure(_applicable(figures, n), UNITS[n], currency))
                                    for n in names]) for group, names in GROUPS.items()],
-        "money": [(meaning[0].upper() + meaning[1:], formats.amount(amount(run.con, sql)))
+        "money": [(formats.sentence(meaning), formats.amount(amount(run.con, sql)))
                   for meaning, sql in MONEY.values()],
         "roll_forward": {"lines": [(words, formats.count(documents), formats.amount(value))
                                    for _, words, value, documents in roll.lines],
@@ -70,7 +69,7 @@ def context(run) -> dict[str, Any]:
                    for p in probes.history(run).iter_rows(named=True)],
         "reconciled": rec.reconciled,
         "control": {k: formats.money(v, currency) for k, v in control.items()},
-        "breaks": [{"break_type": t[:1].upper() + t[1:], "documents": formats.count(counts[t]),
+        "breaks": [{"break_type": formats.sentence(t), "documents": formats.count(counts[t]),
                     "meaning": MEANING[t]} for t in BREAK_TYPES if counts[t]],
         "breaks_total": rec.breaks.height,
     }
@@ -88,7 +87,7 @@ def _applicable(figures: dict[str, Any], name: str) -> Any:
 def settings(run) -> list[dict[str, str]]:
     """The main knobs of the scenario stored with the run, as (setting, value) rows in words; a process
     the run did not replay shows none of its knobs."""
-    s = _scenario(run)
+    s = stored_scenario(run.con)
     replayed = set(s.get("processes", []))
     hardware, service = "hardware" in replayed, "service" in replayed
     knobs = s.get("service", {}) if service else {}
@@ -114,11 +113,6 @@ def settings(run) -> list[dict[str, str]]:
     return [{"setting": k, "value": _setting_text(v)} for k, v in rows if v not in (None, "")]
 
 
-def _scenario(run) -> dict[str, Any]:
-    stored = run.con.execute("SELECT value FROM run_info WHERE key = 'scenario_json'").fetchall()
-    return json.loads(stored[0][0]) if stored else {}
-
-
 def _setting_text(value: Any) -> str:
     if isinstance(value, bool):
         return "on" if value else "off"
@@ -137,7 +131,7 @@ def _charts(run, currency: str) -> dict[str, str | None]:
             found = dict(status.filter(pl.col("kind") == kind).select("status", "n").iter_rows())
             order = [s for s in ORDER_STATUSES if s in found] + sorted(set(found) - set(ORDER_STATUSES))
             if order:
-                panels[formats.words(kind).capitalize()] = (order, [found[s] for s in order])
+                panels[formats.sentence(formats.words(kind))] = (order, [found[s] for s in order])
         out["orders"] = svg_uri(charts.bar_panels(panels, "Orders by final status"))
     lead = lead_times(run.con)
     if lead.height:

@@ -7,7 +7,9 @@ seed's scale so that the named levels keep their meaning.
 
 from __future__ import annotations
 
-NAMED = {"Low": 3, "Medium": 5, "High": 7, "Urgent": 9}
+from cmpsim.formats import PRIORITY_NAMES  # the names of Table 8-5, one table for parsing and showing
+
+NAMED = {name: level for level, name in PRIORITY_NAMES.items()}
 FROM_TMF622 = {"0": 9, "1": 7, "2": 5, "3": 3, "4": 1}
 
 

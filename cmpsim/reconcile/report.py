@@ -14,6 +14,7 @@ from typing import Any
 import polars as pl
 
 from cmpsim import charts
+from cmpsim.kpis import currency
 from cmpsim.reconcile import BREAK_TYPES, Reconciliation
 from cmpsim.reporting import run_facts, svg_uri, write_report
 
@@ -51,7 +52,7 @@ def context(run, rec: Reconciliation) -> dict[str, Any]:
     return {
         "created": as_of.isoformat(),
         "run": run_facts(run.con),
-        "currency": run.store.scalar("SELECT coalesce(max(currency), '') FROM invoices"),
+        "currency": currency(run.con),
         "as_of_text": _as_of_text(rec.as_of),
         "period": rec.period, "reconciled": rec.reconciled,
         "receivables": run.store.scalar("SELECT min(gl_account) FROM posting_rules WHERE rule = 'receivables'"),
