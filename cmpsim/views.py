@@ -24,7 +24,7 @@ import polars as pl
 from cmpsim.compare import Comparison, compare
 from cmpsim.errors import InputError, describe
 from cmpsim.formats import MISSING
-from cmpsim.kpis import KPIS, kpis
+from cmpsim.kpis import KPIS, kpis, stored_scenario
 from cmpsim.paths import SCHEMA_DIR
 from cmpsim.probes import evaluate_run, history, number_text
 from cmpsim.reconcile import BREAK_TYPES
@@ -352,8 +352,7 @@ def detail_rows(detail: str | None) -> pl.DataFrame:
 
 
 def _stored_probes(run: Run) -> list[dict[str, Any]]:
-    stored = run.sql("SELECT value FROM run_info WHERE key = 'scenario_json'")
-    return json.loads(stored["value"][0]).get("probes", []) if stored.height else []
+    return stored_scenario(run.con).get("probes", [])
 
 
 # --- reconciliation -------------------------------------------------------------------------------
