@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import click
 
 from cmpsim import formats
-from cmpsim.errors import InputError, InvariantsBroken, RunStopped
+from cmpsim.errors import InputError, InvariantsBroken, RunInterrupted, RunStopped
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -43,8 +43,8 @@ class _Group(click.Group):
             click.echo(f"cmpsim: error: {formats.shortened(str(exc.filename or ''), 120)}: "
                        f"{exc.strerror or exc.__class__.__name__}", err=True)
             ctx.exit(EXIT_BAD_INPUT)
-        except RunStopped as exc:
-            click.echo(f"cmpsim: error: {exc}", err=True)
+        except RunStopped as exc:  # a full disk (an error), or Ctrl-C (RunInterrupted: on purpose)
+            click.echo(f"cmpsim: {'' if isinstance(exc, RunInterrupted) else 'error: '}{exc}", err=True)
             ctx.exit(EXIT_STOPPED)
         except InvariantsBroken as exc:  # `run --check`: the run stopped at the first day that broke one
             _print_check(exc.report, CHECK_ROWS_PRINTED)

@@ -32,6 +32,7 @@ from cmpsim.scenario import Scenario
 from cmpsim.store import Store
 
 DAY_S = 86_400
+HOUR_S = 3_600
 
 
 @dataclass(frozen=True)
@@ -119,6 +120,7 @@ class Simulation:
     key: bytes = field(repr=False)
     steps: list[Step | Chain] = field(default_factory=list)
     day_hooks: list[Callable[[Simulation, int], None]] = field(default_factory=list)
+    hour_hooks: list[Callable[[Simulation, float], None]] = field(default_factory=list)  # (sim, days done)
 
     def __post_init__(self) -> None:
         self.env = simpy.Environment()
@@ -329,13 +331,19 @@ class Simulation:
                 self._wake(step)
 
     def _day_ticker(self) -> Iterator[simpy.Event]:
-        """Call the day hooks at each midnight, before any step due at that same moment."""
-        day = int(self.env.now // DAY_S)
+        """Call the hour hooks at each simulated hour (when there are any) and the day hooks at each
+        midnight, before any step due at that same moment. Between two wake-ups everything is
+        committed, so a hook may stop the run (cmpsim.errors.StopRequested) and leave it resumable."""
+        every = HOUR_S if self.hour_hooks else DAY_S
+        tick = int(self.env.now // every)
         while True:
-            day += 1
-            midnight = self.env.event()
-            midnight._ok, midnight._value = True, None
-            self.env.schedule(midnight, priority=simpy.core.URGENT, delay=day * DAY_S - self.env.now)
-            yield midnight
-            for hook in self.day_hooks:
-                hook(self, day)
+            tick += 1
+            moment = self.env.event()
+            moment._ok, moment._value = True, None
+            self.env.schedule(moment, priority=simpy.core.URGENT, delay=tick * every - self.env.now)
+            yield moment
+            for hook in self.hour_hooks:
+                hook(self, tick * every / DAY_S)
+            if tick * every % DAY_S == 0:
+                for hook in self.day_hooks:
+                    hook(self, tick * every // DAY_S)

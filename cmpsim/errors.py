@@ -60,6 +60,28 @@ class RunStopped(Exception):
         self.run_dir = run_dir
 
 
+class RunInterrupted(RunStopped):
+    """A run stopped on purpose (Ctrl-C, the notebook's interrupt, a dashboard's Stop button): what
+    its last wake-up committed is kept, and resuming it ends exactly as an uninterrupted run would."""
+
+    def __init__(self, run_dir: Path, days_done: float, days: int):
+        Exception.__init__(self, run_dir, days_done, days)  # SimPy may re-raise a copy made from the args
+        self.run_dir, self.days_done, self.days = run_dir, days_done, days
+
+    def __str__(self) -> str:
+        return (f"{self.run_dir}: stopped on request in day {min(int(self.days_done) + 1, self.days)} of {self.days}; "
+                f"what it committed is kept: continue it with cmpsim.runs.resume({str(self.run_dir)!r}) "
+                f"or: cmpsim run --resume {self.run_dir}")
+
+    def _render_traceback_(self) -> list[str]:
+        """IPython shows this instead of a traceback: stopping a run is not a failure."""
+        return [str(self)]
+
+
+class StopRequested(Exception):
+    """Raised by a progress callback to stop the run at the moment it reports (see cmpsim.progress)."""
+
+
 class InvariantsBroken(Exception):
     """A run checked after each day (`cmpsim run --check`) broke an invariant: the report (a
     cmpsim.check.CheckReport) says which rows."""

@@ -24,8 +24,8 @@ import polars as pl
 
 from cmpsim import billing, comms, fulfilment, ledger, orders, probes, reference
 from cmpsim.check import check_day
-from cmpsim.engine import Chain, Simulation, Step
-from cmpsim.errors import InputError, RunStopped, first_line
+from cmpsim.engine import DAY_S, Chain, Simulation, Step
+from cmpsim.errors import InputError, RunInterrupted, RunStopped, StopRequested, first_line
 from cmpsim.files import encode_document, is_own_temporary, remove_own_temporaries, write_atomic
 from cmpsim.paths import RUN_LAYOUT
 from cmpsim.scenario import Scenario, load, stored
@@ -37,7 +37,9 @@ MARKER = "run.json"  # written when a run finishes
 RUN_MARK = ".cmpsim-run"  # written first into every run folder: what makes a folder cmpsim's to replace
 LOCK_NAME = ".cmpsim-lock"
 
-Progress = Callable[[int, int], None]  # (days done, days in all)
+# (days done, days in all): called at the start, at every simulated hour (a fraction of a day) and at
+# each midnight. It may raise cmpsim.errors.StopRequested to stop the run there, resumable.
+Progress = Callable[[float, int], None]
 
 
 @dataclass
@@ -99,6 +101,8 @@ def run(
     scenario = prepare(scenario, seed=seed, days=days)
     run_dir = Path(out) if out is not None else default_out(scenario)
     _check_replaceable(run_dir, scenario)
+    if progress is None:
+        progress = _notebook_progress(scenario, run_dir)
     lock = FolderLock.take(run_dir)
     try:
         return _run_into(run_dir, scenario, progress, check)
@@ -106,12 +110,22 @@ def run(
         lock.release()
 
 
+def _notebook_progress(scenario: Scenario, run_dir: Path) -> Progress | None:
+    """In a Jupyter kernel, a run shows its progress under the cell (cmpsim.progress); elsewhere none."""
+    from cmpsim.progress import NotebookProgress, in_kernel
+
+    if not in_kernel():
+        return None
+
+    return NotebookProgress.shown(f"{scenario.name} into {run_dir.name}", scenario.horizon_days)
+
+
 def _run_into(run_dir: Path, scenario: Scenario, progress: Progress | None, check: bool) -> Run:
     """The run itself, in a folder this process holds the lock of."""
     _check_replaceable(run_dir, scenario)  # again, now that no other process can be writing it
     _clear(run_dir)
     store = Store(run_dir / DB_NAME)
-    with _disk_guard(run_dir, store):
+    with _disk_guard(run_dir, store), _stoppable(run_dir, store, lambda: 0.0, scenario.horizon_days, progress):
         _create(store, scenario)
     sim = Simulation(scenario=scenario, store=store, run_dir=run_dir, key=scenario.key(), steps=_steps(scenario))
     if check:
@@ -120,6 +134,12 @@ def _run_into(run_dir: Path, scenario: Scenario, progress: Progress | None, chec
     if check:
         check_day(sim, scenario.horizon_days)  # the last midnight: the clock stops before its hooks
     return finished
+
+
+def unfinished(run_dir: str | Path) -> bool:
+    """True for a run folder whose run began and did not finish (stopped, killed): `resume` continues it."""
+    run_dir = Path(run_dir)
+    return (run_dir / RUN_MARK).is_file() and (run_dir / DB_NAME).is_file() and not (run_dir / MARKER).is_file()
 
 
 def resume(run_dir: str | Path, scenario: str | Path | Scenario | None = None,
@@ -185,11 +205,16 @@ def _stored_scenario(run_dir: Path, data: dict[str, Any], given: str | Path | Sc
 
 def _simulate(sim: Simulation, progress: Progress | None) -> Run:
     scenario, store, run_dir = sim.scenario, sim.store, sim.run_dir
-    if progress is not None:
-        progress(0, scenario.horizon_days)
-        sim.day_hooks.append(lambda _sim, day: progress(day, scenario.horizon_days))
-    with _disk_guard(run_dir, store):
-        sim.run(scenario.horizon_days)
+    if progress is None:
+        progress = _notebook_progress(scenario, run_dir)
+    days = scenario.horizon_days
+    with _disk_guard(run_dir, store), _stoppable(run_dir, store, lambda: sim.now_s / DAY_S, days, progress):
+        if progress is not None:
+            progress(sim.now_s / DAY_S, days)
+            sim.hour_hooks.append(lambda _sim, done: progress(done, days))
+        sim.run(days)
+        if progress is not None:
+            progress(float(days), days)
         store.con.execute("CHECKPOINT")
         summary = summarise(store.con)
         write_atomic(run_dir / "summary.json", encode_document(summary))
@@ -200,6 +225,29 @@ def _simulate(sim: Simulation, progress: Progress | None) -> Run:
             ),
         )
     return Run(run_dir, scenario, store, dict(sim.wall_s))
+
+
+@contextmanager
+def _stoppable(run_dir: Path, store: Store, days_done: Callable[[], float], days: int,
+               progress: Progress | None = None) -> Iterator[None]:
+    """Ctrl-C (the notebook's interrupt) or a progress callback's StopRequested stops the run with
+    RunInterrupted: the open transaction is rolled back and the database closed, so that what the
+    last wake-up committed is what `resume` continues from, in this process or another. A progress
+    display with a `stopped(days done, days)` method is told."""
+    try:
+        yield
+    except (KeyboardInterrupt, StopRequested, duckdb.InterruptException, RuntimeError) as exc:
+        # Ctrl-C in the middle of a DuckDB statement comes out of it as RuntimeError("Query interrupted").
+        if isinstance(exc, RuntimeError) and not str(exc).startswith("Query interrupted"):
+            raise
+        try:
+            store.close()
+        except duckdb.Error:
+            pass
+        done = days_done()
+        if hasattr(progress, "stopped"):
+            progress.stopped(done, days)
+        raise RunInterrupted(run_dir, done, days) from None
 
 
 @contextmanager

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -27,9 +28,10 @@ import polars as pl
 
 from cmpsim import runs
 from cmpsim.compare import Comparison
-from cmpsim.errors import InputError
+from cmpsim.errors import InputError, RunInterrupted, StopRequested, first_line
+from cmpsim.progress import Pace, in_kernel, line_html, stopped_text
 from cmpsim.reconcile import Reconciliation, reconcile, trail
-from cmpsim.scenario import load
+from cmpsim.scenario import Scenario, load
 from cmpsim.views import (
     KNOBS,
     RunSource,
@@ -113,26 +115,41 @@ class ScenarioRunner(Dashboard):
 
     The knobs start at the scenario's own values; only those changed become overrides, and a run with
     overrides gets a folder of its own (`cmpsim.views.run_dir_for`). A value the scenario rules refuse
-    shows their one-line message and runs nothing. After a run its key figures are shown, the run is
-    closed (other dashboards can open it) and its folder kept in `last_run_dir`."""
+    shows their one-line message and runs nothing. While a run goes, the bar and its line say the day,
+    the pace and the time left; Stop ends it at the next simulated hour, resumable: Run with the same
+    knobs continues it. After a run its key figures are shown, the run is closed (other dashboards
+    can open it) and its folder kept in `last_run_dir`.
 
-    def __init__(self, scenarios: str | Path | Sequence[str | Path], out_folder: str | Path) -> None:
+    In a notebook the run goes on in the background, so the page (and Stop) stay live; elsewhere, and
+    with `background=False`, `run_clicked` returns when the run has ended. `wait()` waits for it."""
+
+    def __init__(self, scenarios: str | Path | Sequence[str | Path], out_folder: str | Path,
+                 background: bool | None = None) -> None:
         self.out_folder = Path(out_folder)
+        self.background = in_kernel() if background is None else background
         paths = sorted(Path(scenarios).glob("*.yaml")) if isinstance(scenarios, str | Path) else [
             Path(p) for p in scenarios]
         self.scenario = w.Dropdown(description="Scenario", options=[(p.name, str(p)) for p in paths],
                                    style=LABEL_STYLE, layout=WIDE)
         self.knobs = _knob_widgets()
         self.run_button = w.Button(description="Run", button_style="primary", icon="play")
-        self.progress = w.IntProgress(value=0, min=0, max=1, description="Days done", style=LABEL_STYLE)
+        self.stop_button = w.Button(description="Stop", icon="stop", disabled=True,
+                                    tooltip="stop at the next simulated hour; Run continues it")
+        self.progress = w.FloatProgress(value=0, min=0, max=1, description="Days done", style=LABEL_STYLE)
+        self.pace = w.HTML()  # day n of N, the pace, the time left
         self.error = w.HTML()  # right under the Run button, where the eye is after a click
         self.output = w.Output()
         self.last_run_dir: Path | None = None
         self.last_figures: pl.DataFrame | None = None
         self._base: dict[str, Any] = {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._outcome: Path | None = None
         self.scenario.observe(self.scenario_chosen, names="value")
         self.run_button.on_click(self.run_clicked)
-        self.widget = w.VBox([self.scenario, *self.knobs.values(), w.HBox([self.run_button, self.progress]),
+        self.stop_button.on_click(self.stop_clicked)
+        self.widget = w.VBox([self.scenario, *self.knobs.values(),
+                              w.HBox([self.run_button, self.stop_button, self.progress, self.pace]),
                               self.error, self.output])
         self.scenario_chosen()
 
@@ -185,9 +202,13 @@ class ScenarioRunner(Dashboard):
         return values
 
     def run_clicked(self, _button: w.Button | None = None) -> Path | None:
-        """Run the chosen scenario with the knobs; the run folder, or None when a value was refused
-        (the message names the knob; the results of the last run stay on show)."""
+        """Run the chosen scenario with the knobs: the run folder, or None when a value was refused
+        (the message names the knob; the results of the last run stay on show) or the run was stopped.
+        In the background, the folder it runs into (`wait()` gives the outcome)."""
         self.show_error("")
+        if self._thread is not None and self._thread.is_alive():
+            self.show_error("A run is going on: wait for it or press Stop.")
+            return None
         if self.scenario.value is None:
             self.show_error("Choose a scenario first.")
             return None
@@ -198,30 +219,68 @@ class ScenarioRunner(Dashboard):
             knobs = self.knob_values()
             overrides = overrides_from_knobs(knobs, self._base)
             scenario = load(self.scenario.value, overrides=overrides)
-            folder = run_dir_for(self.out_folder, scenario, overrides)
-            self.run_button.disabled = True
-            self.progress.value, self.progress.bar_style = 0, ""
-            run = runs.run(scenario, out=folder, progress=self._progress)
         except InputError as exc:
             self.progress.bar_style = "danger"
             self.show_error(knob_message(exc, changed_knobs(self.knob_values_or_none(), self._base)))
             return None
-        finally:
-            self.run_button.disabled = False
-        with run:
-            self.last_figures = key_figures(run.con)
-        # The engine reports a day at each midnight it passes; the run's last midnight is its end.
-        self.progress.max = self.progress.value = scenario.horizon_days
-        self.progress.bar_style = "success"
-        self.last_run_dir = folder
-        changed = ", ".join(changed_knobs(knobs, self._base))
-        show_table(self.output, f"{folder.name}: {scenario.name}, seed {scenario.seed}, {scenario.horizon_days} days"
-                   + (f"; changed: {changed}" if changed else ""), self.last_figures)
+        folder = run_dir_for(self.out_folder, scenario, overrides)
+        self._stop.clear()
+        self.run_button.disabled, self.stop_button.disabled = True, False
+        self.progress.value, self.progress.bar_style = 0, ""
+        self.pace.value = line_html("setting up the run database")
+        if not self.background:
+            return self._execute(scenario, folder, changed_knobs(knobs, self._base))
+        self._thread = threading.Thread(target=self._execute, args=(scenario, folder, changed_knobs(knobs, self._base)),
+                                        name=f"cmpsim run {folder.name}", daemon=True)
+        self._thread.start()
         return folder
 
-    def _progress(self, done_days: int, total_days: int) -> None:
-        self.progress.max = total_days
-        self.progress.value = done_days
+    def stop_clicked(self, _button: w.Button | None = None) -> None:
+        """Stop the run going on at its next simulated hour; what it did is kept, and Run continues it."""
+        self._stop.set()
+        self.stop_button.disabled = True
+        self.pace.value = line_html("stopping at the next simulated hour")
+
+    def wait(self, timeout: float | None = None) -> Path | None:
+        """Wait for a run started in the background: its folder, or None when it was refused or stopped."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+        return self._outcome
+
+    def _execute(self, scenario: Scenario, folder: Path, changed: list[str]) -> Path | None:
+        self._outcome = None
+        pace = Pace()
+
+        def progress(done: float, days: int) -> None:
+            self.progress.max, self.progress.value = days, min(done, days)
+            self.pace.value = line_html(pace.text(done, days))
+            if self._stop.is_set():
+                raise StopRequested
+
+        try:
+            run = (runs.resume(folder, scenario, progress) if runs.unfinished(folder)
+                   else runs.run(scenario, out=folder, progress=progress))
+            with run:
+                self.last_figures = key_figures(run.con)
+        except RunInterrupted as exc:
+            self.progress.bar_style = "warning"
+            self.pace.value = line_html(stopped_text(exc.days_done, exc.days) + "; Run continues it")
+            return None
+        except InputError as exc:  # the folder is another's, or in use
+            self.progress.bar_style = "danger"
+            self.show_error(str(exc))
+            return None
+        except Exception as exc:
+            self.progress.bar_style = "danger"
+            self.show_error(f"The run failed: {first_line(exc)}")
+            raise
+        finally:
+            self.run_button.disabled, self.stop_button.disabled = False, True
+        self.progress.bar_style = "success"
+        self.last_run_dir = self._outcome = folder
+        show_table(self.output, f"{folder.name}: {scenario.name}, seed {scenario.seed}, {scenario.horizon_days} days"
+                   + (f"; changed: {', '.join(changed)}" if changed else ""), self.last_figures)
+        return folder
 
 
 def knob_message(exc: InputError, changed: Sequence[str]) -> str:

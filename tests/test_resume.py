@@ -23,6 +23,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
+import cmpsim
+from cmpsim.errors import RunInterrupted, StopRequested
+from cmpsim.runs import resume
+from cmpsim.scenario import load
 from cmpsim.store import table_checksum
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -107,3 +111,48 @@ def test_resume_without_a_run_is_a_clear_error(tmp_path):
     assert result.returncode == 2
     assert "expected a run folder written by cmpsim run (marked .cmpsim-run), found no such mark and no " \
            "cmpsim.duckdb" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_ctrl_c_stops_a_run_saying_how_to_continue_it_and_the_resumed_run_is_the_same(reference, tmp_path):
+    expected, wall = reference
+    out = tmp_path / "interrupted"
+    # As in a terminal: Ctrl-C is delivered (a parent that runs in the background may have it ignored).
+    process = subprocess.Popen(_cmpsim("run", str(SCENARIO), "--out", str(out)), cwd=ROOT, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline = time.monotonic() + 600
+    while not (out / "cmpsim.duckdb").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(wall * 0.3)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=600)
+    assert process.returncode == 3, stderr
+    assert "stopped on request in day" in stderr and f"cmpsim run --resume {out}" in stderr
+    assert "Traceback" not in stderr
+    assert not (out / "run.json").exists()
+    resumed = subprocess.run(_cmpsim("run", str(SCENARIO), "--resume", str(out), "--json"), cwd=ROOT,
+                             capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr
+    assert fingerprint(out) == expected
+
+
+def test_a_progress_callback_stops_a_run_on_the_hour_and_the_same_process_resumes_it(reference, tmp_path):
+    expected, _ = reference
+    out = tmp_path / "stopped"
+    seen: list[float] = []
+
+    def stop_at_a_day_and_a_half(done: float, days: int) -> None:
+        seen.append(done)
+        if done >= 1.5:
+            raise StopRequested
+
+    with pytest.raises(RunInterrupted) as stopped:
+        cmpsim.run(load(SCENARIO), out=out, progress=stop_at_a_day_and_a_half)
+    assert stopped.value.days_done == 1.5 and seen == [hour / 24 for hour in range(37)]
+    assert f"stopped on request in day 2 of {stopped.value.days}" in str(stopped.value)
+    # The database was closed and the folder's lock let go: this very process continues the run.
+    seen.clear()
+    resumed = resume(out, SCENARIO, progress=lambda done, days: seen.append(done))
+    resumed.close()
+    assert seen[-1] == stopped.value.days and seen == sorted(seen)
+    assert fingerprint(out) == expected

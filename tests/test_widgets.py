@@ -347,3 +347,26 @@ def test_a_run_that_reconciles_says_so(what_ifs):
     explorer = ReconciliationExplorer(as_written)
     assert explorer.breaks.options == () and "The ledgers reconcile." in explorer.summary.value
     assert "No break." in explorer.facts.value
+
+
+def test_stop_leaves_a_resumable_run_that_run_continues_to_the_same_figures(what_ifs, tmp_path):
+    _, as_written, _ = what_ifs
+    runner = ScenarioRunner([LEDGER_SMALL], tmp_path, background=True)
+    runner.knobs["days"].value = 2
+    seen: list[str] = []
+    runner.pace.observe(lambda change: seen.append(change["new"]), names="value")
+    stop_after_a_day = lambda change: runner.stop_button.click() if change["new"] >= 1 else None  # noqa: E731
+    runner.progress.observe(stop_after_a_day, names="value")
+    folder = runner.run_clicked()
+    assert runner.run_button.disabled and not runner.stop_button.disabled  # while it goes
+    assert runner.wait(timeout=300) is None
+    assert runner.progress.bar_style == "warning" and runner.progress.value == 1
+    assert "stopped in day 2 of 2" in runner.pace.value and "Run continues it" in runner.pace.value
+    assert not (folder / "run.json").exists() and not runner.run_button.disabled and runner.stop_button.disabled
+    assert any("day 1 of 2, 12:00" in text for text in seen)
+    runner.progress.unobserve(stop_after_a_day, names="value")
+    assert runner.run_clicked() == folder and runner.wait(timeout=300) == folder
+    assert runner.progress.bar_style == "success" and "2 of 2 days simulated" in runner.pace.value
+    with cmpsim.open_run(as_written) as straight:
+        assert runner.last_figures.equals(views.key_figures(straight.con))
+
