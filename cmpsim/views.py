@@ -14,6 +14,7 @@ import datetime as dt
 import hashlib
 import html
 import json
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
@@ -38,11 +39,40 @@ RunSource = Run | str | Path  # an open run is used as it is; a folder is opened
 TABLE_CSS = """<style>
 .cmpsim-table {border-collapse: collapse; font-size: 12px; margin: 4px 0 10px 0}
 .cmpsim-table th, .cmpsim-table td {border-bottom: 1px solid #ddd; padding: 2px 8px; text-align: left;
-  vertical-align: top}
-.cmpsim-table th {background: #f3f5f7}
-.cmpsim-table td.num {text-align: right; font-variant-numeric: tabular-nums}
+  vertical-align: top; white-space: nowrap}
+.cmpsim-table th {background: #f3f5f7; position: sticky; top: 0}
+.cmpsim-table td.num, .cmpsim-table th.num {text-align: right; font-variant-numeric: tabular-nums}
+.cmpsim-table td.prose {white-space: normal; min-width: 18em; max-width: 40em}
+.cmpsim-table td.prose span {white-space: nowrap}
+.cmpsim-table th[data-sort]::after {content: " \\2195"; color: #9aa3ad}
+.cmpsim-table th[data-sort="up"]::after {content: " \\2191"; color: inherit}
+.cmpsim-table th[data-sort="down"]::after {content: " \\2193"; color: inherit}
 .cmpsim-table tr.changed td, .cmpsim-table tr.breached td {background: #fff3cd; font-weight: 600}
+.cmpsim-scroll {max-height: 460px; overflow: auto; display: inline-block; max-width: 100%}
 </style>"""
+PROSE_CHARS = 40  # a text cell longer than this wraps, between words only
+SORTABLE_ROWS = 12  # a table longer than this sorts by a click on a column's heading
+# Sorts the table just before it (numbers as numbers); kept as text so the output stays the same.
+SORT_SCRIPT = """<script>(function (table) {
+  if (!table) return;
+  var heads = Array.prototype.slice.call(table.tHead.rows[0].cells);
+  heads.forEach(function (th, col) {
+    th.dataset.sort = ""; th.style.cursor = "pointer"; th.title = "sort by " + th.textContent;
+    th.addEventListener("click", function () {
+      var up = th.dataset.sort !== "up", body = table.tBodies[0];
+      heads.forEach(function (h) { h.dataset.sort = ""; });
+      th.dataset.sort = up ? "up" : "down";
+      var num = th.classList.contains("num");
+      var key = function (row) { var t = row.cells[col].textContent;
+        return num ? (parseFloat(t.replace(/[^0-9.eE+-]/g, "")) || 0) : t; };
+      var rows = Array.prototype.slice.call(body.rows);
+      rows.sort(function (a, b) { var x = key(a), y = key(b);
+        return (x < y ? -1 : x > y ? 1 : 0) * (up ? 1 : -1); });
+      rows.forEach(function (row) { body.appendChild(row); });
+    });
+  });
+})(document.currentScript.previousElementSibling.querySelector("table"));</script>"""
+NUMBER = re.compile(r"-?[\d,]+(\.\d+)?%?")
 
 
 def cell_text(value: Any) -> str:
@@ -62,18 +92,75 @@ def cell_text(value: Any) -> str:
 
 def html_table(frame: pl.DataFrame, row_classes: Sequence[str | None] | None = None) -> str:
     """The frame as an HTML table (class `cmpsim-table`); `row_classes` gives each row a CSS class
-    (or None). Numbers are right-aligned, a missing value is "—"; an empty frame shows one row saying so."""
-    numeric = [dtype.is_numeric() for dtype in frame.dtypes]
-    head = "".join(f"<th>{html.escape(name)}</th>" for name in frame.columns)
+    (or None). Numbers — numeric columns, and text columns holding only numbers such as exact
+    amounts — are right-aligned; no value breaks inside (an ID, a date, an amount), long text wraps
+    between words only; a missing value is "—"; an empty frame shows one row saying so. Alignment,
+    wrapping and highlighted rows are inline styles too: they hold where a page drops `<style>`
+    (JupyterLab's sanitizer on an untrusted notebook, e-mail, GitHub)."""
+    numeric = [_numeric(frame[name]) for name in frame.columns]
+    head = "".join(f'<th class="num" style="{RIGHT}">{html.escape(name)}</th>' if num
+                   else f'<th style="{LEFT}">{html.escape(name)}</th>'
+                   for name, num in zip(frame.columns, numeric, strict=True))
     rows = []
     for i, row in enumerate(frame.iter_rows()):
         css = row_classes[i] if row_classes is not None else None
-        cells = "".join(f'<td class="num">{html.escape(_shown(v))}</td>' if num
-                        else f"<td>{html.escape(_shown(v))}</td>" for v, num in zip(row, numeric, strict=True))
-        rows.append(f'<tr class="{html.escape(css)}">{cells}</tr>' if css else f"<tr>{cells}</tr>")
+        cells = "".join(_cell(v, num) for v, num in zip(row, numeric, strict=True))
+        rows.append(f'<tr class="{html.escape(css)}" style="{FLAGGED}">{cells}</tr>' if css else f"<tr>{cells}</tr>")
     if not rows:
-        rows.append(f'<tr class="empty"><td colspan="{max(frame.width, 1)}">none</td></tr>')
+        rows.append(f'<tr class="empty"><td colspan="{max(frame.width, 1)}" style="{LEFT}">none</td></tr>')
     return f'<table class="cmpsim-table"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+
+
+LEFT = "text-align:left;white-space:nowrap"
+RIGHT = "text-align:right;white-space:nowrap;font-variant-numeric:tabular-nums"
+PROSE = "text-align:left;white-space:normal;min-width:18em;max-width:40em"
+FLAGGED = "background-color:#fff3cd;font-weight:600"
+
+
+def _numeric(column: pl.Series) -> bool:
+    if column.dtype.is_numeric():
+        return True
+    if column.dtype != pl.Utf8:
+        return False
+    values = column.drop_nulls()
+    return values.len() > 0 and bool(values.str.contains(f"^{NUMBER.pattern}$").all())
+
+
+def _cell(value: Any, numeric: bool) -> str:
+    text = _shown(value)
+    if numeric:
+        return f'<td class="num" style="{RIGHT}">{html.escape(text)}</td>'
+    if len(text) <= PROSE_CHARS:
+        return f'<td style="{LEFT}">{html.escape(text)}</td>'
+    words = " ".join(f'<span style="white-space:nowrap">{html.escape(word)}</span>' if "-" in word or "/" in word
+                     else html.escape(word) for word in text.split(" "))
+    return f'<td class="prose" style="{PROSE}">{words}</td>'
+
+
+class Table:
+    """A table as a notebook shows it: HTML with numbers right-aligned, a heading, sortable by a
+    click when it is long and scrolling under a fixed header; aligned text where HTML is not
+    shown (and for nbval's readable diffs). `show(frame)` displays one."""
+
+    def __init__(self, frame: pl.DataFrame, title: str | None = None,
+                 row_classes: Sequence[str | None] | None = None) -> None:
+        self.frame, self.title, self.row_classes = frame, title, row_classes
+
+    def _repr_html_(self) -> str:
+        table = html_table(self.frame, self.row_classes)
+        if self.frame.height > SORTABLE_ROWS:
+            table = f'<div class="cmpsim-scroll">{table}</div>{SORT_SCRIPT}'
+        return page(heading(self.title) if self.title else "", table)
+
+    def __repr__(self) -> str:
+        return (f"{self.title}\n" if self.title else "") + text_table(self.frame)
+
+
+def show(frame: pl.DataFrame, title: str | None = None) -> None:
+    """Display `frame` under the cell as a `Table` (what notebooks use instead of printing frames)."""
+    from IPython.display import display
+
+    display(Table(frame, title))
 
 
 def _shown(value: Any) -> str:
@@ -101,10 +188,12 @@ def inline_svg(svg: str) -> str:
 
 
 def text_table(frame: pl.DataFrame) -> str:
-    """The frame as aligned plain text: what a notebook shows where HTML is not rendered."""
+    """The frame as aligned plain text, numbers right-aligned: what a notebook shows where HTML is not."""
     rows = [list(frame.columns)] + [[cell_text(v) for v in row] for row in frame.iter_rows()]
     widths = [max(len(r[i]) for r in rows) for i in range(frame.width)]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows)
+    numeric = [_numeric(frame[name]) for name in frame.columns]
+    return "\n".join("  ".join(c.rjust(w) if num else c.ljust(w) for c, w, num in zip(r, widths, numeric, strict=True))
+                     .rstrip() for r in rows)
 
 
 # --- runs -----------------------------------------------------------------------------------------

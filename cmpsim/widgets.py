@@ -29,6 +29,7 @@ import polars as pl
 from cmpsim import runs
 from cmpsim.compare import Comparison
 from cmpsim.errors import InputError, RunInterrupted, StopRequested, first_line
+from cmpsim.formats import MISSING
 from cmpsim.progress import Pace, in_kernel, line_html, stopped_text
 from cmpsim.reconcile import Reconciliation, reconcile, trail
 from cmpsim.scenario import Scenario, load
@@ -39,6 +40,7 @@ from cmpsim.views import (
     break_facts,
     break_label,
     break_type_counts,
+    cell_text,
     changed_knobs,
     comparison_heading,
     comparison_of,
@@ -72,12 +74,45 @@ LIST_ROWS_MAX = 12  # lines a Select shows before it scrolls
 
 
 class Dashboard:
-    """A dashboard's root widget, shown when the object is the value of a notebook cell."""
+    """A dashboard's root widget, shown when the object is the value of a notebook cell.
+
+    Its output carries, beside the live widget, a still picture of what it shows as HTML (every
+    table, text and choice, no controls) and a one-line text: a notebook opened without a kernel
+    or widget state (an untrusted notebook in JupyterLab, GitHub, an HTML export) shows the
+    dashboard as it was instead of `VBox(children=(…`, and nbval compares that picture."""
 
     widget: w.VBox
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
-        return self.widget._repr_mimebundle_(**kwargs)
+        bundle = self.widget._repr_mimebundle_(**kwargs)
+        bundle["text/html"] = page(f'<div class="cmpsim-dashboard">{still(self.widget)}</div>')
+        bundle["text/plain"] = f"{type(self).__name__} (a live dashboard; run the cell to use it)"
+        return bundle
+
+
+def still(widget: w.Widget) -> str:
+    """What a widget shows, as static HTML: HTML and Output contents as they are, a control as its
+    label and value, boxes laid out as rows and columns; buttons and empty parts leave nothing."""
+    if isinstance(widget, w.HTML):
+        return widget.value
+    if isinstance(widget, w.Output):
+        return "".join(o.get("data", {}).get("text/html", "") for o in widget.outputs)
+    if isinstance(widget, w.Box):
+        parts = [part for part in (still(child) for child in widget.children) if part]
+        if isinstance(widget, w.HBox):
+            return ('<div style="display:flex;gap:16px;flex-wrap:wrap;align-items:baseline">'
+                    + "".join(f"<div>{part}</div>" for part in parts) + "</div>")
+        return "".join(parts)
+    if isinstance(widget, w.Button):
+        return ""
+    if isinstance(widget, w.FloatProgress | w.IntProgress):
+        return (f'<progress value="{widget.value}" max="{widget.max}"></progress>'
+                if widget.value else "")
+    if isinstance(widget, w.ValueWidget) and getattr(widget, "description", ""):
+        value = widget.label if isinstance(widget, w.Dropdown | w.Select) else widget.value
+        text = MISSING if value in (None, "") else cell_text(value)
+        return f"<p><b>{html.escape(widget.description)}</b>: {html.escape(text)}</p>"
+    return ""
 
 
 def show_table(output: w.Output, title: str, frame: pl.DataFrame) -> None:

@@ -22,7 +22,7 @@ from IPython.display import SVG, display
 import cmpsim
 from cmpsim import charts
 from cmpsim.scenario import load
-from cmpsim.views import text_table
+from cmpsim.views import show
 
 _ = pl.Config.set_tbl_width_chars(120)"""
 
@@ -64,16 +64,16 @@ The same figures `cmpsim compare` and `cmpsim sweep` use: counts, shares, lead t
     ("code", """\
 from cmpsim.views import key_figures
 
-print(text_table(key_figures(run.con)))""", []),
+show(key_figures(run.con))""", []),
     ("md", """\
 ## The public tables
 
 Everything is in the run database; the tables are described in `docs/data-model.md`. Any SQL works:""", []),
     ("code", """\
-print(text_table(run.sql(\"\"\"
+show(run.sql(\"\"\"
     SELECT invoice_date, invoice_type, count(*) AS invoices, sum(net_amount) AS net,
            sum(tax_amount) AS tax, sum(gross_amount) AS gross
-    FROM invoices GROUP BY ALL ORDER BY ALL\"\"\")))""", []),
+    FROM invoices GROUP BY ALL ORDER BY ALL\"\"\"))""", []),
     ("code", """\
 status = run.sql("SELECT kind, status, count(*) AS orders FROM orders GROUP BY ALL ORDER BY kind, orders DESC, status")
 panels = {f"{kind} orders": (by_kind["status"].to_list(), by_kind["orders"].to_list())
@@ -137,7 +137,7 @@ for name, r in (("A", a), ("B", b)):
 Lead time runs from the moment an order is released to fulfilment to its completion.""", []),
     ("code", """\
 c = compare(a, b)
-print(text_table(c.lead_times.filter(pl.col("kind") == "service")))
+show(c.lead_times.filter(pl.col("kind") == "service"))
 display(SVG(c.lead_time_chart()))""", []),
     ("md", """\
 With fewer workers every class waits longer, but not equally: the urgent lines overtake the queue,
@@ -169,8 +169,8 @@ def waits(r, workers):
         utilisation=pl.lit(round(sum(rates.values()) / (workers * mu), 2)))
 
 
-print("A, 16 workers\\n" + text_table(waits(a, 16)))
-print("\\nB, 11 workers\\n" + text_table(waits(b, 11)))""", []),
+show(waits(a, 16), "A, 16 workers")
+show(waits(b, 11), "B, 11 workers")""", []),
     ("md", """\
 The formula gets the order right — each higher class waits less — but not the sizes. With 16
 workers the simulated waits are far longer than the formula's: orders arrive in business hours
@@ -183,7 +183,8 @@ the nights drain it. Both gaps are the reason to simulate rather than use the fo
 
 `cmpsim compare RUN_A RUN_B` prints the same; `*` marks what changed.""", []),
     ("code", """\
-print(text_table(c.figures.filter("changed").select("figure", "a", "b", "difference", "change_pct")))
+show(c.figures.filter("changed").select("figure", pl.col("a").alias("A"), pl.col("b").alias("B"), "difference",
+                                        pl.col("change_pct").alias("change %")))
 a.close()
 b.close()""", []),
 ]
@@ -202,6 +203,7 @@ days = 5
 out = "../runs/notebooks/billing\"""", ["parameters"]),
     ("code", SETUP + """
 from cmpsim.compare import compare
+from cmpsim.kpis import currency
 
 # The hardware shop and the books only: service fulfilment and communications play no part here.
 books = {"processes": ["hardware", "billing", "ledger"]}""", []),
@@ -218,10 +220,8 @@ With `immediate`, every dispatch day has hardware invoices; with `next_invoice`,
 ride on the cycle invoices of 8 January.""", []),
     ("code", """\
 for mode, r in runs.items():
-    print(mode)
-    print(text_table(r.sql(\"\"\"SELECT invoice_date, invoice_type, count(*) AS invoices, sum(gross_amount) AS gross
-                              FROM invoices GROUP BY ALL ORDER BY ALL\"\"\")))
-    print()""", []),
+    show(r.sql(\"\"\"SELECT invoice_date, invoice_type, count(*) AS invoices, sum(gross_amount) AS gross
+                 FROM invoices GROUP BY ALL ORDER BY ALL\"\"\"), mode)""", []),
     ("md", """\
 ## Statements
 
@@ -230,11 +230,9 @@ balance. For the accounts whose cycle falls on 8 January, the statements add up 
 either way: the same charges, in one cycle invoice or in several invoices.""", []),
     ("code", """\
 for mode, r in runs.items():
-    print(mode)
-    print(text_table(r.sql(\"\"\"SELECT statement_date, count(*) AS statements, sum(previous_balance) AS previous,
-                                     sum(invoiced) AS invoiced, sum(paid) AS paid, sum(new_balance) AS new_balance
-                              FROM statements GROUP BY ALL ORDER BY ALL\"\"\")))
-    print()""", []),
+    show(r.sql(\"\"\"SELECT statement_date, count(*) AS statements, sum(previous_balance) AS previous,
+                        sum(invoiced) AS invoiced, sum(paid) AS paid, sum(new_balance) AS new_balance
+                 FROM statements GROUP BY ALL ORDER BY ALL\"\"\"), mode)""", []),
     ("md", """\
 ## Money side by side
 
@@ -244,7 +242,9 @@ bills every dispatched order at once: more invoices, receivables days earlier, a
 payments already in.""", []),
     ("code", """\
 c = compare(runs["next_invoice"], runs["immediate"])
-print(text_table(c.money.select("figure", "a", "b", "difference")))
+eur = f"({currency(runs['immediate'].con)})"
+show(c.money.select("figure", pl.col("a").alias(f"next_invoice {eur}"), pl.col("b").alias(f"immediate {eur}"),
+                    pl.col("difference").alias(f"difference {eur}")))
 for r in runs.values():
     r.close()""", []),
 ]
@@ -275,11 +275,11 @@ print("reconciled" if rec.reconciled else f"{rec.breaks.height} breaks to explai
 ## Control totals
 
 The sum of the sales-ledger balances against the receivables control account, per period.""", []),
-    ("code", "print(text_table(rec.control))\nprint()\nprint(text_table(rec.trial_balance))", []),
+    ("code", "show(rec.control, \"Control totals per period\")\nshow(rec.trial_balance, \"Trial balance\")", []),
     ("md", "## Breaks by type", []),
     ("code", """\
 by_type = rec.breaks.group_by("break_type").agg(documents=pl.len(), difference=pl.col("difference").sum()).sort("break_type")
-print(text_table(by_type))
+show(by_type)
 display(SVG(charts.horizontal_bars(by_type["break_type"].to_list(), by_type["documents"].to_list(), "Breaks by type")))""",
      []),
     ("md", """\
@@ -292,14 +292,12 @@ that hit them.""", []),
 first = rec.breaks.sort("break_type", "doc_id").filter(pl.col("break_type") == "missing in GL").row(0, named=True)
 print(first["break_type"], first["doc_type"], first["doc_id"], "S/L", first["sl_amount"], "G/L", first["gl_amount"])
 print("cause:", first["cause"])
-print()
-print(text_table(trail(run.con, first["doc_type"], first["doc_id"])))""", []),
+show(trail(run.con, first["doc_type"], first["doc_id"]), "Its trail")""", []),
     ("md", """\
 The reconciliation explorer does the same with a click: filter by type, pick a break, read its
-documents and events. (Its state is not compared by nbval; its behaviour is tested in
-`tests/test_widgets.py`.)""", []),
+documents and events. Saved with the notebook is a still picture of what it showed (nbval compares
+it), so a reader without a kernel sees it too; its clicks are tested in `tests/test_widgets.py`.""", []),
     ("code", """\
-# NBVAL_IGNORE_OUTPUT: a live widget, tested in tests/test_widgets.py
 from cmpsim.widgets import ReconciliationExplorer
 
 explorer = ReconciliationExplorer(run)
@@ -330,18 +328,18 @@ from cmpsim.views import probe_board, probe_findings""", []),
     ("code", """\
 run = cmpsim.run(load(scenario, overrides={"processes": ["hardware", "billing", "ledger", "probes"],
                                            "faults": faults}), days=days, out=out)
-print(text_table(probe_board(run)))""", []),
+show(probe_board(run))""", []),
     ("md", """\
 ## Alert against SLA
 
 The same kind of breach, two consequences: alerts are recorded for their recipients (the
 communications process sends them), SLA breaches only counted.""", []),
     ("code", """\
-print(text_table(run.sql(\"\"\"
+show(run.sql(\"\"\"
     SELECT r.kind, count(*) AS evaluations, count(*) FILTER (WHERE r.breached) AS breaches,
            (SELECT count(*) FROM probe_alerts a WHERE a.probe IN
                 (SELECT DISTINCT probe FROM probe_results p WHERE p.kind = r.kind)) AS alerts
-    FROM probe_results r GROUP BY r.kind ORDER BY r.kind\"\"\")))""", []),
+    FROM probe_results r GROUP BY r.kind ORDER BY r.kind\"\"\"))""", []),
     ("md", """\
 ## What made a probe fire
 
@@ -350,11 +348,8 @@ Each evaluation keeps the rows its detail query found at that moment.""", []),
 breached = probe_board(run).filter(pl.col("breaches") > 0)["probe"].to_list()
 for name in breached:
     detail, rows = probe_findings(run, name)
-    print(f"{name}: {detail}")
-    print(text_table(rows.head(5)))
-    print()""", []),
+    show(rows.head(5), f"{name}: {detail}")""", []),
     ("code", """\
-# NBVAL_IGNORE_OUTPUT: a live widget, tested in tests/test_widgets.py
 from cmpsim.widgets import ProbeBoard
 
 ProbeBoard(run)""", []),
@@ -377,7 +372,7 @@ out = "../runs/notebooks/comms\"""", ["parameters"]),
 run = cmpsim.run(load(scenario, overrides={"processes": ["hardware", "billing", "ledger", "probes", "comms"]}),
                  days=days, out=out)
 volumes = run.sql("SELECT channel, status, count(*) AS comms FROM comms GROUP BY ALL ORDER BY ALL")
-print(text_table(volumes))
+show(volumes)
 channels = sorted(set(volumes["channel"]))
 series = {s: [int(volumes.filter((pl.col("channel") == c) & (pl.col("status") == s))["comms"].sum()) for c in channels]
           for s in sorted(set(volumes["status"]))}
@@ -388,12 +383,11 @@ display(SVG(charts.stacked_columns(channels, series, "Communications by channel 
 Gateways fail now and then; a request is retried with back-off up to the configured number of
 attempts, then ends Failed with its reason.""", []),
     ("code", """\
-print(text_table(run.sql(\"\"\"
+show(run.sql(\"\"\"
     SELECT channel, attempts, status, count(*) AS comms FROM comms
-    WHERE channel IN ('sms', 'push_handset', 'push_external') GROUP BY ALL ORDER BY ALL\"\"\")))
-print()
-print(text_table(run.sql(\"\"\"SELECT channel, reason, count(*) AS comms FROM comms
-                             WHERE status = 'Failed' GROUP BY ALL ORDER BY ALL\"\"\")))""", []),
+    WHERE channel IN ('sms', 'push_handset', 'push_external') GROUP BY ALL ORDER BY ALL\"\"\"), "Attempts")
+show(run.sql(\"\"\"SELECT channel, reason, count(*) AS comms FROM comms
+                WHERE status = 'Failed' GROUP BY ALL ORDER BY ALL\"\"\"), "Failed, and why")""", []),
     ("md", "## A rendered letter, read back", []),
     ("code", """\
 from pathlib import Path

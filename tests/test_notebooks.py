@@ -36,7 +36,8 @@ def test_every_notebook_is_committed_with_its_outputs():
         assert sum(len(c.outputs) for c in code) >= 4, f"{path.name}: committed without its outputs"
 
 
-SHOWING = {"print", "display", "show_table"}  # what prints or displays in the notebooks' cells
+# What prints or displays in the notebooks' cells (`cmpsim.run`: its progress, in a kernel).
+SHOWING = {"print", "display", "show_table", "show", "run"}
 
 
 def shows_something(source: str) -> bool:

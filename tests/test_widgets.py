@@ -36,7 +36,7 @@ NOT_ACKNOWLEDGED = "Postings Not Acknowledged"  # the baseline's SLA probe on po
 
 def marked_rows(html: str, css: str) -> list[str]:
     """The first cell of every table row with the CSS class `css`."""
-    return re.findall(rf'<tr class="{css}"><td[^>]*>([^<]*)</td>', html)
+    return re.findall(rf'<tr class="{css}"[^>]*><td[^>]*>([^<]*)</td>', html)
 
 
 def shown_text(output) -> str:
@@ -110,7 +110,8 @@ def test_a_priority_mix_is_typed_as_priorities_and_weights():
 def test_a_missing_value_shows_as_a_dash_not_a_blank():
     shown = views.html_table(pl.DataFrame({"document": ["INV-1", None], "amount": [Decimal("0.00"), None]},
                                           schema={"document": pl.Utf8, "amount": pl.Decimal(18, 2)}))
-    assert '<td class="num">0.00</td>' in shown and '<td class="num">—</td>' in shown and "<td>—</td>" in shown
+    assert re.search(r'<td class="num"[^>]*>0\.00</td>', shown) and re.search(r'<td class="num"[^>]*>—</td>', shown)
+    assert re.search(r"<td style=[^>]*>—</td>", shown)
 
 
 def test_html_tables_escape_values_and_show_money_exactly():
@@ -118,10 +119,26 @@ def test_html_tables_escape_values_and_show_money_exactly():
                          schema={"doc": pl.Utf8, "amount": pl.Decimal(18, 2)})
     html = views.html_table(frame, ["changed", None])
     assert "&lt;INV &amp; co&gt;" in html and "<INV" not in html
-    assert '<td class="num">10.10</td>' in html and '<td class="num">-0.50</td>' in html
+    assert re.search(r'<td class="num"[^>]*>10\.10</td>', html) and re.search(r'<td class="num"[^>]*>-0\.50</td>', html)
     assert marked_rows(html, "changed") == ["&lt;INV &amp; co&gt;"]
     assert views.html_table(frame, ["changed", None]) == html  # deterministic: no ids, no clock
     assert "none" in views.html_table(frame.clear())
+
+
+def test_notebook_tables_right_align_numbers_keep_ids_whole_and_sort_when_long():
+    cause = "The S/L file of 2026-01-27 carrying PAY-00000476 was sent twice by the partner"
+    frame = pl.DataFrame({"document": [f"PAY-{n:08d}" for n in range(14)], "amount": ["12.50"] * 13 + [None],
+                          "cause": [cause] * 14})
+    table = views.Table(frame, "Payments")
+    page = table._repr_html_()
+    right, left = "text-align:right;white-space:nowrap", "text-align:left;white-space:nowrap"
+    assert f'<th class="num" style="{right}' in page and f'<td class="num" style="{right}' in page  # amounts as text
+    assert f'<td style="{left}">PAY-00000000</td>' in page  # an ID never breaks at its hyphen
+    assert '<span style="white-space:nowrap">PAY-00000476</span>' in page  # nor inside long text
+    assert page.count("<script>") == 1 and "sort by" in page  # long: sortable by a click on a heading
+    assert "<script>" not in views.Table(frame.head(5))._repr_html_()
+    text = repr(table).splitlines()
+    assert text[0] == "Payments" and text[1].startswith("document      amount  cause") and "  12.50  " in text[2]
 
 
 # --- scenario runner ------------------------------------------------------------------------------
@@ -191,7 +208,7 @@ def test_a_run_follows_the_knobs_and_shows_its_key_figures(what_ifs):
     assert runner.last_figures.filter(pl.col("figure") == "hardware_orders")["value"][0] == str(
         figures["hardware_orders"])
     html = runner.output.outputs[0]["data"]["text/html"]
-    assert "<td>hardware_orders</td>" in html
+    assert ">hardware_orders</td>" in html
     with cmpsim.open_run(as_written) as run:
         assert json.loads(run.sql("SELECT value FROM run_info WHERE key = 'scenario_json'")["value"][0])[
             "demand"]["orders_per_day"] == 0
@@ -329,7 +346,7 @@ def test_choosing_a_break_shows_both_sides_and_the_events_of_its_trail(faulty):
     assert (facts["sl_amount"], facts["gl_amount"], facts["difference"]) == ("46.00", "36.00", "10.00")
     booked = {r["side"]: r["amount"] for r in explorer.document_rows.iter_rows(named=True) if r["side"] != "CMP"}
     assert booked == {"S/L": Decimal("46.00"), "G/L": Decimal("36.00")}
-    assert "<td>entry amount</td>" in explorer.documents.value
+    assert ">entry amount</td>" in explorer.documents.value
     assert '<td class="num">46.00</td>' in explorer.documents.value
     activities = explorer.trail_rows["activity"].to_list()
     assert activities[0] == "Fault Injected: wrong_amount"
