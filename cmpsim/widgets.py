@@ -25,7 +25,7 @@ from typing import Any
 import ipywidgets as w
 import polars as pl
 
-from cmpsim import runs
+from cmpsim import charts, runs
 from cmpsim.compare import Comparison
 from cmpsim.errors import InputError
 from cmpsim.reconcile import Reconciliation, reconcile, trail
@@ -306,7 +306,7 @@ class RunComparison(Dashboard):
                                   settings_html(comparison) if comparison.settings else "")
         self.figures.value = page(heading("Key figures"), figures_html(comparison))
         self.money.value = page(heading("Money"), money_html(comparison))
-        self.chart.value = inline_svg(comparison.lead_time_chart())
+        self.chart.value = inline_svg(charts.svg(comparison.lead_time_chart()))
 
 
 def _key(source: RunSource) -> str:
