@@ -11,12 +11,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
 from cmpsim import charts, formats
 from cmpsim.kpis import KPIS, kpis, stored_scenario
+
+if TYPE_CHECKING:
+    import altair as alt
 
 LEAD_TIME_QUANTILES = (0.5, 0.9)
 MONEY = {  # name: (what it is, SQL returning one amount)
@@ -87,8 +90,9 @@ class Comparison:
             "settings": [{"setting": path, "a": a, "b": b} for path, a, b in self.settings],
         }
 
-    def lead_time_chart(self) -> str:
-        """Median and 90th-percentile lead time per kind and priority, A beside B, as SVG."""
+    def lead_time_chart(self) -> alt.Chart:
+        """Median and 90th-percentile lead time per kind and priority, A beside B: a chart of `cmpsim.charts`
+        (interactive in a notebook; `charts.svg` draws it)."""
         rows = self.lead_times.with_columns(
             group=pl.when(pl.col("priority").is_null()).then(pl.col("kind"))
             .otherwise(pl.col("kind") + " P" + pl.col("priority").cast(pl.Utf8)))

@@ -20,6 +20,7 @@ from typing import Any
 from cmpsim import formats
 
 SETTLING_S = 0.5  # wall seconds of a run before its pace is worth saying
+REDRAW_S = 0.25  # wall seconds between two redraws of a progress display (the last one always drawn)
 
 
 class Pace:
@@ -81,6 +82,7 @@ class NotebookProgress:
         import ipywidgets as w
 
         self.title, self.days, self.pace = title, days, Pace()
+        self.shown_at = -REDRAW_S
         self.bar = w.FloatProgress(value=0, min=0, max=max(days, 1), bar_style="info",
                                    layout={"width": "240px"})
         self.line = w.HTML(line_html(f"day 1 of {days} · setting up the run database"))
@@ -96,6 +98,10 @@ class NotebookProgress:
         return progress
 
     def __call__(self, done: float, days: int) -> None:
+        now = time.monotonic()
+        if done < days and now - self.shown_at < REDRAW_S:
+            return  # the page is told a few times a second, not at every simulated hour
+        self.shown_at = now
         self.bar.max, self.bar.value = max(days, 1), min(done, days)
         self.line.value = line_html(self.pace.text(done, days))
         if done >= days:

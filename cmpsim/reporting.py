@@ -1,7 +1,7 @@
 """Analysis reports as files a person can hand on: one HTML file that stands alone and its PDF.
 
-Templates are in `reports/analysis/`; charts come from `cmpsim.charts` as SVG and travel inside the
-document as data URIs, so both files are complete on their own. The same input gives the same bytes.
+Templates are in `reports/analysis/`; charts come from `cmpsim.charts`, drawn as SVG, and travel inside
+the document as data URIs, so both files are complete on their own. The same input gives the same bytes.
 """
 
 from __future__ import annotations
@@ -11,12 +11,13 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
-from cmpsim import documents, formats
+from cmpsim import charts, documents, formats
 from cmpsim.files import write_atomic
 
 
-def svg_uri(svg: str) -> str:
-    return "data:image/svg+xml;base64," + base64.b64encode(svg.encode()).decode()
+def chart_uri(chart) -> str:
+    """A chart of `cmpsim.charts` drawn as SVG, as a data URI for a report's <img>."""
+    return "data:image/svg+xml;base64," + base64.b64encode(charts.svg(chart).encode()).decode()
 
 
 def run_facts(con) -> dict[str, Any]:

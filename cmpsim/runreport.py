@@ -19,7 +19,7 @@ from cmpsim.compare import MONEY, amount, lead_times
 from cmpsim.kpis import GROUPS, UNITS, kpis, label, roll_forward, stored_scenario
 from cmpsim.reconcile import BREAK_TYPES, reconcile
 from cmpsim.reconcile.report import MEANING
-from cmpsim.reporting import run_facts, svg_uri, write_report
+from cmpsim.reporting import chart_uri, run_facts, write_report
 from cmpsim.summary import ORDER_STATUSES
 
 #: A communication's statuses in the order it goes through them, the failures last, each with its colour:
@@ -35,7 +35,7 @@ def run_report(run, folder: Path | None = None) -> tuple[Path, Path]:
 
 
 def context(run) -> dict[str, Any]:
-    """Everything the template shows, as text in words, units and currency; charts as SVG data URIs."""
+    """Everything the template shows, as text in words, units and currency; charts drawn as SVG data URIs."""
     facts = run_facts(run.con)
     figures = kpis(run.con)
     rec = reconcile(run.con)
@@ -132,14 +132,14 @@ def _charts(run, currency: str) -> dict[str, str | None]:
             order = [s for s in ORDER_STATUSES if s in found] + sorted(set(found) - set(ORDER_STATUSES))
             if order:
                 panels[formats.sentence(formats.words(kind))] = (order, [found[s] for s in order])
-        out["orders"] = svg_uri(charts.bar_panels(panels, "Orders by final status"))
+        out["orders"] = chart_uri(charts.bar_panels(panels, "Orders by final status"))
     lead = lead_times(run.con)
     if lead.height:
         groups = ["Hardware" if k == "hardware" else f"Service\n{formats.priority(p)}"
                   for k, p in lead.select("kind", "priority").iter_rows()]
-        out["lead"] = svg_uri(charts.grouped_bars(groups, {"median": lead["p50_h"].to_list(),
-                                                           "90th percentile": lead["p90_h"].to_list()},
-                                                  "Lead time of completed orders", axis_label="hours"))
+        out["lead"] = chart_uri(charts.grouped_bars(groups, {"median": lead["p50_h"].to_list(),
+                                                             "90th percentile": lead["p90_h"].to_list()},
+                                                    "Lead time of completed orders", axis_label="hours"))
     daily = run.sql("""
         WITH d AS (SELECT invoice_date AS day, sum(gross_amount) AS billed, 0 AS received FROM invoices GROUP BY 1
                    UNION ALL SELECT received_on, 0, sum(amount) FROM payments GROUP BY 1)
@@ -147,10 +147,10 @@ def _charts(run, currency: str) -> dict[str, str | None]:
         FROM d GROUP BY day ORDER BY day""")
     if daily.height:
         days = [formats.day(d).rsplit(" ", 1)[0] for d in daily["day"]]  # "5 Jan": the year is the report's
-        out["money"] = svg_uri(charts.grouped_bars(days, {"billed (gross)": daily["billed"].to_list(),
-                                                          "received": daily["received"].to_list()},
-                                                   "Money billed and received per day", axis_label=currency,
-                                                   label_every=max(1, -(-len(days) // 8))))
+        out["money"] = chart_uri(charts.grouped_bars(days, {"billed (gross)": daily["billed"].to_list(),
+                                                            "received": daily["received"].to_list()},
+                                                     "Money billed and received per day", axis_label=currency,
+                                                     label_every=max(1, -(-len(days) // 8))))
     comms = run.sql("SELECT channel, status, count(*) AS n FROM comms GROUP BY ALL ORDER BY ALL")
     if comms.height:
         channels = comms.group_by("channel").agg(pl.col("n").sum()).sort("n", "channel", descending=[True, False])
@@ -158,7 +158,7 @@ def _charts(run, currency: str) -> dict[str, str | None]:
         statuses = [s for s in COMMS_STATUSES if s in present] + sorted(present - set(COMMS_STATUSES))
         series = {s: [int(comms.filter((pl.col("channel") == c) & (pl.col("status") == s))["n"].sum())
                       for c in channels["channel"]] for s in statuses}
-        out["comms"] = svg_uri(charts.stacked_bars([formats.words(c) for c in channels["channel"]], series,
-                                                   "Communications by channel and status",
-                                                   axis_label="communications", colours=COMMS_STATUSES))
+        out["comms"] = chart_uri(charts.stacked_bars([formats.words(c) for c in channels["channel"]], series,
+                                                     "Communications by channel and status",
+                                                     axis_label="communications", colours=COMMS_STATUSES))
     return out

@@ -17,7 +17,7 @@ KERNEL = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": 
 
 SETUP = """\
 import polars as pl
-from IPython.display import SVG, display
+from IPython.display import display
 
 import cmpsim
 from cmpsim import charts
@@ -78,7 +78,7 @@ show(run.sql(\"\"\"
 status = run.sql("SELECT kind, status, count(*) AS orders FROM orders GROUP BY ALL ORDER BY kind, orders DESC, status")
 panels = {f"{kind} orders": (by_kind["status"].to_list(), by_kind["orders"].to_list())
           for (kind,), by_kind in status.group_by("kind", maintain_order=True)}
-display(SVG(charts.bar_panels(panels, "Orders by status, hardware and service apart")))""", []),
+display(charts.bar_panels(panels, "Orders by status, hardware and service apart"))""", []),
     ("md", """\
 ## A bill
 
@@ -138,7 +138,7 @@ Lead time runs from the moment an order is released to fulfilment to its complet
     ("code", """\
 c = compare(a, b)
 show(c.lead_times.filter(pl.col("kind") == "service"))
-display(SVG(c.lead_time_chart()))""", []),
+display(c.lead_time_chart())""", []),
     ("md", """\
 With fewer workers every class waits longer, but not equally: the urgent lines overtake the queue,
 so Low (3) orders absorb most of the cut.
@@ -280,7 +280,7 @@ The sum of the sales-ledger balances against the receivables control account, pe
     ("code", """\
 by_type = rec.breaks.group_by("break_type").agg(documents=pl.len(), difference=pl.col("difference").sum()).sort("break_type")
 show(by_type)
-display(SVG(charts.horizontal_bars(by_type["break_type"].to_list(), by_type["documents"].to_list(), "Breaks by type")))""",
+display(charts.horizontal_bars(by_type["break_type"].to_list(), by_type["documents"].to_list(), "Breaks by type"))""",
      []),
     ("md", """\
 ## From a break to what caused it
@@ -376,7 +376,7 @@ show(volumes)
 channels = sorted(set(volumes["channel"]))
 series = {s: [int(volumes.filter((pl.col("channel") == c) & (pl.col("status") == s))["comms"].sum()) for c in channels]
           for s in sorted(set(volumes["status"]))}
-display(SVG(charts.stacked_columns(channels, series, "Communications by channel and status")))""", []),
+display(charts.stacked_columns(channels, series, "Communications by channel and status"))""", []),
     ("md", """\
 ## Failures and retries
 

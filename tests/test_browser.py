@@ -209,3 +209,20 @@ def test_dashboards_run_show_progress_and_errors_and_survive_a_reload(lab, brows
     assert "hardware orders placed" in text
     _shot(page, "dashboards-after-reload")
     page.close()
+
+
+def test_a_committed_notebook_runs_in_the_browser_with_progress_tables_and_a_live_dashboard(lab, browser):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    _open(page, lab, "5-probes.ipynb")
+    _run_all(page)
+    last = page.locator(PANEL + " .jp-Cell").last
+    # The probe board is the last cell: live, it lists the probes in a list one can choose from.
+    last.locator(".widget-select select").wait_for(state="attached", timeout=WAIT_MS)
+    page.locator(".jp-OutputArea-output", has_text="6 of 6 days simulated").first.wait_for(state="attached",
+                                                                                           timeout=60_000)
+    assert page.locator(PANEL + " table.cmpsim-table").count() >= 3
+    probes = [name.replace("\xa0", " ") for name in last.locator(".widget-select select option").all_text_contents()]
+    assert "Postings Rejected" in probes
+    last.scroll_into_view_if_needed()
+    _shot(page, "notebook-5-probes-ran")
+    page.close()

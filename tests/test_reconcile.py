@@ -17,6 +17,7 @@ from cmpsim.kpis import roll_forward
 from cmpsim.reconcile import reconcile, trail
 from cmpsim.scenario import load
 from conftest import TESTS
+from pdftext import pdf_text
 
 LEDGER_SMALL = TESTS / "scenarios" / "ledger-small.yaml"
 
@@ -197,7 +198,9 @@ def test_the_command_exit_codes_json_and_report(clean, tmp_path):
     run_with(tmp_path, [{"kind": "wrong_account", "account": "4900", "date": "2026-01-08"}]).close()
     bad = cli("reconcile", tmp_path / "run", "--report")
     assert bad.returncode == 1 and "wrong GL account" in bad.stdout
-    assert (tmp_path / "run" / "reports" / "reconciliation-end.pdf").is_file()
+    text = pdf_text((tmp_path / "run" / "reports" / "reconciliation-end.pdf").read_bytes())
+    for words in ("Breaks by type (documents)", "Breaks by the day the document was first booked"):
+        assert words in text, words  # the charts, drawn with their words readable
     assert (tmp_path / "run" / "reports" / "reconciliation-end.html").is_file()
     assert cli("reconcile", tmp_path / "clean", "--as-of", "31/01/2026").returncode == 2
     assert cli("reconcile", tmp_path / "nothing").returncode == 2

@@ -243,7 +243,7 @@ def test_the_comparison_marks_exactly_the_figures_that_differ(what_ifs):
     money = board.comparison.money
     assert marked_rows(board.money.value, "changed") == money.filter("changed")["figure"].to_list()
     for amount in money["a"].to_list() + money["b"].to_list():
-        assert f'<td class="num">{amount}</td>' in board.money.value  # to the cent, as stored
+        assert f'tabular-nums">{amount}</td>' in board.money.value  # to the cent, as stored, right-aligned
     assert board.chart.value.startswith("<svg") and "Lead time" in board.chart.value
     assert f"{len(board.comparison.changed)} figures differ" in board.heading.value
     # The sides are told apart by what was changed: the knobs turned for B, A's and B's values.
@@ -347,7 +347,7 @@ def test_choosing_a_break_shows_both_sides_and_the_events_of_its_trail(faulty):
     booked = {r["side"]: r["amount"] for r in explorer.document_rows.iter_rows(named=True) if r["side"] != "CMP"}
     assert booked == {"S/L": Decimal("46.00"), "G/L": Decimal("36.00")}
     assert ">entry amount</td>" in explorer.documents.value
-    assert '<td class="num">46.00</td>' in explorer.documents.value
+    assert 'tabular-nums">46.00</td>' in explorer.documents.value
     activities = explorer.trail_rows["activity"].to_list()
     assert activities[0] == "Fault Injected: wrong_amount"
     assert {"Invoice Produced", "Booked In Sales Ledger", "Booked In General Ledger"} <= set(activities)
@@ -380,7 +380,7 @@ def test_stop_leaves_a_resumable_run_that_run_continues_to_the_same_figures(what
     assert runner.progress.bar_style == "warning" and runner.progress.value == 1
     assert "stopped in day 2 of 2" in runner.pace.value and "Run continues it" in runner.pace.value
     assert not (folder / "run.json").exists() and not runner.run_button.disabled and runner.stop_button.disabled
-    assert any("day 1 of 2, 12:00" in text for text in seen)
+    assert any("day 1 of 2" in text for text in seen)
     runner.progress.unobserve(stop_after_a_day, names="value")
     assert runner.run_clicked() == folder and runner.wait(timeout=300) == folder
     assert runner.progress.bar_style == "success" and "2 of 2 days simulated" in runner.pace.value

@@ -16,7 +16,7 @@ import polars as pl
 from cmpsim import charts
 from cmpsim.kpis import currency
 from cmpsim.reconcile import BREAK_TYPES, Reconciliation
-from cmpsim.reporting import run_facts, svg_uri, write_report
+from cmpsim.reporting import chart_uri, run_facts, write_report
 
 BREAKS_LISTED_MAX = 1000  # rows of the break list printed; the JSON output has them all
 MEANING = {
@@ -82,4 +82,4 @@ def _charts(rec: Reconciliation) -> dict[str, str]:
     series = {t: [int(daily.filter((pl.col("day") == d) & (pl.col("break_type") == t))["len"].sum()) for d in days]
               for t in present}
     by_day = charts.stacked_columns(days, series, "Breaks by the day the document was first booked")
-    return {"by_type": svg_uri(by_type), "by_day": svg_uri(by_day)}
+    return {"by_type": chart_uri(by_type), "by_day": chart_uri(by_day)}
