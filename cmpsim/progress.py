@@ -29,6 +29,16 @@ class Pace:
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self.clock = clock
         self.began: tuple[float, float] | None = None  # (wall clock, days done) at the first report
+        self.drawn_at = -REDRAW_S
+
+    def redraw(self, done: float, days: int) -> bool:
+        """Whether a display should show this report: a few times a second, and always at a midnight
+        and at the end — not at every simulated hour, which would flood a notebook's page."""
+        now = self.clock()
+        if done % 1 and done < days and now - self.drawn_at < REDRAW_S:
+            return False
+        self.drawn_at = now
+        return True
 
     def text(self, done: float, days: int) -> str:
         if done >= days:
@@ -82,7 +92,6 @@ class NotebookProgress:
         import ipywidgets as w
 
         self.title, self.days, self.pace = title, days, Pace()
-        self.shown_at = -REDRAW_S
         self.bar = w.FloatProgress(value=0, min=0, max=max(days, 1), bar_style="info",
                                    layout={"width": "240px"})
         self.line = w.HTML(line_html(f"day 1 of {days} · setting up the run database"))
@@ -98,10 +107,8 @@ class NotebookProgress:
         return progress
 
     def __call__(self, done: float, days: int) -> None:
-        now = time.monotonic()
-        if done < days and now - self.shown_at < REDRAW_S:
-            return  # the page is told a few times a second, not at every simulated hour
-        self.shown_at = now
+        if not self.pace.redraw(done, days):
+            return
         self.bar.max, self.bar.value = max(days, 1), min(done, days)
         self.line.value = line_html(self.pace.text(done, days))
         if done >= days:

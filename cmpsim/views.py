@@ -14,7 +14,6 @@ import datetime as dt
 import hashlib
 import html
 import json
-import re
 from collections.abc import Iterator, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
@@ -72,7 +71,7 @@ SORT_SCRIPT = """<script>(function (table) {
     });
   });
 })(document.currentScript.previousElementSibling.querySelector("table"));</script>"""
-NUMBER = re.compile(r"-?[\d,]+(\.\d+)?%?")
+NUMBER = r"^-?[\d,]+(\.\d+)?%?$"  # a text cell that holds a number, an exact amount or a share
 
 
 def cell_text(value: Any) -> str:
@@ -123,7 +122,7 @@ def _numeric(column: pl.Series) -> bool:
     if column.dtype != pl.Utf8:
         return False
     values = column.drop_nulls()
-    return values.len() > 0 and bool(values.str.contains(f"^{NUMBER.pattern}$").all())
+    return values.len() > 0 and bool(values.str.contains(NUMBER).all())
 
 
 def _cell(value: Any, numeric: bool) -> str:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import datetime as dt
 import html
 import threading
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -31,7 +30,7 @@ from cmpsim import charts, runs
 from cmpsim.compare import Comparison
 from cmpsim.errors import InputError, RunInterrupted, StopRequested, first_line
 from cmpsim.formats import MISSING
-from cmpsim.progress import REDRAW_S, Pace, in_kernel, line_html, stopped_text
+from cmpsim.progress import Pace, in_kernel, line_html, stopped_text
 from cmpsim.reconcile import Reconciliation, reconcile, trail
 from cmpsim.scenario import Scenario, load
 from cmpsim.views import (
@@ -288,17 +287,11 @@ class ScenarioRunner(Dashboard):
         pace = Pace()
 
         def progress(done: float, days: int) -> None:
-            if self._stop.is_set():
+            if pace.redraw(done, days):
+                self.progress.max, self.progress.value = days, min(done, days)
+                self.pace.value = line_html(pace.text(done, days))
+            if self._stop.is_set():  # checked after the redraw: a Stop clicked meanwhile ends the run here
                 raise StopRequested
-            if done < days and time.monotonic() - shown[0] < REDRAW_S and done % 1:
-                return  # redrawn a few times a second and at each midnight, not at every simulated hour
-            shown[0] = time.monotonic()
-            self.progress.max, self.progress.value = days, min(done, days)
-            self.pace.value = line_html(pace.text(done, days))
-            if self._stop.is_set():
-                raise StopRequested
-
-        shown = [-REDRAW_S]
 
         try:
             run = (runs.resume(folder, scenario, progress) if runs.unfinished(folder)

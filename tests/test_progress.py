@@ -28,3 +28,9 @@ def test_the_notebook_progress_ends_on_the_same_words_every_run():
     stopped = NotebookProgress("baseline", 7)
     stopped.stopped(2.5, 7)
     assert stopped.bar.bar_style == "warning" and "stopped in day 3 of 7" in stopped.line.value
+
+
+def test_a_display_is_redrawn_a_few_times_a_second_and_always_at_midnight_and_the_end():
+    pace = Pace(clock=iter([0.0, 0.1, 0.2, 0.2, 0.5, 0.6]).__next__)
+    assert [pace.redraw(done, 2) for done in (0.5, 0.75, 1.0, 1.25, 1.5, 2.0)] == [
+        True, False, True, False, True, True]
