@@ -63,3 +63,16 @@ def main(script: str, description: str, measure: Measure, table: Table, argv: li
     results = [_in_subprocess(script, n, args.days, args.keep) for n in args.sizes or sizes]
     print(table(results))
     print(f"machine: {os.cpu_count()} CPUs, {platform.platform()}, Python {platform.python_version()}")
+
+
+def shipped(name: str, days: int):
+    """The shipped scenario `name` (a file of scenarios/) cut to `days` days, with the faults of those days."""
+    import datetime as dt
+
+    from cmpsim.scenario import load
+
+    path = Path(__file__).resolve().parent.parent / "scenarios" / f"{name}.yaml"
+    full = load(path)
+    end = (full.start + dt.timedelta(days=days)).date()
+    faults = [dict(f) for f in full["faults"] if dt.date.fromisoformat(f["date"]) < end]
+    return load(path, overrides={"horizon_days": days, "faults": faults})

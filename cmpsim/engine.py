@@ -2,9 +2,10 @@
 
 A `Step` declares a job or daemon of the platform (or an outside party the run simulates): its
 name, what wakes it, and one set-based function over the database. The engine wakes each step
-when due, runs the function inside one DuckDB transaction, records a `job_runs` row when it did
-work, and raises the signals that wake the steps waiting for that work. Steps take no simulated
-time; their effects are stamped with the moment they woke.
+when due, runs the function, records a `job_runs` row when it did work, and raises the signals that
+wake the steps waiting for that work. The wake-ups commit together in flush windows (every simulated
+midnight, before each probe, at the end; docs/engine.md), and a stopped run resumes from the last
+flush. Steps take no simulated time; their effects are stamped with the moment they woke.
 
 A `Chain` is a scheduled process of several jobs that must run strictly in sequence (the daily
 billing run): each job starts only when the one before completed, and a job that fails stops the
@@ -78,8 +79,10 @@ class Step:
     # has anything to do; an idle poll then costs no transaction at all.
     due: Callable[[Simulation], bool] | None = None
     # When `due` depends only on what steps wrote (files, rows), a poll after an idle one is idle
-    # too until some step commits work: the engine then skips the look. When it also depends on the
-    # clock, `wake_at` gives the earliest second (since the start) it may turn true with nothing
+    # too until some step commits work: the engine then skips the look. Never for an inbox, where
+    # parties outside the run may drop files: its look is a folder listing made at every poll, so a
+    # file dropped by hand is seen at the next poll (and a resumed run sees it at the same one). When
+    # it also depends on the clock, `wake_at` gives the earliest second (since the start) it may turn true with nothing
     # written in between, or None for never.
     due_on_state_only: bool = False
     wake_at: Callable[[Simulation], int | None] | None = None
@@ -88,6 +91,9 @@ class Step:
     # an idle look stays idle until one of the domains it reads changes.
     writes: tuple[str, ...] | None = None
     due_reads: tuple[str, ...] | None = None
+    # A step that may fail of itself (JobFailure), not only by an injected fault: its wake-ups that
+    # have work run in a transaction of their own, so that a failure rolls back that wake-up alone.
+    may_fail: bool = False
 
 
 @dataclass(frozen=True)
@@ -173,11 +179,20 @@ class Simulation:
             event.succeed()
 
     def run(self, days: int) -> None:
-        """Replay `days` simulated days from the start (or from where the clock stands)."""
+        """Replay `days` simulated days from the start (or from where the clock stands).
+
+        The wake-ups commit in flush windows (Store.open_window): at every simulated midnight, before
+        every probe and at the end. A run stopped in between keeps its last flush, for `resume`."""
         for step in self.steps:
             self.env.process(self._lifecycle(step))
         self.env.process(self._day_ticker())
-        self.env.run(until=days * DAY_S)
+        self.store.open_window()
+        try:
+            self.env.run(until=days * DAY_S)
+            self.store.flush(reopen=False)
+        except BaseException:
+            self.store.abort_window()
+            raise
 
     def execute(self, step: Step, record_idle: bool = False) -> int | None:
         """One wake-up of a step: atomic, recorded when it did work (or always, in a chain).
@@ -191,10 +206,27 @@ class Simulation:
 
     def _execute(self, step: Step, record_idle: bool) -> int | None:
         self.wake_no += 1
+        self.store.journal.wake_no = self.wake_no
         if self.wake_no <= self.replay_until:
             return self._replay(step, record_idle)
         if step.due is not None and self._idle_now(step):
             return 0
+        if self.store.window and step.component == "probe":
+            self.store.flush()  # a probe reads the record as it stands, bookkeeping included
+        if self.store.window and (step.may_fail or self._fault_today(step)):
+            self.store.flush(reopen=False)  # so that a failure rolls back this wake-up alone
+            try:
+                return self._wake_up(step, record_idle)
+            finally:
+                self.store.open_window()
+        return self._wake_up(step, record_idle)
+
+    def _fault_today(self, step: Step) -> bool:
+        return bool(faults.remaining(self, "fail_job", job=step.name) or faults.remaining(self, "crash_job",
+                                                                                          job=step.name))
+
+    def _wake_up(self, step: Step, record_idle: bool) -> int | None:
+        """The wake-up itself: in the flush window, or in a transaction of its own outside one."""
         started = self.now
         self.current_job = step.name
         try:
@@ -205,6 +237,9 @@ class Simulation:
                     self._record_run(step, started, processed, "Completed", None)
                     self._journal_wakeup(step, processed)
         except JobFailure as failure:
+            if self.store.window:  # its work cannot be rolled back alone: a defect of its declaration
+                raise RuntimeError(f"{step.name} failed in a flush window, so it must be declared "
+                                   f"may_fail: {failure}") from failure
             self._changed(step)
             with self.store.transaction():
                 self._record_run(step, started, 0, "Failed", str(failure))
@@ -224,7 +259,7 @@ class Simulation:
         return processed
 
     def _journal_wakeup(self, step: Step, processed: int | None) -> None:
-        self.con.execute("INSERT INTO wakeups VALUES (?, ?, ?, ?)", [self.wake_no, self.now_s, step.name, processed])
+        self.store.append("wakeups", (self.wake_no, self.now_s, step.name, processed))
 
     def _replay(self, step: Step, record_idle: bool) -> int | None:
         """A wake-up the interrupted run already made: its journaled outcome, nothing run again (an
@@ -290,10 +325,8 @@ class Simulation:
 
     def _record_run(self, step: Step, started: dt.datetime, processed: int, status: str, detail: str | None) -> None:
         run_no = self.store.allocate("job_run", 1) + 1
-        self.con.execute(
-            "INSERT INTO job_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [run_no, step.name, step.component, started, self.now, processed, status, detail],
-        )
+        self.store.append("job_runs", (run_no, step.name, step.component, started, self.now, processed, status,
+                                       detail))
         if status == "Failed":
             self.store.record_events(
                 "SELECT ?::TIMESTAMP AS ts, 'job' AS object_type, ? AS object_id, 'Job Failed' AS activity, "
@@ -342,8 +375,15 @@ class Simulation:
             moment._ok, moment._value = True, None
             self.env.schedule(moment, priority=simpy.core.URGENT, delay=tick * every - self.env.now)
             yield moment
-            for hook in self.hour_hooks:
-                hook(self, tick * every / DAY_S)
+            if tick * every % DAY_S == 0 and self.store.window:
+                self.store.flush()
+            try:
+                for hook in self.hour_hooks:
+                    hook(self, tick * every / DAY_S)
+            except BaseException:
+                if self.store.window:
+                    self.store.flush()  # a hook that stops the run stops it between two wake-ups
+                raise
             if tick * every % DAY_S == 0:
                 for hook in self.day_hooks:
                     hook(self, tick * every // DAY_S)

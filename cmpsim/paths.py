@@ -9,7 +9,8 @@ REPORT_DIR = PROJECT_DIR / "reports"
 
 #: The entries cmpsim writes at the top of a run folder (the scenario's storage folder besides): a
 #: folder holding anything else is not a run, and is never replaced.
-RUN_LAYOUT = frozenset({".cmpsim-run", ".cmpsim-lock", "cmpsim.duckdb", "cmpsim.duckdb.wal", "run.json",
+RUN_LAYOUT = frozenset({".cmpsim-run", ".cmpsim-lock", ".cmpsim-journal", ".cmpsim-journal.d", "cmpsim.duckdb",
+                        "cmpsim.duckdb.wal", "run.json",
                         "summary.json", "files", "documents", "archive", "comms", "storage", "reports"})
 
 

@@ -147,12 +147,13 @@ def resume(run_dir: str | Path, scenario: str | Path | Scenario | None = None,
     """Continue a run that was interrupted (killed, power cut) from what its database committed.
 
     A finished run is returned as it is. Otherwise the schedule is replayed from the journal of
-    wake-ups up to the last one committed, without running any step; committed file moves that did
-    not happen are made, cmpsim's own half-written temporaries (`.<name>.cmpsim-tmp`) removed (a
-    partner's `*.part` upload is left alone); then the run goes on for real. It ends
-    with the same database and files as a run that was never interrupted. The scenario is the one
-    stored with the run; the file key comes from the environment variable it names or, when the
-    scenario file holds the key, from `scenario` (which must be the one the run was started with)."""
+    wake-ups up to the last one committed, without running any step; the file changes made after the
+    last flush are undone (cmpsim.journal), committed file moves that did not happen are made, cmpsim's
+    own half-written temporaries (`.<name>.cmpsim-tmp`) removed (a partner's `*.part` upload is left
+    alone); then the run goes on for real. It ends with the same database and files as a run that was
+    never interrupted. The scenario is the one stored with the run; the file key comes from the
+    environment variable it names or, when the scenario file holds the key, from `scenario` (which must
+    be the one the run was started with)."""
     run_dir = Path(run_dir)
     if (run_dir / MARKER).is_file():
         return open_run(run_dir)  # it had finished (killed after its last write): nothing to do
@@ -188,6 +189,7 @@ def _resume_locked(run_dir: Path, scenario: str | Path | Scenario | None, progre
         store.close()
         raise
     sim.resume_from()
+    store.journal.undo(committed_wake_no=sim.replay_until)  # the files back to the last flush
     store.finish_moves()
     remove_own_temporaries(run_dir)
     return _simulate(sim, progress)
@@ -231,8 +233,9 @@ def _simulate(sim: Simulation, progress: Progress | None) -> Run:
 def _stoppable(run_dir: Path, store: Store, days_done: Callable[[], float], days: int,
                progress: Progress | None = None) -> Iterator[None]:
     """Ctrl-C (the notebook's interrupt) or a progress callback's StopRequested stops the run with
-    RunInterrupted: the open transaction is rolled back and the database closed, so that what the
-    last wake-up committed is what `resume` continues from, in this process or another. A progress
+    RunInterrupted: the open flush window is rolled back and the database closed, so that the last
+    flush is what `resume` continues from, in this process or another (a progress callback's stop
+    comes between two wake-ups, and flushes first). A progress
     display with a `stopped(days done, days)` method is told."""
     try:
         yield

@@ -19,6 +19,8 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from cmpsim.journal import Journal, will_write
+
 CORE_DDL = """
 CREATE TABLE IF NOT EXISTS run_info (
     key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL);
@@ -96,25 +98,37 @@ class Store:
         self._pending_events: list[tuple[str, list]] = []
         self._pending_moves: list[tuple[str, str]] = []
         self._snapshot: dict[str, int] = dict(self._counters)
+        self._later: dict[str, list[tuple]] = {}  # bookkeeping rows kept for the flush
+        self._row_sql: dict[str, str] = {}  # the insert of a table's kept rows, one list per column
+        self.window = False  # a flush window is open (see open_window)
+        self.journal = Journal(self.path.parent)
 
     def close(self) -> None:
         self.con.close()
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """One atomic step: everything inside commits together or not at all (see `commit_so_far`)."""
+        """One atomic step: everything inside commits together or not at all (see `commit_so_far`).
+
+        Inside a flush window (`open_window`) it is one wake-up of the window instead: its events are
+        numbered and its file moves made when it ends, and it commits with the window at the flush."""
+        if self.window:
+            yield self.con
+            self._flush_moves()
+            self._flush_events()
+            self._apply_moves()
+            return
         self._snapshot = dict(self._counters)
         self.con.execute("BEGIN TRANSACTION")
         try:
             yield self.con
             self._flush_moves()
             self._flush_events()
+            self._append_later()
             self._flush_counters()
         except BaseException:
             self.con.execute("ROLLBACK")
-            self._counters, self._moved, self._pending_events = self._snapshot, set(), []
-            self._pending_moves = []
-            self._stored = set(dict(self.con.execute("SELECT name, value FROM counters").fetchall()))
+            self._forget()
             raise
         self.con.execute("COMMIT")
         self._apply_moves()
@@ -124,11 +138,66 @@ class Store:
         after this point keeps its work up to here (a crash half-way, see engine.Simulation.checkpoint)."""
         self._flush_moves()
         self._flush_events()
+        self._append_later()
         self._flush_counters()
         self.con.execute("COMMIT")
         self._apply_moves()
         self._snapshot = dict(self._counters)
         self.con.execute("BEGIN TRANSACTION")
+
+    def open_window(self) -> None:
+        """Begin a flush window: the wake-ups that follow commit together at the next `flush`. Their
+        file changes are journaled (cmpsim.journal), so a killed run resumes from the last flush."""
+        self._snapshot = dict(self._counters)
+        self.con.execute("BEGIN TRANSACTION")
+        self.window = True
+        self.journal.activate()
+
+    def flush(self, reopen: bool = True) -> None:
+        """Commit the window in one transaction — the bookkeeping rows kept for it appended in bulk, the
+        counters written — clear the journal, and (with `reopen`) begin the next window."""
+        self._append_later()
+        self._flush_counters()
+        self.con.execute("COMMIT")
+        self.window = False
+        self.journal.deactivate()
+        self.journal.clear()
+        if reopen:
+            self.open_window()
+
+    def abort_window(self) -> None:
+        """Give up the open window (a stopped or failed run): the database stays at the last flush, the
+        files as they are, for `resume` to undo with the journal."""
+        if not self.window:
+            return
+        self.window = False
+        self.journal.deactivate()
+        with contextlib.suppress(duckdb.Error):
+            self.con.execute("ROLLBACK")
+        self._forget()
+
+    def _forget(self) -> None:
+        """What a rolled-back transaction or window had kept in memory."""
+        self._counters, self._moved, self._pending_events = self._snapshot, set(), []
+        self._pending_moves, self._later = [], {}
+        self._stored = set(dict(self.con.execute("SELECT name, value FROM counters").fetchall()))
+
+    def append(self, table: str, row: tuple) -> None:
+        """Append a row of bookkeeping (`job_runs`, `wakeups`): kept in memory within a flush window and
+        appended in bulk with the others at the flush; written at once outside one."""
+        self._later.setdefault(table, []).append(row)
+        if not self.window:
+            self._append_later()
+
+    def _append_later(self) -> None:
+        later, self._later = self._later, {}
+        for table, rows in later.items():
+            if table not in self._row_sql:
+                types = self.con.execute("SELECT data_type FROM duckdb_columns() WHERE table_name = ? "
+                                         "ORDER BY column_index", [table]).fetchall()
+                self._row_sql[table] = f"INSERT INTO {table} SELECT " + ", ".join(
+                    f"unnest(?::{t}[])" for (t,) in types)
+            self.con.execute(self._row_sql[table], [list(c) for c in zip(*rows, strict=True)])
 
     def move_file(self, source: Path, target: Path) -> None:
         """Move a file of the run folder when the open transaction commits, never before: a crash
@@ -141,8 +210,11 @@ class Store:
 
     def _apply_moves(self) -> None:
         moves, self._pending_moves = self._pending_moves, []
+        base = self.path.parent
         for source, target in moves:
-            _move(self.path.parent, source, target)
+            if self.window:
+                self.journal.will_move(base / source, base / target)
+            _move(base, source, target)
 
     def _flush_moves(self) -> None:
         if not self._pending_moves:
@@ -286,6 +358,7 @@ def write_whole(path: Path, data: bytes) -> None:
     created afresh and never through a link (whatever was there under that name is removed first),
     then renamed over `path`, which replaces the entry there, a link itself included, never what a
     link points to."""
+    will_write(path)
     tmp = temporary_path(path)
     with contextlib.suppress(FileNotFoundError):
         os.unlink(tmp)

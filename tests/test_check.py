@@ -217,8 +217,9 @@ def test_run_check_checks_every_day_and_stops_at_the_first_that_breaks(tmp_path,
 
     def breaking_on_day_two(sim, day):
         seen.append(day)
-        if day == 2:  # an engine defect: stock taken below zero
+        if day == 2:  # an engine defect: stock taken below zero, in the day's record (flushed at midnight)
             sim.con.execute("UPDATE stock SET on_hand = -1 WHERE product_id = 'PHN-X200'")
+            sim.store.flush()
         return check_day(sim, day)
 
     monkeypatch.setattr(runs, "check_day", breaking_on_day_two)

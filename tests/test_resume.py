@@ -67,6 +67,7 @@ def test_runs_killed_at_random_moments_resume_to_the_same_database_and_files(ref
     expected, wall = reference
     rng = random.Random(SEED)
     print(f"crash/resume: {KILLS} kills, seed {SEED}, reference run {wall:.1f} s")
+    undone = 0  # trials killed with file changes after the last flush, which the resume undid
     for trial in range(KILLS):
         out = tmp_path / f"trial-{trial:02d}"
         # Stratified over the run: trial k dies somewhere in the k-th slice of a whole run's wall time
@@ -87,12 +88,17 @@ def test_runs_killed_at_random_moments_resume_to_the_same_database_and_files(ref
                 break
         else:
             pytest.fail(f"trial {trial}: every run finished before it could be killed")
+        journal = out / ".cmpsim-journal"
+        undone += journal.is_file() and journal.stat().st_size > 0
         resumed = subprocess.run(_cmpsim("run", str(SCENARIO), "--resume", str(out), "--json"), cwd=ROOT,
                                  capture_output=True, text=True, timeout=600)
         assert resumed.returncode == 0, f"trial {trial} (kill after {delay:.2f} s): {resumed.stderr}"
         got = fingerprint(out)
         differ = sorted(k for k in expected.keys() | got.keys() if expected.get(k) != got.get(k))
         assert not differ, f"trial {trial} (kill after {delay:.2f} s, seed {SEED}) differs in {differ[:10]}"
+        assert not journal.exists()
+    if KILLS >= 10:
+        assert undone, "no kill landed after a file change of a flush window: the journal was never tried"
 
 
 def test_resume_of_a_finished_run_changes_nothing(reference, tmp_path):

@@ -13,6 +13,7 @@ import datetime as dt
 import os
 from pathlib import Path
 
+from cmpsim.journal import will_write
 from cmpsim.store import temporary_path
 
 ARCHIVE_DIR = Path("archive", "usage")
@@ -32,6 +33,7 @@ def usage_archiving_step(sim) -> int:
     part = temporary_path(target)  # cmpsim's own temporary: resume removes it, never a partner's *.part
     sim.con.execute(f"COPY (SELECT * FROM usage_records WHERE {where} ORDER BY usage_id) TO '{part}' "
                     "(FORMAT parquet)")
+    will_write(target)
     os.replace(part, target)
     sim.con.execute(f"""
         INSERT INTO usage_archives

@@ -74,6 +74,6 @@ def steps(scenario: Scenario) -> list[Step]:
         Step("Ledger System", "external", Every(acct_s, 540), accounting_system_step,
              due=lambda sim: bool(files_waiting(sim)), due_on_state_only=True),
         Step("Load Invoice Posting Responses From Generic Format", "daemon", Every(respond_s, 600),
-             load_responses_step, due=_responses_waiting, due_on_state_only=True),
+             load_responses_step, due=_responses_waiting),
         Step("Invoice Posting Repost", "job", DailyAt(repost_at), repost_step),
     ], "ledger")

@@ -118,7 +118,6 @@ def steps(scenario: Scenario) -> list[Step]:
             load_sales_orders_step,
             emits=("dispatch.loaded",),
             due=lambda sim: inbox_has_files(sim, "order-dispatch"),
-            due_on_state_only=True,
         ),
         Step(
             "Sales Order Dispatch",
@@ -148,7 +147,6 @@ def steps(scenario: Scenario) -> list[Step]:
             load_enrolment_responses_step,
             emits=("enrolment.loaded",),
             due=lambda sim: inbox_has_files(sim, "enrolment-response"),
-            due_on_state_only=True,
         ),
         Step(
             "Device Enrolment Response",

@@ -1,0 +1,103 @@
+"""Where a run's time goes, statement by statement: every DuckDB statement a run makes, timed.
+
+Runs a shipped scenario for a few days with the run database's connection wrapped in a timer, then
+prints the run's wall time, the time spent in statements and how many there were, and the statements
+that took most (count, total and mean time, the statement's first characters) — what to move out
+of SQL next (docs/engine.md).
+
+    .venv/bin/python benchmarks/statements.py                       # the baseline, 3 days
+    .venv/bin/python benchmarks/statements.py --scenario priority-what-if --days 3 --top 40
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+from harness import shipped
+
+SHOWN_CHARS = 100
+
+
+class TimedConnection:
+    """The run's DuckDB connection, with the time of each statement added to `spent` under its text."""
+
+    def __init__(self, con, spent: Counter, made: Counter):
+        self._con, self._spent, self._made = con, spent, made
+
+    def __getattr__(self, name):
+        return getattr(self._con, name)
+
+    def execute(self, sql, *args, **kwargs):
+        began = time.perf_counter()
+        try:
+            return self._con.execute(sql, *args, **kwargs)
+        finally:
+            self._count(sql, time.perf_counter() - began)
+
+    def sql(self, sql, *args, **kwargs):
+        return TimedRelation(self._con.sql(sql, *args, **kwargs), sql, self)
+
+    def _count(self, sql, seconds: float) -> None:
+        key = re.sub(r"\s+", " ", str(sql)).strip()[:SHOWN_CHARS]
+        self._spent[key] += seconds
+        self._made[key] += 1
+
+
+class TimedRelation:
+    """A relation from `sql()`: the statement runs when its rows are asked for, and is timed then."""
+
+    def __init__(self, relation, sql, owner: TimedConnection):
+        self._relation, self._sql, self._owner = relation, sql, owner
+
+    def __getattr__(self, name):
+        attribute = getattr(self._relation, name)
+        if not callable(attribute):
+            return attribute
+
+        def timed(*args, **kwargs):
+            began = time.perf_counter()
+            try:
+                return attribute(*args, **kwargs)
+            finally:
+                self._owner._count(self._sql, time.perf_counter() - began)
+        return timed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scenario", default="baseline", help="a file of scenarios/ (default baseline)")
+    parser.add_argument("--days", type=int, default=3, help="simulated days (default 3)")
+    parser.add_argument("--top", type=int, default=25, help="statements shown (default 25)")
+    args = parser.parse_args()
+
+    import cmpsim
+    from cmpsim import store
+
+    spent, made = Counter(), Counter()
+    opened = store.Store.__init__
+
+    def timed_store(self, *a, **kw):
+        opened(self, *a, **kw)
+        self.con = TimedConnection(self.con, spent, made)
+
+    store.Store.__init__ = timed_store
+    scenario = shipped(args.scenario, args.days)
+    with tempfile.TemporaryDirectory() as folder:
+        began = time.perf_counter()
+        cmpsim.run(scenario, out=Path(folder) / "run").close()
+        wall = time.perf_counter() - began
+    total = sum(spent.values())
+    print(f"{args.scenario}, {args.days} days: run {wall:.1f} s, of which {total:.1f} s in "
+          f"{sum(made.values()):,} statements ({100 * total / wall:.0f} %)")
+    print(f"{'s':>7} {'count':>6} {'ms each':>8}  statement")
+    for key, seconds in spent.most_common(args.top):
+        print(f"{seconds:7.2f} {made[key]:6} {1000 * seconds / made[key]:8.1f}  {key}")
+
+
+if __name__ == "__main__":
+    main()
