@@ -172,9 +172,9 @@ class Store:
             return
         self.window = False
         self.journal.deactivate()
-        with contextlib.suppress(duckdb.Error):
+        with contextlib.suppress(duckdb.Error):  # an interrupted connection may refuse: the run stops anyway
             self.con.execute("ROLLBACK")
-        self._forget()
+            self._forget()
 
     def _forget(self) -> None:
         """What a rolled-back transaction or window had kept in memory."""
@@ -200,10 +200,11 @@ class Store:
             self.con.execute(self._row_sql[table], [list(c) for c in zip(*rows, strict=True)])
 
     def move_file(self, source: Path, target: Path) -> None:
-        """Move a file of the run folder when the open transaction commits, never before: a crash
-        before the commit leaves the file where the database says it is, and a crash between the
-        commit and the move is repaired on resume (`finish_moves`), since the move is recorded in
-        `file_moves` by the same transaction. Paths are relative to the database's folder."""
+        """Move a file of the run folder when the step's work is done, never before: recorded in
+        `file_moves` with that work. Outside a flush window the move follows the commit (a crash
+        between the two is repaired on resume by `finish_moves`); inside one it follows the wake-up,
+        journaled first, and a crash before the flush is undone on resume (cmpsim.journal). Paths are
+        relative to the database's folder."""
         base = self.path.parent
         rows = [str(Path(source).relative_to(base)), str(Path(target).relative_to(base))]
         self._pending_moves.append((rows[0], rows[1]))
