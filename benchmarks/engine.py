@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -57,7 +58,7 @@ def main() -> None:
         rows.append([r["scenario"], str(r["days"]), f"{r['wall_s']:.1f}", f"{r['wall_s'] / r['days']:.2f}",
                      f"{r['runs']:,}", f"{r['events']:,}", f"{r['peak_mb']:.0f}"])
         tops.append(f"  {r['scenario']}: " + ", ".join(f"{step} {s:.1f} s" for step, s in r["top"]))
-    print(f"{platform.node() and 'this machine'}: {platform.python_version()}, {platform.machine()}")
+    print(f"Python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} cores")
     print(render(["scenario", "days", "run s", "s/day", "job runs", "events", "peak MB"], rows))
     print("where the time went (wall seconds per step):")
     print("\n".join(tops))

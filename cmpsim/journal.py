@@ -103,16 +103,17 @@ class Journal:
         if os.path.lexists(source):
             return
         source.parent.mkdir(parents=True, exist_ok=True)
+        if "link" not in entry and not entry.get("fifo"):
+            if os.path.lexists(target):
+                os.replace(target, source)
+            return
+        # A link or a pipe was replaced by its description where it moved: it is made again instead.
         if "link" in entry:
             os.symlink(entry["link"], source)
-            if os.path.lexists(target):
-                _remove(target)
-        elif entry.get("fifo"):
+        else:
             os.mkfifo(source)
-            if os.path.lexists(target):
-                _remove(target)
-        elif os.path.lexists(target):
-            os.replace(target, source)
+        if os.path.lexists(target):
+            _remove(target)
 
     def _relative(self, path: Path) -> str | None:
         try:

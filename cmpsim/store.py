@@ -122,10 +122,7 @@ class Store:
         self.con.execute("BEGIN TRANSACTION")
         try:
             yield self.con
-            self._flush_moves()
-            self._flush_events()
-            self._append_later()
-            self._flush_counters()
+            self._write_pending()
         except BaseException:
             self.con.execute("ROLLBACK")
             self._forget()
@@ -136,14 +133,19 @@ class Store:
     def commit_so_far(self) -> None:
         """Commit what the open transaction has written and go on in a new one: a job that crashes
         after this point keeps its work up to here (a crash half-way, see engine.Simulation.checkpoint)."""
-        self._flush_moves()
-        self._flush_events()
-        self._append_later()
-        self._flush_counters()
+        self._write_pending()
         self.con.execute("COMMIT")
         self._apply_moves()
         self._snapshot = dict(self._counters)
         self.con.execute("BEGIN TRANSACTION")
+
+    def _write_pending(self) -> None:
+        """What a transaction kept for its commit: moves recorded, events numbered, bookkeeping rows
+        appended, counters written (a window's moves and events are written as each wake-up ends)."""
+        self._flush_moves()
+        self._flush_events()
+        self._append_later()
+        self._flush_counters()
 
     def open_window(self) -> None:
         """Begin a flush window: the wake-ups that follow commit together at the next `flush`. Their
@@ -156,8 +158,7 @@ class Store:
     def flush(self, reopen: bool = True) -> None:
         """Commit the window in one transaction — the bookkeeping rows kept for it appended in bulk, the
         counters written — clear the journal, and (with `reopen`) begin the next window."""
-        self._append_later()
-        self._flush_counters()
+        self._write_pending()
         self.con.execute("COMMIT")
         self.window = False
         self.journal.deactivate()
