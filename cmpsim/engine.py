@@ -375,7 +375,8 @@ class Simulation:
             moment._ok, moment._value = True, None
             self.env.schedule(moment, priority=simpy.core.URGENT, delay=tick * every - self.env.now)
             yield moment
-            if tick * every % DAY_S == 0 and self.store.window:
+            midnight = tick * every % DAY_S == 0
+            if midnight and self.store.window:
                 self.store.flush()
             try:
                 for hook in self.hour_hooks:
@@ -384,6 +385,6 @@ class Simulation:
                 if self.store.window:
                     self.store.flush()  # a hook that stops the run stops it between two wake-ups
                 raise
-            if tick * every % DAY_S == 0:
+            if midnight:
                 for hook in self.day_hooks:
                     hook(self, tick * every // DAY_S)
