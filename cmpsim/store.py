@@ -13,8 +13,9 @@ import hashlib
 import json
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Protocol
 
 import duckdb
 import polars as pl
@@ -76,6 +77,19 @@ CREATE TABLE IF NOT EXISTS job_runs (
 """
 
 
+class WorkingState(Protocol):
+    """A process's open work kept in memory between flushes (docs/engine.md, "Working state").
+
+    The record is what was written; the state is loaded from it when a process first needs it (at a
+    run's start, or a resumed run's first real wake-up), and `write` brings the record up to date at
+    every commit. `mark` and `restore` follow a transaction: a rolled-back one leaves the state as it
+    was at its beginning."""
+
+    def write(self, con: duckdb.DuckDBPyConnection) -> None: ...
+    def mark(self) -> None: ...
+    def restore(self) -> None: ...
+
+
 class Store:
     """A DuckDB run database plus the bulk primitives every step uses."""
 
@@ -102,6 +116,22 @@ class Store:
         self._row_sql: dict[str, str] = {}  # the insert of a table's kept rows, one list per column
         self.window = False  # a flush window is open (see open_window)
         self.journal = Journal(self.path.parent)
+        self._working: dict[str, WorkingState] = {}  # the processes' open work in memory (`working`)
+
+    def working(self, name: str, load: Callable[[Store], WorkingState]) -> WorkingState:
+        """The working state `name` of a process, loaded from the record (`load`) the first time it is
+        asked for; written back at every commit from then on."""
+        state = self._working.get(name)
+        if state is None:
+            state = self._working[name] = load(self)
+            state.mark()
+        return state
+
+    def _mark(self) -> None:
+        """A transaction or window begins: what to go back to if it is rolled back."""
+        self._snapshot = dict(self._counters)
+        for state in self._working.values():
+            state.mark()
 
     def close(self) -> None:
         self.con.close()
@@ -118,7 +148,7 @@ class Store:
             self._flush_events()
             self._apply_moves()
             return
-        self._snapshot = dict(self._counters)
+        self._mark()
         self.con.execute("BEGIN TRANSACTION")
         try:
             yield self.con
@@ -136,12 +166,15 @@ class Store:
         self._write_pending()
         self.con.execute("COMMIT")
         self._apply_moves()
-        self._snapshot = dict(self._counters)
+        self._mark()
         self.con.execute("BEGIN TRANSACTION")
 
     def _write_pending(self) -> None:
-        """What a transaction kept for its commit: moves recorded, events numbered, bookkeeping rows
-        appended, counters written (a window's moves and events are written as each wake-up ends)."""
+        """What a transaction kept for its commit: the working states written, moves recorded, events
+        numbered, bookkeeping rows appended, counters written (a window's moves and events are written as
+        each wake-up ends)."""
+        for state in self._working.values():
+            state.write(self.con)
         self._flush_moves()
         self._flush_events()
         self._append_later()
@@ -150,7 +183,7 @@ class Store:
     def open_window(self) -> None:
         """Begin a flush window: the wake-ups that follow commit together at the next `flush`. Their
         file changes are journaled (cmpsim.journal), so a killed run resumes from the last flush."""
-        self._snapshot = dict(self._counters)
+        self._mark()
         self.con.execute("BEGIN TRANSACTION")
         self.window = True
         self.journal.activate()
@@ -181,6 +214,8 @@ class Store:
         """What a rolled-back transaction or window had kept in memory."""
         self._counters, self._moved, self._pending_events = self._snapshot, set(), []
         self._pending_moves, self._later = [], {}
+        for state in self._working.values():
+            state.restore()
         self._stored = set(dict(self.con.execute("SELECT name, value FROM counters").fetchall()))
 
     def append(self, table: str, row: tuple) -> None:

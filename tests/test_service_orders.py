@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 import cmpsim
+from cmpsim.scenario import load
 from conftest import TESTS
 
 SCENARIOS = TESTS.parent / "scenarios"
@@ -189,3 +190,25 @@ def test_a_revision_of_a_revision_is_refused(small):
     refused = order(small, "REV-OF-REV")
     assert (refused["status"], refused["status_reason"]) == (
         "Rejected", "the base order is itself a revision: revise the order it revised")
+
+
+def test_a_failed_fulfilment_poll_is_undone_in_the_queue_too(small, tmp_path):
+    """A fulfilment poll that fails is rolled back whole: the jobs it started or ended in memory too, so
+    the next poll does that work again and every order ends as it does in a run without the failure."""
+    scenario = load(TESTS / "scenarios" / "service-small.yaml",
+                    overrides={"faults": [{"kind": "fail_job", "job": "Order Fulfilment", "date": "2026-01-05"}]})
+    failed = cmpsim.run(scenario, out=tmp_path / "run")
+    try:
+        assert failed.sql("SELECT count(*) AS n FROM job_runs WHERE job = 'Order Fulfilment' "
+                          "AND status = 'Failed'")["n"][0] == 1
+        final = "SELECT order_id, status, status_reason FROM orders WHERE kind = 'service' ORDER BY order_id"
+        assert failed.sql(final).rows() == small.sql(final).rows()
+        # Every line that was worked on has exactly one job that did it, none left running or queued.
+        lines = """SELECT l.order_id, l.line_no, count(j.job_no) FILTER (WHERE j.status = 'Done') AS done,
+                          count(j.job_no) FILTER (WHERE j.status IN ('Queued', 'Running')) AS open
+                   FROM service_lines l JOIN fulfilment_jobs j USING (order_id, line_no)
+                   WHERE l.status IN ('Complete', 'Failed') AND j.kind = 'fulfil' GROUP BY ALL ORDER BY ALL"""
+        assert failed.sql(lines).rows() == small.sql(lines).rows()
+        assert set(failed.sql(lines)["done"]) == {1} and set(failed.sql(lines)["open"]) == {0}
+    finally:
+        failed.close()

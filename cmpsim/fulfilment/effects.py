@@ -35,8 +35,10 @@ def apply_line_effects(sim, ended: pl.DataFrame) -> None:
                         on=["order_id", "line_ref"], how="left")
     con = sim.con
     con.register("_judged", judged.to_arrow())
-    _change_assets(sim)
-    _hand_to_billing(sim)
+    # The actions accepted: a statement with nothing to change is not made (each costs a millisecond).
+    done = set(judged.filter(pl.col("verdict") == "accepted")["action"].to_list())
+    _change_assets(sim, done)
+    _hand_to_billing(sim, done)
     con.execute("""UPDATE service_lines SET status = CASE j.verdict WHEN 'accepted' THEN 'Complete' ELSE 'Failed' END,
                           reason = j.reason, asset_id = j.asset_id
                    FROM _judged j WHERE service_lines.order_id = j.order_id AND service_lines.line_no = j.line_no""")
@@ -51,25 +53,39 @@ def apply_line_effects(sim, ended: pl.DataFrame) -> None:
         FROM _judged WHERE verdict = 'accepted'""", [sim.current_job, sim.current_job])
 
 
-def _change_assets(sim) -> None:
+def _change_assets(sim, done: set[str]) -> None:
     con = sim.con
-    con.execute("""
-        INSERT INTO assets SELECT asset_id, account_id, product_id, 'Active', location, resolved_price_list,
-               coalesce(price_list_from_header, true), order_id, ended_at
-        FROM _judged WHERE verdict = 'accepted' AND action = 'Add' ORDER BY asset_id""")
-    con.execute("""
-        UPDATE assets SET state = j.new_state, location = j.new_location, changed_at = j.ended_at,
-               price_list = CASE WHEN j.action = 'Update' THEN coalesce(j.resolved_price_list, assets.price_list)
-                                 ELSE assets.price_list END,
-               price_list_from_header = CASE WHEN j.action = 'Update'
-                                             THEN coalesce(j.price_list_from_header, assets.price_list_from_header)
-                                             ELSE assets.price_list_from_header END
-        FROM _judged j WHERE assets.asset_id = j.asset_id AND j.verdict = 'accepted' AND j.action <> 'Add'""")
+    if "Add" in done:
+        con.execute("""
+            INSERT INTO assets SELECT asset_id, account_id, product_id, 'Active', location, resolved_price_list,
+                   coalesce(price_list_from_header, true), order_id, ended_at
+            FROM _judged WHERE verdict = 'accepted' AND action = 'Add' ORDER BY asset_id""")
+    if done - {"Add"}:
+        con.execute("""
+            UPDATE assets SET state = j.new_state, location = j.new_location, changed_at = j.ended_at,
+                   price_list = CASE WHEN j.action = 'Update' THEN coalesce(j.resolved_price_list, assets.price_list)
+                                     ELSE assets.price_list END,
+                   price_list_from_header = CASE WHEN j.action = 'Update'
+                                                 THEN coalesce(j.price_list_from_header, assets.price_list_from_header)
+                                                 ELSE assets.price_list_from_header END
+            FROM _judged j WHERE assets.asset_id = j.asset_id AND j.verdict = 'accepted' AND j.action <> 'Add'""")
 
 
-def _hand_to_billing(sim) -> None:
+def _hand_to_billing(sim, done: set[str]) -> None:
     """One-off charges for new assets; recurring-charge periods for every change of state or price."""
     con = sim.con
+    if "Add" in done:
+        _one_off_charges(con)
+    if done & set(CLOSES_PERIOD):
+        con.execute(f"""
+            UPDATE recurring_charges SET active_to = j.ended_at FROM _judged j
+            WHERE recurring_charges.asset_id = j.asset_id AND recurring_charges.active_to IS NULL
+              AND j.verdict = 'accepted' AND j.action IN {CLOSES_PERIOD}""")
+    if done & set(NEW_PERIOD):
+        _new_periods(con)
+
+
+def _one_off_charges(con) -> None:
     con.execute("""
         INSERT INTO charges
         SELECT 'CH-' || j.order_id || '-' || lpad(j.line_no::VARCHAR, 3, '0'), j.account_id, 'service_order',
@@ -81,10 +97,9 @@ def _hand_to_billing(sim) -> None:
              LATERAL (SELECT (pr.one_off * j.quantity)::DECIMAL(18,2) AS net),
              LATERAL (SELECT round(net * sp.tax_rate, 2)::DECIMAL(18,2) AS tax)
         WHERE j.verdict = 'accepted' AND j.action = 'Add' AND pr.one_off > 0 ORDER BY 1""")
-    con.execute(f"""
-        UPDATE recurring_charges SET active_to = j.ended_at FROM _judged j
-        WHERE recurring_charges.asset_id = j.asset_id AND recurring_charges.active_to IS NULL
-          AND j.verdict = 'accepted' AND j.action IN {CLOSES_PERIOD}""")
+
+
+def _new_periods(con) -> None:
     con.execute(f"""
         INSERT INTO recurring_charges
         SELECT a.asset_id, a.account_id, a.product_id, a.price_list, (pr.recurring * j.quantity)::DECIMAL(18,2),

@@ -12,6 +12,9 @@ At every poll the daemon, in this order:
 3. completes the jobs that ended: assets change, charges are handed to billing, lines and orders
    complete;
 4. applies the supplemental orders submitted since (`revisions.apply_revisions`).
+
+The queue of jobs and the workers live in memory (`workqueue.WorkQueue`), written to the record at
+every commit; an idle poll's look reads the queue and, once per wake-up, the orders.
 """
 
 from __future__ import annotations
@@ -23,39 +26,47 @@ from cmpsim.fulfilment.effects import apply_line_effects
 from cmpsim.fulfilment.jobs import epoch_s, epoch_ts, finish_orders, named_assets, queue_jobs, sync_public_lines
 from cmpsim.fulfilment.revisions import apply_revisions
 from cmpsim.fulfilment.scheduling import schedule_window
+from cmpsim.fulfilment.workqueue import work_queue
 
-STATE = """
-    SELECT (SELECT count(*) FROM fulfilment_jobs WHERE status = 'Queued') AS queued,
-           (SELECT min(ended_at) FROM fulfilment_jobs WHERE status = 'Running') AS next_end,
-           (SELECT min(busy_until) FROM fulfilment_workers) AS first_free,
-           count(*) FILTER (WHERE o.status = 'Pending') AS revisions,
+ORDERS = """
+    SELECT count(*) FILTER (WHERE o.status = 'Pending') AS revisions,
            min(s.due_at) FILTER (WHERE o.status = 'Submitted') AS next_due
     FROM service_orders s JOIN orders o USING (order_id)
     WHERE o.kind = 'service' AND o.status IN ('Pending', 'Submitted')"""
 
 
 def _state(sim) -> dict:
-    """What a poll may have to do: jobs queued, the next job to end, the first worker free, revisions
-    pending, the next order due."""
-    cursor = sim.con.execute(STATE)
-    names = [d[0] for d in cursor.description]
-    return dict(zip(names, cursor.fetchall()[0], strict=True))
+    """What a poll may have to do, in seconds since the start: jobs queued, the next job to end, the
+    first worker free (from the queue in memory), revisions pending, the next order due (read once a
+    wake-up, and again after the poll released or revised orders)."""
+    queue = work_queue(sim)
+    key = (sim.wake_no, queue.orders_changed)
+    if queue.orders_look[0] != key:
+        revisions, next_due = sim.con.execute(ORDERS).fetchall()[0]
+        queue.orders_look = (key, revisions, sim.second_of(next_due))
+    queued, next_end, first_free = queue.look()
+    _, revisions, next_due = queue.orders_look
+    return {"queued": queued, "next_end": next_end, "first_free": first_free, "revisions": revisions,
+            "next_due": next_due}
+
+
+def _due_now(moment: int | None, now_s: int) -> bool:
+    return moment is not None and moment <= now_s
 
 
 def fulfilment_due(sim) -> bool:
     """Anything to release, start, complete or revise now: else the poll opens no transaction."""
-    s, now = _state(sim), sim.now
-    return bool(s["revisions"] or (s["next_due"] is not None and s["next_due"] <= now)
-                or (s["next_end"] is not None and s["next_end"] <= now)
-                or (s["queued"] and s["first_free"] <= now))
+    s, now_s = _state(sim), sim.now_s
+    return bool(s["revisions"] or _due_now(s["next_due"], now_s) or _due_now(s["next_end"], now_s)
+                or (s["queued"] and _due_now(s["first_free"], now_s)))
 
 
 def fulfilment_wake_at(sim) -> int | None:
-    """The first moment a poll will have work with nothing else happening: a job ends, an order falls
+    """The first second a poll will have work with nothing else happening: a job ends, an order falls
     due, a worker frees up for a queued job."""
     s = _state(sim)
     moments = [m for m in (s["next_end"], s["next_due"], s["first_free"] if s["queued"] else None) if m is not None]
-    return sim.second_of(min(moments)) if moments else None
+    return min(moments) if moments else None
 
 
 FIXPOINT_ROUNDS_MAX = 20  # rounds of one poll; each ends more lines, so a handful always suffices
@@ -69,15 +80,29 @@ def fulfilment_step(sim) -> int:
     # Until nothing is left to do now: a line completed in this poll can make a follow-on order due
     # at once, and a wake-up run again at the same moment must find nothing left.
     for _ in range(FIXPOINT_ROUNDS_MAX):
-        s, now = _state(sim), sim.now
-        done = released(sim) if s["next_due"] is not None and s["next_due"] <= now else 0
+        s = _state(sim)
+        done = released(sim) if _due_now(s["next_due"], t1) else 0
         started = scheduled(sim, t0, t1) if done or s["queued"] else 0
-        ended = completed(sim) if started or (s["next_end"] is not None and s["next_end"] <= now) else 0
-        work = done + started + ended + (apply_revisions(sim) if s["revisions"] else 0)
+        ended = completed(sim) if started or _due_now(s["next_end"], t1) else 0
+        work = done + started + ended + (revised(sim) if s["revisions"] else 0)
         total += work
         if not work:
             break
     return total
+
+
+def revised(sim) -> int:
+    """The supplemental orders pending, applied in SQL over the record: the queue is written before and
+    loaded again after, and jobs queued meanwhile go straight to the record."""
+    queue = work_queue(sim)
+    queue.write(sim.con)
+    queue.detached = True
+    try:
+        revisions = apply_revisions(sim)
+    finally:
+        queue.load(sim.con)
+        queue.orders_changed += 1
+    return revisions
 
 
 def released(sim) -> int:
@@ -100,6 +125,7 @@ def released(sim) -> int:
         ORDER BY d.seq, l.line_no""", [sim.now])
     if lines.height == 0:
         return 0
+    work_queue(sim).orders_changed += 1
     verdicts = asset_rules.judge_lines(
         lines.filter(pl.col("action") != "Add").select("order_id", "seq", line_no="line_ref", action="action",
                                                        asset_id="asset_id", location="location"),
@@ -118,8 +144,9 @@ def _mark_released(sim, orders: pl.DataFrame, rejected: pl.DataFrame) -> None:
     con.register("_rej", rejected.to_arrow())
     con.execute("""UPDATE service_lines SET status = 'In Progress'
                    WHERE status = 'Submitted' AND order_id IN (SELECT order_id FROM _rel)""")
-    con.execute("""UPDATE service_lines SET status = 'Rejected', reason = r.reason FROM _rej r
-                   WHERE service_lines.order_id = r.order_id AND service_lines.line_ref = r.line_ref""")
+    if rejected.height:
+        con.execute("""UPDATE service_lines SET status = 'Rejected', reason = r.reason FROM _rej r
+                       WHERE service_lines.order_id = r.order_id AND service_lines.line_ref = r.line_ref""")
     # Released at the moment the order became due (submission, due date or its base line's end), which
     # the poll only notices later: waits are measured from there.
     con.execute(f"""UPDATE service_orders SET released_at = {epoch_ts(sim, 'r.release_s')} FROM _rel r
@@ -136,31 +163,23 @@ def _mark_released(sim, orders: pl.DataFrame, rejected: pl.DataFrame) -> None:
 
 def scheduled(sim, t0: int, t1: int) -> int:
     """Start queued jobs on free workers in [t0, t1): priority first, then FIFO, no pre-emption."""
-    queued = sim.store.frame(f"""
-        SELECT job_no, {epoch_s(sim, 'release_at')} AS release_s, priority, seq, duration_s
-        FROM fulfilment_jobs WHERE status = 'Queued' AND release_at < ? ORDER BY job_no""", [sim.now])
+    queue = work_queue(sim)
+    queued = queue.queued_before(sim.now_s)
     if queued.height == 0:
         return 0
-    workers = sim.store.frame(f"SELECT worker, {epoch_s(sim, 'busy_until')} AS busy_s FROM fulfilment_workers "
-                              "ORDER BY worker")
     plan = schedule_window(queued["release_s"].to_numpy(), queued["priority"].to_numpy(), queued["seq"].to_numpy(),
-                           queued["duration_s"].to_numpy(), workers["busy_s"].to_numpy(), t0, t1)
+                           queued["duration_s"].to_numpy(), queue.busy_s, t0, t1)
     if len(plan.job_index) == 0:
         return 0
     started = pl.DataFrame({"job_no": queued["job_no"].to_numpy()[plan.job_index], "start_s": plan.start_s,
-                            "end_s": plan.end_s, "worker": plan.worker})
-    con, start = sim.con, f"TIMESTAMP '{sim.start:%Y-%m-%d %H:%M:%S}'"
+                            "end_s": plan.end_s, "worker": plan.worker,
+                            "order_id": queued["order_id"].to_numpy()[plan.job_index]})
+    queue.start(started.drop("order_id"), plan.busy_until_s)
+    con = sim.con
     con.register("_started", started.to_arrow())
-    con.execute(f"""UPDATE fulfilment_jobs SET status = 'Running', worker = s.worker,
-                           started_at = {start} + to_seconds(s.start_s), ended_at = {start} + to_seconds(s.end_s)
-                    FROM _started s WHERE fulfilment_jobs.job_no = s.job_no""")
-    con.register("_busy", pl.DataFrame({"worker": workers["worker"], "busy_s": plan.busy_until_s}).to_arrow())
-    con.execute(f"""UPDATE fulfilment_workers SET busy_until = {start} + to_seconds(b.busy_s)
-                    FROM _busy b WHERE fulfilment_workers.worker = b.worker""")
-    con.execute("""CREATE OR REPLACE TEMP TABLE _first AS
-                   SELECT j.order_id, min(j.started_at) AS started_at FROM fulfilment_jobs j
-                   JOIN service_orders s USING (order_id)
-                   WHERE j.job_no IN (SELECT job_no FROM _started) AND s.started_at IS NULL GROUP BY ALL""")
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE _first AS
+                    SELECT j.order_id, min({epoch_ts(sim, 'j.start_s')}) AS started_at FROM _started j
+                    JOIN service_orders s USING (order_id) WHERE s.started_at IS NULL GROUP BY ALL""")
     con.execute("""UPDATE service_orders SET started_at = f.started_at FROM _first f
                    WHERE service_orders.order_id = f.order_id""")
     sim.store.record_events("""SELECT started_at AS ts, 'order' AS object_type, order_id AS object_id,
@@ -171,19 +190,21 @@ def scheduled(sim, t0: int, t1: int) -> int:
 
 def completed(sim) -> int:
     """Jobs that ended by now: their lines complete (or fail on their asset), orders follow."""
-    con = sim.con
-    con.execute("""CREATE OR REPLACE TEMP TABLE _ended AS
-                   SELECT j.*, l.line_ref, l.action, l.asset_id, l.location, l.product_id, l.resolved_price_list,
-                          l.price_list_from_header, l.quantity, o.account_id, s.seq AS order_seq, s.external_id
-                   FROM fulfilment_jobs j JOIN service_lines l USING (order_id, line_no)
-                   JOIN orders o USING (order_id) JOIN service_orders s USING (order_id)
-                   WHERE j.status = 'Running' AND j.ended_at <= ?""", [sim.now])
-    n = sim.store.scalar("SELECT count(*) FROM _ended")
-    if n == 0:
+    queue = work_queue(sim)
+    ended = queue.ended_by(sim.now_s)
+    if ended.height == 0:
         return 0
-    con.execute("UPDATE fulfilment_jobs SET status = 'Done' WHERE job_no IN (SELECT job_no FROM _ended)")
+    con = sim.con
+    con.register("_ended_jobs", ended.to_arrow())
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE _ended AS
+                    SELECT {queue.job_columns_sql('j')}, l.line_ref, l.action, l.asset_id, l.location, l.product_id,
+                           l.resolved_price_list, l.price_list_from_header, l.quantity, o.account_id,
+                           s.seq AS order_seq, s.external_id
+                    FROM _ended_jobs j JOIN service_lines l USING (order_id, line_no)
+                    JOIN orders o USING (order_id) JOIN service_orders s USING (order_id)""")
+    queue.finish(ended["job_no"])
     apply_line_effects(sim, sim.store.frame(
         "SELECT * FROM _ended WHERE kind = 'fulfil' ORDER BY ended_at, order_seq, line_no"))
     sync_public_lines(sim, "SELECT order_id FROM _ended")
     finish_orders(sim, "SELECT order_id FROM _ended")
-    return n
+    return ended.height

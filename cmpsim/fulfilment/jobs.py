@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
+from cmpsim.fulfilment.workqueue import work_queue
 from cmpsim.randomness import draw
 
 
@@ -49,12 +50,11 @@ def queue_jobs(sim, lines: pl.DataFrame, kind: str, extra_s: np.ndarray | None =
         step_durations_s=pl.Series([([int(e)] if c else []) + row for e, c, row in
                                     zip(extra, with_comp, steps.tolist(), strict=True)]),
         ponr_offset_s=pl.Series(ponr + extra))
-    sim.con.register("_jobs", jobs.to_arrow())
-    sim.con.execute(f"""
-        INSERT INTO fulfilment_jobs SELECT job_no, order_id, line_no, kind, priority,
-               seq * 1000 + line_no, TIMESTAMP '{sim.start:%Y-%m-%d %H:%M:%S}' + to_seconds(release_s), duration_s,
-               steps, step_durations_s, ponr_offset_s, 'Queued', NULL, NULL, NULL, NULL
-        FROM _jobs ORDER BY job_no""")
+    jobs = jobs.with_columns(seq=pl.col("seq").cast(pl.Int64) * 1000 + pl.col("line_no"))
+    queue = work_queue(sim)
+    queue.add(jobs)
+    if queue.detached:  # a revision works on the record: it holds the queue until the revision is done
+        queue.write(sim.con)
 
 
 def named_assets(sim, asset_ids: pl.Series) -> pl.DataFrame:
@@ -82,11 +82,10 @@ def finish_orders(sim, orders_sql: str) -> None:
                min(l.line_ref || ': ' || l.reason) FILTER (WHERE l.status IN ('Rejected', 'Failed')) AS first_problem
         FROM (SELECT s.*, p.completed_at FROM (SELECT * FROM service_lines WHERE order_id IN ({orders_sql})) s
               JOIN order_lines p USING (order_id, line_no)) l JOIN orders o USING (order_id)
-        WHERE o.status = 'In Progress'
-          AND NOT EXISTS (SELECT 1 FROM fulfilment_jobs j WHERE j.order_id = l.order_id
-                          AND j.status IN ('Queued', 'Running'))
+        WHERE o.status = 'In Progress' AND l.order_id NOT IN (SELECT unnest(?::VARCHAR[]))
         GROUP BY l.order_id
-        HAVING bool_and(l.status IN ('Complete', 'Rejected', 'Failed', 'Cancelled'))""", [sim.now])
+        HAVING bool_and(l.status IN ('Complete', 'Rejected', 'Failed', 'Cancelled'))""",
+                [sim.now, work_queue(sim).orders_with_open_jobs()])
     con.execute("""UPDATE orders SET status = CASE WHEN f.any_complete THEN 'Complete' ELSE 'Failed' END,
                           status_reason = f.first_problem, completed_at = f.completed_at
                    FROM _finished f WHERE orders.order_id = f.order_id""")
