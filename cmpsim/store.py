@@ -321,8 +321,12 @@ class Store:
         temporary table it re-creates): its rows are read now, and numbered with the rest at commit."""
         rows = self.con.execute(f"SELECT ts, object_type, object_id, activity, job, detail FROM ({select_sql})",
                                 params or []).fetchall()
-        if rows:
-            columns = list(zip(*rows, strict=True))
+        self.record_event_rows(list(zip(*rows, strict=True)) if rows else [])
+
+    def record_event_rows(self, columns: list[list]) -> None:
+        """`record_events` for events the step holds already: six columns (ts, object_type, object_id,
+        activity, job, detail), numbered with the rest at commit."""
+        if columns and len(columns[0]):
             self._pending_events.append((
                 "SELECT unnest(?::TIMESTAMP[]) AS ts, unnest(?::VARCHAR[]) AS object_type, "
                 "unnest(?::VARCHAR[]) AS object_id, unnest(?::VARCHAR[]) AS activity, unnest(?::VARCHAR[]) AS job, "

@@ -80,8 +80,9 @@ def judge_lines(lines: pl.DataFrame, assets: pl.DataFrame) -> pl.DataFrame:
     "asset <id> is already being changed by order <order_id> line <line_no>".
     """
     _check_actions(lines)
-    found = assets.select("asset_id", current_state="state", current_location="location")
-    numbered = lines.with_row_index("_row")
+    # One lazy plan, collected once: a few rows per call, where each eager step would cost its own pass.
+    found = assets.lazy().select("asset_id", current_state="state", current_location="location")
+    numbered = lines.lazy().with_row_index("_row")
     first = pl.col("_row") == pl.col("claimed_by_row")
     in_pair = (pl.col("order_id") == pl.col("claimed_by_order")) & pl.col("claimed_as_pair")
     claimed = numbered.join(_asset_claims(numbered), on="asset_id", how="left", maintain_order="left").with_columns(
@@ -93,7 +94,7 @@ def judge_lines(lines: pl.DataFrame, assets: pl.DataFrame) -> pl.DataFrame:
     moved_out = (
         claimed.filter((pl.col("action") == "Move-Delete") & pl.col("blocked").is_null())
         .join(found, on="asset_id", validate="m:1")
-        .join(TRANSITIONS, left_on=["action", "current_state"], right_on=["action", "from_state"])
+        .join(TRANSITIONS.lazy(), left_on=["action", "current_state"], right_on=["action", "from_state"])
         .select("order_id", "asset_id", moved_state="to_state", action=pl.lit("Move-Add"))
     )
     moved = pl.when(pl.col("blocked").is_null()).then("moved_state")
@@ -101,20 +102,21 @@ def judge_lines(lines: pl.DataFrame, assets: pl.DataFrame) -> pl.DataFrame:
         claimed.join(found, on="asset_id", how="left", validate="m:1", maintain_order="left")
         .join(moved_out, on=["order_id", "asset_id", "action"], how="left", validate="m:1", maintain_order="left")
         .with_columns(from_state=pl.coalesce(moved, "current_state", pl.lit(NO_ASSET)))
-        .join(TRANSITIONS, on=["action", "from_state"], how="left", validate="m:1", maintain_order="left")
-        .join(NEEDS, on="action", how="left", validate="m:1", maintain_order="left")
+        .join(TRANSITIONS.lazy(), on=["action", "from_state"], how="left", validate="m:1", maintain_order="left")
+        .join(NEEDS.lazy(), on="action", how="left", validate="m:1", maintain_order="left")
         .with_columns(_verdict_columns())
         .select(*lines.columns, "from_state", "verdict", "reason", "new_state", "new_location")
+        .collect()
     )
 
 
-def _asset_claims(lines: pl.DataFrame) -> pl.DataFrame:
+def _asset_claims(lines: pl.LazyFrame) -> pl.LazyFrame:
     """Per asset named on a line: the first line naming it, and whether that line's order moves it as a pair.
 
     "First" is in (`seq`, `order_id`, `line_no`) order, with line numbers compared part by part
     ("2.1" before "10").
     """
-    by_order = ["seq", "order_id"] if "seq" in lines.columns else ["order_id"]
+    by_order = ["seq", "order_id"] if "seq" in lines.collect_schema().names() else ["order_id"]
     line_key = [pl.col("line_no").str.split(".").cast(pl.List(pl.Int64), strict=False), pl.col("line_no"), "_row"]
     return (
         lines.filter(pl.col("asset_id").is_not_null())

@@ -88,15 +88,18 @@ def _hand_to_billing(sim, done: set[str]) -> None:
 def _one_off_charges(con) -> None:
     con.execute("""
         INSERT INTO charges
-        SELECT 'CH-' || j.order_id || '-' || lpad(j.line_no::VARCHAR, 3, '0'), j.account_id, 'service_order',
-               j.order_id, j.line_no, j.product_id, sp.product_class, sp.name, j.quantity, pr.one_off, net, sp.tax_rate,
-               tax,
-               net + tax, 'next_invoice', j.ended_at, 'Unbilled', NULL
-        FROM _judged j JOIN service_products sp USING (product_id)
-             JOIN service_prices pr ON pr.product_id = j.product_id AND pr.price_list = j.resolved_price_list,
-             LATERAL (SELECT (pr.one_off * j.quantity)::DECIMAL(18,2) AS net),
-             LATERAL (SELECT round(net * sp.tax_rate, 2)::DECIMAL(18,2) AS tax)
-        WHERE j.verdict = 'accepted' AND j.action = 'Add' AND pr.one_off > 0 ORDER BY 1""")
+        SELECT 'CH-' || order_id || '-' || lpad(line_no::VARCHAR, 3, '0'), account_id, 'service_order', order_id,
+               line_no, product_id, product_class, name, quantity, one_off, net, tax_rate, tax, net + tax,
+               'next_invoice', ended_at, 'Unbilled', NULL
+        FROM (SELECT *, round(net * tax_rate, 2)::DECIMAL(18,2) AS tax
+              FROM (SELECT j.order_id, j.line_no, j.account_id, j.product_id, j.quantity, j.ended_at,
+                           sp.product_class, sp.name, sp.tax_rate, pr.one_off,
+                           (pr.one_off * j.quantity)::DECIMAL(18,2) AS net
+                    FROM _judged j JOIN service_products sp USING (product_id)
+                         JOIN service_prices pr
+                           ON pr.product_id = j.product_id AND pr.price_list = j.resolved_price_list
+                    WHERE j.verdict = 'accepted' AND j.action = 'Add' AND pr.one_off > 0))
+        ORDER BY 1""")
 
 
 def _new_periods(con) -> None:

@@ -196,15 +196,16 @@ def completed(sim) -> int:
         return 0
     con = sim.con
     con.register("_ended_jobs", ended.to_arrow())
-    con.execute(f"""CREATE OR REPLACE TEMP TABLE _ended AS
-                    SELECT {queue.job_columns_sql('j')}, l.line_ref, l.action, l.asset_id, l.location, l.product_id,
-                           l.resolved_price_list, l.price_list_from_header, l.quantity, o.account_id,
-                           s.seq AS order_seq, s.external_id
-                    FROM _ended_jobs j JOIN service_lines l USING (order_id, line_no)
-                    JOIN orders o USING (order_id) JOIN service_orders s USING (order_id)""")
+    lines = sim.store.frame(f"""
+        SELECT {queue.job_columns_sql('j')}, l.line_ref, l.action, l.asset_id, l.location, l.product_id,
+               l.resolved_price_list, l.price_list_from_header, l.quantity, o.account_id, s.seq AS order_seq,
+               s.external_id
+        FROM _ended_jobs j JOIN service_lines l USING (order_id, line_no)
+        JOIN orders o USING (order_id) JOIN service_orders s USING (order_id)""")
+    con.register("_ended", lines.to_arrow())
     queue.finish(ended["job_no"])
-    apply_line_effects(sim, sim.store.frame(
-        "SELECT * FROM _ended WHERE kind = 'fulfil' ORDER BY ended_at, order_seq, line_no"))
+    apply_line_effects(sim, lines.filter(pl.col("kind") == "fulfil").sort("ended_at", "order_seq", "line_no",
+                                                                          maintain_order=True))
     sync_public_lines(sim, "SELECT order_id FROM _ended")
     finish_orders(sim, "SELECT order_id FROM _ended")
     return ended.height

@@ -74,9 +74,7 @@ def sync_public_lines(sim, orders_sql: str) -> None:
 
 def finish_orders(sim, orders_sql: str) -> None:
     """Orders whose lines are all final and whose jobs are all done become Complete or Failed."""
-    con = sim.con
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE _finished AS
+    finished = sim.store.frame(f"""
         SELECT l.order_id, bool_or(l.status = 'Complete') AS any_complete,
                coalesce(max(l.completed_at), ?::TIMESTAMP) AS completed_at,
                min(l.line_ref || ': ' || l.reason) FILTER (WHERE l.status IN ('Rejected', 'Failed')) AS first_problem
@@ -85,11 +83,15 @@ def finish_orders(sim, orders_sql: str) -> None:
         WHERE o.status = 'In Progress' AND l.order_id NOT IN (SELECT unnest(?::VARCHAR[]))
         GROUP BY l.order_id
         HAVING bool_and(l.status IN ('Complete', 'Rejected', 'Failed', 'Cancelled'))""",
-                [sim.now, work_queue(sim).orders_with_open_jobs()])
-    con.execute("""UPDATE orders SET status = CASE WHEN f.any_complete THEN 'Complete' ELSE 'Failed' END,
-                          status_reason = f.first_problem, completed_at = f.completed_at
-                   FROM _finished f WHERE orders.order_id = f.order_id""")
-    # Read now: `_finished` is made again by the next call within the same wake-up.
-    sim.store.record_events_now("""SELECT f.completed_at AS ts, 'order' AS object_type, f.order_id AS object_id,
-                                          'Order ' || o.status AS activity, ? AS job, f.first_problem AS detail
-                                   FROM _finished f JOIN orders o USING (order_id)""", [sim.current_job])
+                               [sim.now, work_queue(sim).orders_with_open_jobs()])
+    if finished.height == 0:
+        return
+    finished = finished.with_columns(status=pl.when("any_complete").then(pl.lit("Complete"))
+                                     .otherwise(pl.lit("Failed")))
+    sim.con.register("_finished", finished.to_arrow())
+    sim.con.execute("""UPDATE orders SET status = f.status, status_reason = f.first_problem,
+                              completed_at = f.completed_at
+                       FROM _finished f WHERE orders.order_id = f.order_id""")
+    sim.store.record_event_rows([finished["completed_at"].to_list(), ["order"] * finished.height,
+                                 finished["order_id"].to_list(), ("Order " + finished["status"]).to_list(),
+                                 [sim.current_job] * finished.height, finished["first_problem"].to_list()])
