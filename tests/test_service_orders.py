@@ -212,3 +212,32 @@ def test_a_failed_fulfilment_poll_is_undone_in_the_queue_too(small, tmp_path):
         assert set(failed.sql(lines)["done"]) == {1} and set(failed.sql(lines)["open"]) == {0}
     finally:
         failed.close()
+
+
+def test_a_poll_that_releases_twice_logs_each_order_once(tmp_path):
+    """One poll, two rounds: at 15:00 the poll releases X (submitted 14:50, started at once on the idle
+    worker), completes BASE, and so releases BASE's follow-on in a second round. Each order's release and
+    start is logged once, at its own moment: the second round must not overwrite what the first recorded
+    (it did: X's release was lost and NEXT's logged twice)."""
+    orders = [
+        {"id": "BASE", "at": "2026-01-05T09:00", "account": "ACC-DEMO-1",
+         "lines": [{"line": "1", "product": "INET", "action": "Add"}]},
+        {"id": "NEXT", "type": "follow-on", "base_order": "BASE", "at": "2026-01-05T10:00", "account": "ACC-DEMO-1",
+         "lines": [{"line": "1", "product": "INET", "action": "Suspend", "asset": "AS-BASE-1", "depends_on": "1"}]},
+        {"id": "X", "at": "2026-01-05T14:50", "account": "ACC-DEMO-1",
+         "lines": [{"line": "1", "product": "IPTV", "action": "Add"}]},
+    ]
+    scenario = load(TESTS / "scenarios" / "service-small.yaml",
+                    overrides={"horizon_days": 2, "service": {"explicit_orders": orders}})
+    run = cmpsim.run(scenario, out=tmp_path / "run")
+    try:
+        logged = run.sql("""
+            SELECT s.external_id, e.activity, count(*) AS n, min(e.ts) AS ts FROM service_orders s
+            JOIN events e ON e.object_id = s.order_id AND e.activity IN ('Order Released', 'Fulfilment Started')
+            GROUP BY ALL ORDER BY ALL""").rows()
+        assert [(x, a, n, hhmm(ts)) for x, a, n, ts in logged] == [
+            ("BASE", "Fulfilment Started", 1, "05 09:00"), ("BASE", "Order Released", 1, "05 09:00"),
+            ("NEXT", "Fulfilment Started", 1, "05 15:00"), ("NEXT", "Order Released", 1, "05 15:00"),
+            ("X", "Fulfilment Started", 1, "05 14:50"), ("X", "Order Released", 1, "05 14:50")]
+    finally:
+        run.close()

@@ -44,7 +44,7 @@ def apply_line_effects(sim, ended: pl.DataFrame) -> None:
                    FROM _judged j WHERE service_lines.order_id = j.order_id AND service_lines.line_no = j.line_no""")
     con.execute("""UPDATE order_lines SET completed_at = j.ended_at FROM _judged j
                    WHERE order_lines.order_id = j.order_id AND order_lines.line_no = j.line_no""")
-    sim.store.record_events("""
+    sim.store.record_events_now("""
         SELECT ended_at AS ts, 'order' AS object_type, order_id AS object_id,
                CASE verdict WHEN 'accepted' THEN 'Line Complete' ELSE 'Line Failed' END AS activity, ? AS job,
                line_ref || ' ' || action || ' ' || product_id || coalesce(': ' || reason, '') AS detail FROM _judged

@@ -154,10 +154,10 @@ def _mark_released(sim, orders: pl.DataFrame, rejected: pl.DataFrame) -> None:
     con.execute("UPDATE orders SET status = 'In Progress' WHERE order_id IN (SELECT order_id FROM _rel)")
     sync_public_lines(sim, "SELECT order_id FROM _rel")
     # Stamped when the order became due, like released_at: its lines may start before this poll.
-    sim.store.record_events(f"""SELECT {epoch_ts(sim, 'release_s')} AS ts, 'order' AS object_type,
-                                       order_id AS object_id, 'Order Released' AS activity, ? AS job,
-                                       NULL AS detail FROM _rel""",
-                            [sim.current_job])
+    # Read now: a second round of the same poll registers `_rel` again (a follow-on its base released).
+    sim.store.record_events_now(f"""SELECT {epoch_ts(sim, 'release_s')} AS ts, 'order' AS object_type,
+                                           order_id AS object_id, 'Order Released' AS activity, ? AS job,
+                                           NULL AS detail FROM _rel""", [sim.current_job])
     finish_orders(sim, "SELECT order_id FROM _rel")
 
 
@@ -182,9 +182,9 @@ def scheduled(sim, t0: int, t1: int) -> int:
                     JOIN service_orders s USING (order_id) WHERE s.started_at IS NULL GROUP BY ALL""")
     con.execute("""UPDATE service_orders SET started_at = f.started_at FROM _first f
                    WHERE service_orders.order_id = f.order_id""")
-    sim.store.record_events("""SELECT started_at AS ts, 'order' AS object_type, order_id AS object_id,
-                                      'Fulfilment Started' AS activity, ? AS job, NULL AS detail FROM _first""",
-                            [sim.current_job])
+    sim.store.record_events_now("""SELECT started_at AS ts, 'order' AS object_type, order_id AS object_id,
+                                          'Fulfilment Started' AS activity, ? AS job, NULL AS detail FROM _first""",
+                                [sim.current_job])
     return len(plan.job_index)
 
 
