@@ -7,6 +7,7 @@ of SQL next (docs/engine.md).
 
     .venv/bin/python benchmarks/statements.py                       # the baseline, 3 days
     .venv/bin/python benchmarks/statements.py --scenario priority-what-if --days 3 --top 40
+    .venv/bin/python benchmarks/statements.py --step "Order Fulfilment"   # one step's statements only
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pathlib import Path
 from harness import shipped
 
 SHOWN_CHARS = 100
+STEP = {"only": None, "now": None}  # --step: count the statements made while that step runs
 
 
 class TimedConnection:
@@ -43,6 +45,8 @@ class TimedConnection:
         return TimedRelation(self._con.sql(sql, *args, **kwargs), sql, self)
 
     def _count(self, sql, seconds: float) -> None:
+        if STEP["only"] is not None and STEP["now"] != STEP["only"]:
+            return
         key = re.sub(r"\s+", " ", str(sql)).strip()[:SHOWN_CHARS]
         self._spent[key] += seconds
         self._made[key] += 1
@@ -73,10 +77,23 @@ def main() -> None:
     parser.add_argument("--scenario", default="baseline", help="a file of scenarios/ (default baseline)")
     parser.add_argument("--days", type=int, default=3, help="simulated days (default 3)")
     parser.add_argument("--top", type=int, default=25, help="statements shown (default 25)")
+    parser.add_argument("--step", help="only the statements of this step (its wake-ups and due looks)")
     args = parser.parse_args()
 
     import cmpsim
-    from cmpsim import store
+    from cmpsim import engine, store
+
+    STEP["only"] = args.step
+    executed = engine.Simulation.execute
+
+    def execute(self, step, *a, **kw):
+        STEP["now"] = step.name
+        try:
+            return executed(self, step, *a, **kw)
+        finally:
+            STEP["now"] = None
+
+    engine.Simulation.execute = execute
 
     spent, made = Counter(), Counter()
     opened = store.Store.__init__
@@ -93,6 +110,7 @@ def main() -> None:
         wall = time.perf_counter() - began
     total = sum(spent.values())
     print(f"{args.scenario}, {args.days} days: run {wall:.1f} s, of which {total:.1f} s in "
+          + (f"{args.step}'s " if args.step else "") +
           f"{sum(made.values()):,} statements ({100 * total / wall:.0f} %)")
     print(f"{'s':>7} {'count':>6} {'ms each':>8}  statement")
     for key, seconds in spent.most_common(args.top):
