@@ -42,15 +42,25 @@ def apply_line_effects(sim, ended: pl.DataFrame) -> None:
     con.execute("""UPDATE service_lines SET status = CASE j.verdict WHEN 'accepted' THEN 'Complete' ELSE 'Failed' END,
                           reason = j.reason, asset_id = j.asset_id
                    FROM _judged j WHERE service_lines.order_id = j.order_id AND service_lines.line_no = j.line_no""")
-    con.execute("""UPDATE order_lines SET completed_at = j.ended_at FROM _judged j
-                   WHERE order_lines.order_id = j.order_id AND order_lines.line_no = j.line_no""")
-    sim.store.record_events_now("""
-        SELECT ended_at AS ts, 'order' AS object_type, order_id AS object_id,
-               CASE verdict WHEN 'accepted' THEN 'Line Complete' ELSE 'Line Failed' END AS activity, ? AS job,
-               line_ref || ' ' || action || ' ' || product_id || coalesce(': ' || reason, '') AS detail FROM _judged
-        UNION ALL
-        SELECT ended_at, 'asset', asset_id, 'Asset ' || new_state, ?, order_id || ' line ' || line_ref || ' ' || action
-        FROM _judged WHERE verdict = 'accepted'""", [sim.current_job, sim.current_job])
+    _log(sim, judged)
+
+
+def _log(sim, judged: pl.DataFrame) -> None:
+    """Each line's completion or failure on its order, and each accepted line's new asset state."""
+    accepted = pl.col("verdict") == "accepted"
+    lines = judged.select(
+        ts="ended_at", object_type=pl.lit("order"), object_id="order_id",
+        activity=pl.when(accepted).then(pl.lit("Line Complete")).otherwise(pl.lit("Line Failed")),
+        detail=pl.concat_str("line_ref", pl.lit(" "), "action", pl.lit(" "), "product_id",
+                             pl.coalesce(pl.concat_str(pl.lit(": "), "reason"), pl.lit(""))))
+    changed = judged.filter(accepted).select(
+        ts="ended_at", object_type=pl.lit("asset"), object_id="asset_id",
+        activity=pl.concat_str(pl.lit("Asset "), "new_state"),
+        detail=pl.concat_str("order_id", pl.lit(" line "), "line_ref", pl.lit(" "), "action"))
+    events = pl.concat([lines, changed])
+    sim.store.record_event_rows([events["ts"].to_list(), events["object_type"].to_list(),
+                                 events["object_id"].to_list(), events["activity"].to_list(),
+                                 [sim.current_job] * events.height, events["detail"].to_list()])
 
 
 def _change_assets(sim, done: set[str]) -> None:

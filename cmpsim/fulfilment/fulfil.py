@@ -19,6 +19,8 @@ every commit; an idle poll's look reads the queue and, once per wake-up, the ord
 
 from __future__ import annotations
 
+import datetime as dt
+
 import polars as pl
 
 from cmpsim.fulfilment import assets as asset_rules
@@ -154,10 +156,10 @@ def _mark_released(sim, orders: pl.DataFrame, rejected: pl.DataFrame) -> None:
     con.execute("UPDATE orders SET status = 'In Progress' WHERE order_id IN (SELECT order_id FROM _rel)")
     sync_public_lines(sim, "SELECT order_id FROM _rel")
     # Stamped when the order became due, like released_at: its lines may start before this poll.
-    # Read now: a second round of the same poll registers `_rel` again (a follow-on its base released).
-    sim.store.record_events_now(f"""SELECT {epoch_ts(sim, 'release_s')} AS ts, 'order' AS object_type,
-                                           order_id AS object_id, 'Order Released' AS activity, ? AS job,
-                                           NULL AS detail FROM _rel""", [sim.current_job])
+    n = orders.height
+    sim.store.record_event_rows([[sim.start + dt.timedelta(seconds=s) for s in orders["release_s"]],
+                                 ["order"] * n, orders["order_id"].to_list(), ["Order Released"] * n,
+                                 [sim.current_job] * n, [None] * n])
     finish_orders(sim, "SELECT order_id FROM _rel")
 
 
@@ -175,16 +177,16 @@ def scheduled(sim, t0: int, t1: int) -> int:
                             "end_s": plan.end_s, "worker": plan.worker,
                             "order_id": queued["order_id"].to_numpy()[plan.job_index]})
     queue.start(started.drop("order_id"), plan.busy_until_s)
-    con = sim.con
-    con.register("_started", started.to_arrow())
-    con.execute(f"""CREATE OR REPLACE TEMP TABLE _first AS
-                    SELECT j.order_id, min({epoch_ts(sim, 'j.start_s')}) AS started_at FROM _started j
-                    JOIN service_orders s USING (order_id) WHERE s.started_at IS NULL GROUP BY ALL""")
-    con.execute("""UPDATE service_orders SET started_at = f.started_at FROM _first f
-                   WHERE service_orders.order_id = f.order_id""")
-    sim.store.record_events_now("""SELECT started_at AS ts, 'order' AS object_type, order_id AS object_id,
-                                          'Fulfilment Started' AS activity, ? AS job, NULL AS detail FROM _first""",
-                                [sim.current_job])
+    # An order starts with its first job: stamped once, and logged for the orders stamped now.
+    sim.con.register("_started", started.group_by("order_id").agg(start_s=pl.col("start_s").min()).to_arrow())
+    first = sim.con.execute(f"""UPDATE service_orders SET started_at = {epoch_ts(sim, 'f.start_s')} FROM _started f
+                                WHERE service_orders.order_id = f.order_id AND service_orders.started_at IS NULL
+                                RETURNING service_orders.started_at, service_orders.order_id""").fetchall()
+    if first:
+        at, order_ids = (list(c) for c in zip(*first, strict=True))
+        n = len(first)
+        sim.store.record_event_rows([at, ["order"] * n, order_ids, ["Fulfilment Started"] * n,
+                                     [sim.current_job] * n, [None] * n])
     return len(plan.job_index)
 
 
@@ -204,8 +206,10 @@ def completed(sim) -> int:
         JOIN orders o USING (order_id) JOIN service_orders s USING (order_id)""")
     con.register("_ended", lines.to_arrow())
     queue.finish(ended["job_no"])
-    apply_line_effects(sim, lines.filter(pl.col("kind") == "fulfil").sort("ended_at", "order_seq", "line_no",
-                                                                          maintain_order=True))
-    sync_public_lines(sim, "SELECT order_id FROM _ended")
+    fulfilled = lines.filter(pl.col("kind") == "fulfil")
+    apply_line_effects(sim, fulfilled.sort("ended_at", "order_seq", "line_no", maintain_order=True))
+    # A fulfilled line is completed when its job ended, whatever the verdict (a compensation job's is not).
+    con.register("_line_ends", fulfilled.select("order_id", "line_no", "ended_at").to_arrow())
+    sync_public_lines(sim, "SELECT order_id FROM _ended", ended_lines="_line_ends")
     finish_orders(sim, "SELECT order_id FROM _ended")
     return ended.height

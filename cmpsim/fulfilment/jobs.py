@@ -63,35 +63,37 @@ def named_assets(sim, asset_ids: pl.Series) -> pl.DataFrame:
                            [asset_ids.drop_nulls().unique().sort().to_list()])
 
 
-def sync_public_lines(sim, orders_sql: str) -> None:
-    """The public order_lines follow service_lines (status, reason, price list, completion)."""
+def sync_public_lines(sim, orders_sql: str, ended_lines: str | None = None) -> None:
+    """The public order_lines follow service_lines (status, reason, price list); with `ended_lines` (a
+    table of order_id, line_no, ended_at) those lines are completed at ended_at too."""
+    completed, ended = (", completed_at = coalesce(e.ended_at, order_lines.completed_at)",
+                        f"LEFT JOIN {ended_lines} e USING (order_id, line_no)") if ended_lines else ("", "")
     sim.con.execute(f"""
         UPDATE order_lines SET status = l.status, status_reason = l.reason, price_list = l.resolved_price_list,
-               product_id = l.product_id, action = l.action, quantity = l.quantity
-        FROM (SELECT * FROM service_lines WHERE order_id IN ({orders_sql})) l
+               product_id = l.product_id, action = l.action, quantity = l.quantity{completed}
+        FROM (SELECT * FROM service_lines WHERE order_id IN ({orders_sql})) l {ended}
         WHERE order_lines.order_id = l.order_id AND order_lines.line_no = l.line_no""")
 
 
 def finish_orders(sim, orders_sql: str) -> None:
     """Orders whose lines are all final and whose jobs are all done become Complete or Failed."""
-    finished = sim.store.frame(f"""
-        SELECT l.order_id, bool_or(l.status = 'Complete') AS any_complete,
-               coalesce(max(l.completed_at), ?::TIMESTAMP) AS completed_at,
-               min(l.line_ref || ': ' || l.reason) FILTER (WHERE l.status IN ('Rejected', 'Failed')) AS first_problem
-        FROM (SELECT s.*, p.completed_at FROM (SELECT * FROM service_lines WHERE order_id IN ({orders_sql})) s
-              JOIN order_lines p USING (order_id, line_no)) l JOIN orders o USING (order_id)
-        WHERE o.status = 'In Progress' AND l.order_id NOT IN (SELECT unnest(?::VARCHAR[]))
-        GROUP BY l.order_id
-        HAVING bool_and(l.status IN ('Complete', 'Rejected', 'Failed', 'Cancelled'))""",
-                               [sim.now, work_queue(sim).orders_with_open_jobs()])
-    if finished.height == 0:
+    finished = sim.con.execute(f"""
+        UPDATE orders SET status = f.status, status_reason = f.first_problem, completed_at = f.completed_at
+        FROM (SELECT l.order_id, CASE WHEN bool_or(l.status = 'Complete') THEN 'Complete' ELSE 'Failed' END AS status,
+                     coalesce(max(l.completed_at), ?::TIMESTAMP) AS completed_at,
+                     min(l.line_ref || ': ' || l.reason) FILTER (WHERE l.status IN ('Rejected', 'Failed'))
+                         AS first_problem
+              FROM (SELECT s.*, p.completed_at FROM (SELECT * FROM service_lines WHERE order_id IN ({orders_sql})) s
+                    JOIN order_lines p USING (order_id, line_no)) l JOIN orders o USING (order_id)
+              WHERE o.status = 'In Progress' AND l.order_id NOT IN (SELECT unnest(?::VARCHAR[]))
+              GROUP BY l.order_id
+              HAVING bool_and(l.status IN ('Complete', 'Rejected', 'Failed', 'Cancelled'))) f
+        WHERE orders.order_id = f.order_id
+        RETURNING orders.completed_at, orders.order_id, orders.status, orders.status_reason""",
+                               [sim.now, work_queue(sim).orders_with_open_jobs()]).fetchall()
+    if not finished:
         return
-    finished = finished.with_columns(status=pl.when("any_complete").then(pl.lit("Complete"))
-                                     .otherwise(pl.lit("Failed")))
-    sim.con.register("_finished", finished.to_arrow())
-    sim.con.execute("""UPDATE orders SET status = f.status, status_reason = f.first_problem,
-                              completed_at = f.completed_at
-                       FROM _finished f WHERE orders.order_id = f.order_id""")
-    sim.store.record_event_rows([finished["completed_at"].to_list(), ["order"] * finished.height,
-                                 finished["order_id"].to_list(), ("Order " + finished["status"]).to_list(),
-                                 [sim.current_job] * finished.height, finished["first_problem"].to_list()])
+    at, order_ids, statuses, problems = (list(c) for c in zip(*finished, strict=True))
+    n = len(finished)
+    sim.store.record_event_rows([at, ["order"] * n, order_ids, [f"Order {s}" for s in statuses],
+                                 [sim.current_job] * n, problems])
