@@ -90,6 +90,14 @@ class WorkingState(Protocol):
     def restore(self) -> None: ...
 
 
+# Events held as rows: the fragment they make in a query, and the order they are numbered in.
+EVENT_ROWS = ("SELECT unnest(?::TIMESTAMP[]) AS ts, unnest(?::VARCHAR[]) AS object_type, "
+              "unnest(?::VARCHAR[]) AS object_id, unnest(?::VARCHAR[]) AS activity, unnest(?::VARCHAR[]) AS job, "
+              "unnest(?::VARCHAR[]) AS detail")
+EVENT_SCHEMA = {"seq": pl.Int64, "ts": pl.Datetime("us"), "object_type": pl.String, "object_id": pl.String,
+                "activity": pl.String, "job": pl.String, "detail": pl.String}
+
+
 class Store:
     """A DuckDB run database plus the bulk primitives every step uses."""
 
@@ -109,7 +117,8 @@ class Store:
         self._counters = dict(self.con.execute("SELECT name, value FROM counters").fetchall())
         self._stored = set(self._counters)
         self._moved: set[str] = set()
-        self._pending_events: list[tuple[str, list]] = []
+        self._pending_events: list[tuple[str | None, list]] = []  # this wake-up's, numbered when it ends
+        self._events: list[pl.DataFrame] = []  # numbered, not written yet (write_events)
         self._pending_moves: list[tuple[str, str]] = []
         self._snapshot: dict[str, int] = dict(self._counters)
         self._later: dict[str, list[tuple]] = {}  # bookkeeping rows kept for the flush
@@ -177,6 +186,7 @@ class Store:
             state.write(self.con)
         self._flush_moves()
         self._flush_events()
+        self.write_events()
         self._append_later()
         self._flush_counters()
 
@@ -212,7 +222,7 @@ class Store:
 
     def _forget(self) -> None:
         """What a rolled-back transaction or window had kept in memory."""
-        self._counters, self._moved, self._pending_events = self._snapshot, set(), []
+        self._counters, self._moved, self._pending_events, self._events = self._snapshot, set(), [], []
         self._pending_moves, self._later = [], {}
         for state in self._working.values():
             state.restore()
@@ -316,38 +326,58 @@ class Store:
         """
         self._pending_events.append((select_sql, list(params or [])))
 
-    def record_events_now(self, select_sql: str, params: list | None = None) -> None:
-        """`record_events` for a query over what the step will change again before it commits (a
-        temporary table it re-creates): its rows are read now, and numbered with the rest at commit."""
-        rows = self.con.execute(f"SELECT ts, object_type, object_id, activity, job, detail FROM ({select_sql})",
-                                params or []).fetchall()
-        self.record_event_rows(list(zip(*rows, strict=True)) if rows else [])
-
     def record_event_rows(self, columns: list[list]) -> None:
-        """`record_events` for events the step holds already: six columns (ts, object_type, object_id,
-        activity, job, detail), numbered with the rest at commit."""
+        """`record_events` for events the step holds already: six columns (ts as datetimes; object_type,
+        object_id, activity, job and detail as text, detail may be None), numbered with the rest."""
         if columns and len(columns[0]):
-            self._pending_events.append((
-                "SELECT unnest(?::TIMESTAMP[]) AS ts, unnest(?::VARCHAR[]) AS object_type, "
-                "unnest(?::VARCHAR[]) AS object_id, unnest(?::VARCHAR[]) AS activity, unnest(?::VARCHAR[]) AS job, "
-                "unnest(?::VARCHAR[]) AS detail", [list(c) for c in columns]))
+            self._pending_events.append((None, [list(c) for c in columns]))
+
+    def record_event_frame(self, events: pl.DataFrame, job: str) -> None:
+        """`record_event_rows` for a frame of ts, object_type, object_id, activity and detail: the
+        events of `job`."""
+        if events.height:
+            self.record_event_rows([events[c].to_list() for c in ("ts", "object_type", "object_id", "activity")]
+                                   + [[job] * events.height, events["detail"].to_list()])
 
     def _flush_events(self) -> None:
+        """Number the events recorded by the wake-up (or transaction) that ends. When they are all rows
+        the step held, they are numbered here and kept in memory, to reach `events` in bulk at the next
+        commit, or sooner when a step reads the log (`write_events`): no statement at all. Events of
+        queries are evaluated and appended in one statement."""
         if not self._pending_events:
             return
-        # The fragment's position orders events of one moment and object that were recorded one after
-        # the other (Suspended, then the line changes, then Resumed), whatever their names.
-        union = " UNION ALL ".join(f"(SELECT *, {i} AS _frag FROM ({sql}))"
-                                   for i, (sql, _) in enumerate(self._pending_events))
-        params = [p for _, ps in self._pending_events for p in ps]
-        self._pending_events = []
+        pending, self._pending_events = self._pending_events, []
         base = self._counters.get("event", 0)
+        if all(sql is None for sql, _ in pending):
+            # Numbered in the order DuckDB sorts them below: text byte by byte, NULL last.
+            schema = {c: t for c, t in EVENT_SCHEMA.items() if c != "seq"}
+            events = pl.concat([pl.DataFrame(dict(zip(schema, columns, strict=True)), schema=schema)
+                                .with_columns(_frag=pl.lit(frag)) for frag, (_, columns) in enumerate(pending)])
+            events = events.sort("ts", "object_type", "object_id", "_frag", "activity", "detail", nulls_last=True,
+                                 maintain_order=True)
+            events = events.select(pl.int_range(base + 1, base + 1 + events.height, dtype=pl.Int64).alias("seq"),
+                                   *schema)
+            self.allocate("event", events.height)
+            self._events.append(events)
+            return
+        # The fragment's position orders events of one moment and object that were recorded one after
+        # the other (Suspended, then the line changes, then Resumed), whatever their names. Written at
+        # once: one statement evaluates the queries and appends their rows.
+        union = " UNION ALL ".join(f"(SELECT *, {i} AS _frag FROM ({sql or EVENT_ROWS}))"
+                                   for i, (sql, _) in enumerate(pending))
         n = self.con.execute(
             "INSERT INTO events SELECT ? + row_number() OVER (ORDER BY ts, object_type, object_id, _frag, "
             f"activity, detail), ts, object_type, object_id, activity, job, detail FROM ({union})",
-            [base] + params,
-        ).fetchall()[0][0]
+            [base] + [p for _, ps in pending for p in ps]).fetchall()[0][0]
         self.allocate("event", n)
+
+    def write_events(self) -> None:
+        """Append the events numbered since the last write to `events`, in one statement: at every
+        commit, and before a step reads the log within a flush window (the comms trigger, the workflow)."""
+        if not self._events:
+            return
+        events, self._events = self._events, []
+        self.insert("events", pl.concat(events).sort("seq"))
 
     def frame(self, sql: str, params: list | None = None) -> pl.DataFrame:
         return self.con.sql(sql, params=params or None).pl()

@@ -241,9 +241,9 @@ def _insert(sim, orders: pl.DataFrame, lines: pl.DataFrame) -> None:
                l.quantity, coalesce(p.recurring, 0), l.status, NULL, NULL
         FROM _sl l LEFT JOIN service_prices p ON p.product_id = l.product_id AND p.price_list = l.resolved_price_list
         ORDER BY l.order_id, l.line_no""")
-    sim.store.record_events("""
-        SELECT ?::TIMESTAMP + to_seconds(submitted_s) AS ts, 'order' AS object_type, order_id AS object_id,
-               CASE status WHEN 'Rejected' THEN 'Order Rejected' WHEN 'Pending' THEN 'Revision Submitted'
-                           ELSE 'Order Submitted' END AS activity, ? AS job,
-               coalesce(reason, shown_type || ' priority ' || priority) AS detail
-        FROM _so""", [start, sim.current_job])
+    sim.store.record_event_frame(orders.select(
+        ts=pl.lit(start) + pl.duration(seconds="submitted_s"), object_type=pl.lit("order"), object_id="order_id",
+        activity=pl.col("status").replace_strict({"Rejected": "Order Rejected", "Pending": "Revision Submitted"},
+                                                 default="Order Submitted"),
+        detail=pl.coalesce("reason", pl.concat_str("shown_type", pl.lit(" priority "), "priority"))),
+        sim.current_job)

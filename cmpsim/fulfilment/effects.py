@@ -57,10 +57,7 @@ def _log(sim, judged: pl.DataFrame) -> None:
         ts="ended_at", object_type=pl.lit("asset"), object_id="asset_id",
         activity=pl.concat_str(pl.lit("Asset "), "new_state"),
         detail=pl.concat_str("order_id", pl.lit(" line "), "line_ref", pl.lit(" "), "action"))
-    events = pl.concat([lines, changed])
-    sim.store.record_event_rows([events["ts"].to_list(), events["object_type"].to_list(),
-                                 events["object_id"].to_list(), events["activity"].to_list(),
-                                 [sim.current_job] * events.height, events["detail"].to_list()])
+    sim.store.record_event_frame(pl.concat([lines, changed]), sim.current_job)
 
 
 def _change_assets(sim, done: set[str]) -> None:

@@ -199,18 +199,14 @@ def _insert_orders(sim, orders: pl.DataFrame, lines: pl.DataFrame) -> int:
         SELECT l.order_id, l.line_no, l.product_id, 'Add', p.price_list, l.quantity, p.unit_price,
                'New', NULL, NULL
         FROM _lines l JOIN products p USING (product_id) ORDER BY l.order_id, l.line_no""")
-    sim.store.record_events(
-        """
-        SELECT ?::TIMESTAMP + to_seconds(o.created_s) AS ts, 'order' AS object_type, o.order_id AS object_id,
-               'Order Created' AS activity, ? AS job, o.account_id AS detail
-        FROM _orders o
-        UNION ALL
-        SELECT ?::TIMESTAMP + to_seconds(o.created_s), 'order', l.order_id, 'Item Added', ?,
-               l.line_no || ': ' || l.quantity || ' x ' || l.product_id
-        FROM _lines l JOIN _orders o USING (order_id)
-        """,
-        [start, sim.current_job, start, sim.current_job],
-    )
+    created = pl.lit(start) + pl.duration(seconds="created_s")
+    sim.store.record_event_frame(pl.concat([
+        orders.select(ts=created, object_type=pl.lit("order"), object_id="order_id",
+                      activity=pl.lit("Order Created"), detail="account_id"),
+        lines.join(orders.select("order_id", "created_s"), on="order_id").select(
+            ts=created, object_type=pl.lit("order"), object_id="order_id", activity=pl.lit("Item Added"),
+            detail=pl.concat_str("line_no", pl.lit(": "), "quantity", pl.lit(" x "), "product_id")),
+    ]), sim.current_job)
     return orders.height
 
 
@@ -277,9 +273,7 @@ def _generate_due(sim) -> int:
                            WHERE order_id IN (SELECT unnest(?))""",
             [ids],
         )
-        sim.store.record_events(
-            """SELECT unnest(?) AS ts, 'order' AS object_type, unnest(?) AS object_id,
-                                   'Order Generated' AS activity, ? AS job, NULL AS detail""",
-            [moments, ids, sim.current_job],
-        )
+        n = len(due)
+        sim.store.record_event_rows([moments, ["order"] * n, ids, ["Order Generated"] * n, [sim.current_job] * n,
+                                     [None] * n])
     return len(due)
