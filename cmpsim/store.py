@@ -94,8 +94,8 @@ class WorkingState(Protocol):
 EVENT_ROWS = ("SELECT unnest(?::TIMESTAMP[]) AS ts, unnest(?::VARCHAR[]) AS object_type, "
               "unnest(?::VARCHAR[]) AS object_id, unnest(?::VARCHAR[]) AS activity, unnest(?::VARCHAR[]) AS job, "
               "unnest(?::VARCHAR[]) AS detail")
-EVENT_SCHEMA = {"seq": pl.Int64, "ts": pl.Datetime("us"), "object_type": pl.String, "object_id": pl.String,
-                "activity": pl.String, "job": pl.String, "detail": pl.String}
+EVENT_ROWS_SCHEMA = {"ts": pl.Datetime("us"), "object_type": pl.String, "object_id": pl.String,
+                     "activity": pl.String, "job": pl.String, "detail": pl.String}
 
 
 class Store:
@@ -117,7 +117,8 @@ class Store:
         self._counters = dict(self.con.execute("SELECT name, value FROM counters").fetchall())
         self._stored = set(self._counters)
         self._moved: set[str] = set()
-        self._pending_events: list[tuple[str | None, list]] = []  # this wake-up's, numbered when it ends
+        # This wake-up's events, numbered when it ends: (query, its parameters) or (None, a frame of rows).
+        self._pending_events: list[tuple[str | None, list | pl.DataFrame]] = []
         self._events: list[pl.DataFrame] = []  # numbered, not written yet (write_events)
         self._pending_moves: list[tuple[str, str]] = []
         self._snapshot: dict[str, int] = dict(self._counters)
@@ -326,18 +327,22 @@ class Store:
         """
         self._pending_events.append((select_sql, list(params or [])))
 
-    def record_event_rows(self, columns: list[list]) -> None:
-        """`record_events` for events the step holds already: six columns (ts as datetimes; object_type,
-        object_id, activity, job and detail as text, detail may be None), numbered with the rest."""
-        if columns and len(columns[0]):
-            self._pending_events.append((None, [list(c) for c in columns]))
-
     def record_event_frame(self, events: pl.DataFrame, job: str) -> None:
-        """`record_event_rows` for a frame of ts, object_type, object_id, activity and detail: the
-        events of `job`."""
+        """`record_events` for events the step holds already: a frame of ts, object_type, object_id,
+        activity and detail (detail may be null), the events of `job`, numbered with the rest."""
         if events.height:
-            self.record_event_rows([events[c].to_list() for c in ("ts", "object_type", "object_id", "activity")]
-                                   + [[job] * events.height, events["detail"].to_list()])
+            rows = events.select("ts", "object_type", "object_id", "activity", job=pl.lit(job), detail="detail")
+            self._pending_events.append((None, rows.cast(EVENT_ROWS_SCHEMA)))
+
+    def record_events_at(self, ts: list, object_type: str, object_ids: list, activity: str | list, job: str,
+                         detail: list | None = None) -> None:
+        """`record_event_frame` for events of one object type (and one activity, unless given one each),
+        from the moments and objects a step read back (an `UPDATE … RETURNING`)."""
+        self.record_event_frame(pl.DataFrame({"ts": ts, "object_id": object_ids}, schema_overrides={
+            "ts": pl.Datetime("us"), "object_id": pl.String}).with_columns(
+                object_type=pl.lit(object_type),
+                activity=pl.Series(activity, dtype=pl.String) if isinstance(activity, list) else pl.lit(activity),
+                detail=pl.Series(detail, dtype=pl.String) if detail is not None else pl.lit(None, pl.String)), job)
 
     def _flush_events(self) -> None:
         """Number the events recorded by the wake-up (or transaction) that ends. When they are all rows
@@ -350,13 +355,11 @@ class Store:
         base = self._counters.get("event", 0)
         if all(sql is None for sql, _ in pending):
             # Numbered in the order DuckDB sorts them below: text byte by byte, NULL last.
-            schema = {c: t for c, t in EVENT_SCHEMA.items() if c != "seq"}
-            events = pl.concat([pl.DataFrame(dict(zip(schema, columns, strict=True)), schema=schema)
-                                .with_columns(_frag=pl.lit(frag)) for frag, (_, columns) in enumerate(pending)])
+            events = pl.concat([frame.with_columns(_frag=pl.lit(frag)) for frag, (_, frame) in enumerate(pending)])
             events = events.sort("ts", "object_type", "object_id", "_frag", "activity", "detail", nulls_last=True,
                                  maintain_order=True)
             events = events.select(pl.int_range(base + 1, base + 1 + events.height, dtype=pl.Int64).alias("seq"),
-                                   *schema)
+                                   *EVENT_ROWS_SCHEMA)
             self.allocate("event", events.height)
             self._events.append(events)
             return
@@ -365,10 +368,12 @@ class Store:
         # once: one statement evaluates the queries and appends their rows.
         union = " UNION ALL ".join(f"(SELECT *, {i} AS _frag FROM ({sql or EVENT_ROWS}))"
                                    for i, (sql, _) in enumerate(pending))
+        params = [p for sql, given in pending
+                  for p in (given if sql is not None else [given[c].to_list() for c in EVENT_ROWS_SCHEMA])]
         n = self.con.execute(
             "INSERT INTO events SELECT ? + row_number() OVER (ORDER BY ts, object_type, object_id, _frag, "
             f"activity, detail), ts, object_type, object_id, activity, job, detail FROM ({union})",
-            [base] + [p for _, ps in pending for p in ps]).fetchall()[0][0]
+            [base] + params).fetchall()[0][0]
         self.allocate("event", n)
 
     def write_events(self) -> None:
@@ -377,7 +382,7 @@ class Store:
         if not self._events:
             return
         events, self._events = self._events, []
-        self.insert("events", pl.concat(events).sort("seq"))
+        self.insert("events", pl.concat(events))
 
     def frame(self, sql: str, params: list | None = None) -> pl.DataFrame:
         return self.con.sql(sql, params=params or None).pl()

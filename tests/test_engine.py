@@ -74,3 +74,38 @@ def test_random_streams_depend_on_seed_name_and_moment_only(tmp_path):
     first = sim.rng("demand").random(3)
     assert (first == sim.rng("demand").random(3)).all()
     assert not (first == sim.rng("warehouse").random(3)).all()
+
+
+def test_events_held_as_rows_are_numbered_as_the_database_numbers_events_of_queries(tmp_path):
+    """A step may log events as rows (numbered in memory) or as queries (numbered by DuckDB): the same
+    events get the same sequence numbers either way, ties broken by the order they were recorded and
+    NULL details last, and rows mixed with a query in one wake-up are numbered with it."""
+    import datetime as dt
+
+    import polars as pl
+
+    at = dt.datetime(2026, 1, 5, 9)
+    first = pl.DataFrame({"ts": [at] * 4, "object_type": ["order"] * 4, "object_id": ["SO-2", "SO-1", "SO-1", "SO-2"],
+                          "activity": ["Line Complete", "Order Complete", "Line Complete", "Line Complete"],
+                          "detail": [None, "é", "2 Add", "z"]})
+    second = pl.DataFrame({"ts": [at, at - dt.timedelta(hours=1)], "object_type": ["order", "asset"],
+                           "object_id": ["SO-1", "AS-1"], "activity": ["A Note", "Asset Active"],
+                           "detail": [None, "z"]})
+
+    def logged(*, as_query: bool) -> list[tuple]:
+        store = Store(tmp_path / f"{as_query}.duckdb")
+        with store.transaction():
+            store.record_event_frame(first, "Job")
+            if as_query:
+                store.con.register("_second", second.to_arrow())
+                store.record_events("SELECT ts, object_type, object_id, activity, 'Job' AS job, detail FROM _second")
+            else:
+                store.record_event_frame(second, "Job")
+        rows = store.con.execute("SELECT seq, object_id, activity, detail FROM events ORDER BY seq").fetchall()
+        store.close()
+        return rows
+
+    assert logged(as_query=False) == logged(as_query=True) == [
+        (1, "AS-1", "Asset Active", "z"), (2, "SO-1", "Line Complete", "2 Add"),
+        (3, "SO-1", "Order Complete", "é"), (4, "SO-1", "A Note", None),
+        (5, "SO-2", "Line Complete", "z"), (6, "SO-2", "Line Complete", None)]

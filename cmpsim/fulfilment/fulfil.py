@@ -19,8 +19,6 @@ every commit; an idle poll's look reads the queue and, once per wake-up, the ord
 
 from __future__ import annotations
 
-import datetime as dt
-
 import polars as pl
 
 from cmpsim.fulfilment import assets as asset_rules
@@ -156,10 +154,9 @@ def _mark_released(sim, orders: pl.DataFrame, rejected: pl.DataFrame) -> None:
     con.execute("UPDATE orders SET status = 'In Progress' WHERE order_id IN (SELECT order_id FROM _rel)")
     sync_public_lines(sim, "SELECT order_id FROM _rel")
     # Stamped when the order became due, like released_at: its lines may start before this poll.
-    n = orders.height
-    sim.store.record_event_rows([[sim.start + dt.timedelta(seconds=s) for s in orders["release_s"]],
-                                 ["order"] * n, orders["order_id"].to_list(), ["Order Released"] * n,
-                                 [sim.current_job] * n, [None] * n])
+    sim.store.record_event_frame(orders.select(
+        ts=pl.lit(sim.start) + pl.duration(seconds="release_s"), object_type=pl.lit("order"), object_id="order_id",
+        activity=pl.lit("Order Released"), detail=pl.lit(None, pl.String)), sim.current_job)
     finish_orders(sim, "SELECT order_id FROM _rel")
 
 
@@ -182,11 +179,8 @@ def scheduled(sim, t0: int, t1: int) -> int:
     first = sim.con.execute(f"""UPDATE service_orders SET started_at = {epoch_ts(sim, 'f.start_s')} FROM _started f
                                 WHERE service_orders.order_id = f.order_id AND service_orders.started_at IS NULL
                                 RETURNING service_orders.started_at, service_orders.order_id""").fetchall()
-    if first:
-        at, order_ids = (list(c) for c in zip(*first, strict=True))
-        n = len(first)
-        sim.store.record_event_rows([at, ["order"] * n, order_ids, ["Fulfilment Started"] * n,
-                                     [sim.current_job] * n, [None] * n])
+    sim.store.record_events_at([at for at, _ in first], "order", [order_id for _, order_id in first],
+                               "Fulfilment Started", sim.current_job)
     return len(plan.job_index)
 
 

@@ -91,9 +91,5 @@ def finish_orders(sim, orders_sql: str) -> None:
         WHERE orders.order_id = f.order_id
         RETURNING orders.completed_at, orders.order_id, orders.status, orders.status_reason""",
                                [sim.now, work_queue(sim).orders_with_open_jobs()]).fetchall()
-    if not finished:
-        return
-    at, order_ids, statuses, problems = (list(c) for c in zip(*finished, strict=True))
-    n = len(finished)
-    sim.store.record_event_rows([at, ["order"] * n, order_ids, [f"Order {s}" for s in statuses],
-                                 [sim.current_job] * n, problems])
+    sim.store.record_events_at([f[0] for f in finished], "order", [f[1] for f in finished],
+                               [f"Order {f[2]}" for f in finished], sim.current_job, [f[3] for f in finished])

@@ -273,7 +273,5 @@ def _generate_due(sim) -> int:
                            WHERE order_id IN (SELECT unnest(?))""",
             [ids],
         )
-        n = len(due)
-        sim.store.record_event_rows([moments, ["order"] * n, ids, ["Order Generated"] * n, [sim.current_job] * n,
-                                     [None] * n])
+        sim.store.record_events_at(moments, "order", ids, "Order Generated", sim.current_job)
     return len(due)
