@@ -24,6 +24,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import simpy
@@ -94,6 +95,11 @@ class Step:
     # A step that may fail of itself (JobFailure), not only by an injected fault: its wake-ups that
     # have work run in a transaction of their own, so that a failure rolls back that wake-up alone.
     may_fail: bool = False
+    # What a step reads of what a flush window holds until its commit: "events" (the event log, read
+    # in the window: the events recorded so far are written into it first) or "committed" (the record
+    # as committed, read on a connection of its own, as a probe's query is: the window is flushed
+    # first). The engine does it before the due look and the wake-up.
+    reads_pending: Literal["events", "committed"] | None = None
 
 
 @dataclass(frozen=True)
@@ -209,10 +215,9 @@ class Simulation:
         self.store.journal.wake_no = self.wake_no
         if self.wake_no <= self.replay_until:
             return self._replay(step, record_idle)
+        self._bring_up_to_date(step)
         if step.due is not None and self._idle_now(step):
             return 0
-        if self.store.window and step.component == "probe":
-            self.store.flush()  # a probe reads the record as it stands, bookkeeping included
         if self.store.window and (step.may_fail or self._fault_today(step)):
             self.store.flush(reopen=False)  # so that a failure rolls back this wake-up alone
             try:
@@ -220,6 +225,13 @@ class Simulation:
             finally:
                 self.store.open_window()
         return self._wake_up(step, record_idle)
+
+    def _bring_up_to_date(self, step: Step) -> None:
+        """What the step reads of the window (`Step.reads_pending`), written into it before it looks."""
+        if step.reads_pending == "events":
+            self.store.write_events()
+        elif step.reads_pending == "committed" and self.store.window:
+            self.store.flush()
 
     def _fault_today(self, step: Step) -> bool:
         return bool(faults.remaining(self, "fail_job", job=step.name) or faults.remaining(self, "crash_job",

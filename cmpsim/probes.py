@@ -517,7 +517,7 @@ def steps(scenario) -> list[Step]:
     """One step per probe, woken on the probe's schedule: at fixed times of day or every n minutes."""
     return [
         Step(f"Probe {probe['name']}", "probe", _trigger(probe["schedule"]), functools.partial(_probe_step, probe),
-             writes=("probes",))
+             writes=("probes",), reads_pending="committed")
         for probe in scenario["probes"]
     ]
 

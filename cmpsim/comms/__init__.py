@@ -75,10 +75,11 @@ def steps(scenario: Scenario) -> list[Step]:
     return in_domain([
         Step("Comms Trigger", "daemon", every(300), comms_trigger_step, emits=("comms.requested",),
              due=comms_trigger_due, due_on_state_only=True,
-             due_reads=("orders", "service", "billing", "comms", "probes")),
+             due_reads=("orders", "service", "billing", "comms", "probes"), reads_pending="events"),
         Step("Payment Overdue Notification", "job", DailyAt((seconds_of_day(OVERDUE_AT),)), payment_overdue_step,
              emits=("comms.requested",)),
-        Step("Customer Service", "user", Every(3600, 3300), workflow_step, emits=("comms.requested",)),
+        Step("Customer Service", "user", Every(3600, 3300), workflow_step, emits=("comms.requested",),
+             reads_pending="events"),
         Step("Comms Monitor", "job", OnWork("comms.requested"), comms_monitor_step,
              emits=("comms.gathered",)),
         *[Step(DAEMON_NAMES[c], "daemon", every(360 + 60 * i), partial(gateway_step, channel=c),

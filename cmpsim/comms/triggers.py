@@ -34,7 +34,6 @@ def rules(sim, trigger: str) -> list[tuple[int, dict]]:
 
 def comms_trigger_due(sim) -> bool:
     """Anything that triggers since the last wake-up: an event of interest, or a pending probe alert."""
-    sim.store.write_events()  # the log as the steps before left it
     return bool(sim.store.scalar(f"""
         SELECT (SELECT count(*) FROM events WHERE seq > (SELECT coalesce(max(value), 0) FROM comms_cursor
                                                         WHERE name = 'events') AND activity IN {ACTIVITIES})
@@ -43,7 +42,6 @@ def comms_trigger_due(sim) -> bool:
 
 def comms_trigger_step(sim) -> int:
     """Headers for the events logged since the last wake-up and for pending probe alerts."""
-    sim.store.write_events()
     last = sim.store.scalar("SELECT max(value) FROM comms_cursor WHERE name = 'events'") or 0
     top = sim.store.scalar("SELECT max(seq) FROM events") or 0
     sim.con.execute(f"""CREATE OR REPLACE TEMP TABLE _cm_events AS SELECT * FROM events

@@ -25,7 +25,6 @@ def workflow_step(sim) -> int:
 
 def _open(sim) -> int:
     spec = sim.scenario["comms"]["workflow"]
-    sim.store.write_events()  # the log as the steps before left it
     last = sim.store.scalar("SELECT max(value) FROM comms_cursor WHERE name = 'workflow'") or 0
     top = sim.store.scalar("SELECT max(seq) FROM events") or 0
     found = sim.store.frame(f"""
