@@ -15,39 +15,52 @@ ACCOUNT = """struct_pack(account_id := a.account_id, name := a.name, address_lin
                         phone := a.phone)"""
 REQUEST = """struct_pack(request_id := c.request_id, trigger := c.trigger, created_at := c.created_at,
                         channel := c.channel)"""
-# What each trigger merges beside the account and the request (the keys of cmpsim.comms.render).
+# What each trigger merges beside the account and the request (the keys of cmpsim.comms.render): per
+# key, the triggers it is merged for and a query of (request_id, s) over `c`, the headers gathered in
+# this wake-up, joined to the rows of their objects only (a wake-up's cost stays that of its headers,
+# however long the run's history).
 SUBJECTS = {
-    "order": """(SELECT struct_pack(order_id := o.order_id, kind := o.kind, status := o.status,
-                        status_reason := o.status_reason, created_at := o.created_at, completed_at := o.completed_at,
-                        lines := (SELECT list(struct_pack(product := coalesce(p.name, sp.name, l.product_id),
-                                                          quantity := l.quantity) ORDER BY l.line_no)
-                                  FROM order_lines l LEFT JOIN products p ON p.product_id = l.product_id
-                                       LEFT JOIN service_products sp ON sp.product_id = l.product_id
-                                  WHERE l.order_id = o.order_id))
-                FROM orders o WHERE o.order_id = c.object_id)""",
+    "order": (("order_dispatched", "order_error"), """
+        SELECT c.request_id, struct_pack(order_id := o.order_id, kind := o.kind, status := o.status,
+                                         status_reason := o.status_reason, created_at := o.created_at,
+                                         completed_at := o.completed_at, lines := l.lines) AS s
+        FROM c JOIN orders o ON o.order_id = c.object_id
+             LEFT JOIN (SELECT l.order_id, list(struct_pack(product := coalesce(p.name, sp.name, l.product_id),
+                                                            quantity := l.quantity) ORDER BY l.line_no) AS lines
+                        FROM order_lines l LEFT JOIN products p ON p.product_id = l.product_id
+                             LEFT JOIN service_products sp ON sp.product_id = l.product_id
+                        WHERE l.order_id IN (SELECT object_id FROM c) GROUP BY l.order_id) l
+                 ON l.order_id = o.order_id"""),
     # From invoice_documents, as the bill PDF: the period by its first and last day billed.
-    "invoice": """(SELECT struct_pack(invoice_id := i.invoice_id, invoice_date := i.invoice_date,
-                          due_date := i.due_date, gross_amount := i.gross_amount::VARCHAR, currency := i.currency,
-                          period_start := i.period_first_day, period_end := i.period_last_day,
-                          has_bill_pdf := EXISTS (SELECT 1 FROM bill_documents d WHERE d.doc_id = i.invoice_id
-                                                  OR d.doc_id = i.statement_id))
-                   FROM invoice_documents i WHERE i.invoice_id = c.object_id)""",
-    "overdue": """(SELECT struct_pack(invoice_id := s.invoice_id, due_date := s.due_date,
-                          outstanding := s.outstanding::VARCHAR, days_overdue := (c.created_at::DATE - s.due_date),
-                          currency := i.currency)
-                   FROM invoice_status s JOIN invoices i USING (invoice_id) WHERE s.invoice_id = c.object_id)""",
-    "alert": """(SELECT struct_pack(probe := r.probe, kind := r.kind, evaluated_at := r.evaluated_at,
-                        value := r.value::VARCHAR, target := r.target, message := pa.message)
-                 FROM probe_alerts pa JOIN probe_results r ON r.probe = pa.probe AND r.evaluated_at = pa.evaluated_at
-                 WHERE pa.probe || ' @ ' || strftime(pa.evaluated_at, '%Y-%m-%d %H:%M') = c.object_id
-                   AND pa.recipient = c.target LIMIT 1)""",
-    "case": """(SELECT struct_pack(case_id := w.case_id, kind := w.kind, subject := w.subject,
-                       state := CASE WHEN w.resolved_at IS NULL THEN 'opened' ELSE 'resolved' END,
-                       opened_at := w.opened_at, resolved_at := w.resolved_at, object_id := w.object_id)
-                FROM wf_cases w WHERE w.case_id = c.object_id)""",
+    "invoice": (("invoice_produced",), """
+        SELECT c.request_id, struct_pack(invoice_id := i.invoice_id, invoice_date := i.invoice_date,
+                                         due_date := i.due_date, gross_amount := i.gross_amount::VARCHAR,
+                                         currency := i.currency, period_start := i.period_first_day,
+                                         period_end := i.period_last_day,
+                                         has_bill_pdf := EXISTS (SELECT 1 FROM bill_documents d
+                                                                 WHERE d.doc_id = i.invoice_id
+                                                                    OR d.doc_id = i.statement_id)) AS s
+        FROM c JOIN invoice_documents i ON i.invoice_id = c.object_id"""),
+    "overdue": (("payment_overdue",), """
+        SELECT c.request_id, struct_pack(invoice_id := s.invoice_id, due_date := s.due_date,
+                                         outstanding := s.outstanding::VARCHAR,
+                                         days_overdue := (c.created_at::DATE - s.due_date), currency := i.currency) AS s
+        FROM c JOIN invoice_status s ON s.invoice_id = c.object_id JOIN invoices i USING (invoice_id)"""),
+    "alert": (("probe_alert",), """
+        SELECT c.request_id, (SELECT struct_pack(probe := r.probe, kind := r.kind, evaluated_at := r.evaluated_at,
+                                                 value := r.value::VARCHAR, target := r.target, message := pa.message)
+                              FROM probe_alerts pa JOIN probe_results r ON r.probe = pa.probe
+                                                                        AND r.evaluated_at = pa.evaluated_at
+                              WHERE pa.probe || ' @ ' || strftime(pa.evaluated_at, '%Y-%m-%d %H:%M') = c.object_id
+                                AND pa.recipient = c.target LIMIT 1) AS s
+        FROM c"""),
+    "case": (("workflow_event",), """
+        SELECT c.request_id, struct_pack(case_id := w.case_id, kind := w.kind, subject := w.subject,
+                                         state := CASE WHEN w.resolved_at IS NULL THEN 'opened' ELSE 'resolved' END,
+                                         opened_at := w.opened_at, resolved_at := w.resolved_at,
+                                         object_id := w.object_id) AS s
+        FROM c JOIN wf_cases w ON w.case_id = c.object_id"""),
 }
-KEY_OF = {"order_dispatched": "order", "order_error": "order", "invoice_produced": "invoice",
-          "payment_overdue": "overdue", "probe_alert": "alert", "workflow_event": "case"}
 
 
 def comms_monitor_step(sim) -> int:
@@ -64,18 +77,20 @@ def comms_monitor_step(sim) -> int:
         return 0
     _choose_targets(sim)
     subjects = ", ".join(
-        f'"{key}" := CASE WHEN c.trigger IN ({", ".join(repr(t) for t, k in KEY_OF.items() if k == key)}) '
-        f"THEN {sql} END" for key, sql in SUBJECTS.items())
+        f"s_{key} AS ({query} WHERE c.trigger IN ({', '.join(repr(t) for t in triggers)}))"
+        for key, (triggers, query) in SUBJECTS.items())
     con.execute(f"""
         INSERT INTO comms_details
+        WITH c AS (SELECT c.* FROM _cm_ready c JOIN comms t USING (request_id) WHERE t.status = 'Gathered'),
+             a AS (SELECT a.account_id, a.name, {ACCOUNT} AS account FROM accounts a
+                   WHERE a.account_id IN (SELECT account_id FROM c)),
+             {subjects}
         SELECT c.request_id, ?, to_json(struct_pack(
-                   account := (SELECT {ACCOUNT} FROM accounts a WHERE a.account_id = c.account_id),
-                   recipient := struct_pack(name := coalesce((SELECT a.name FROM accounts a
-                                                              WHERE a.account_id = c.account_id), c.target),
-                                            target := c.target),
-                   request := {REQUEST}, {subjects}))::VARCHAR
-        FROM _cm_ready c JOIN comms t USING (request_id) WHERE t.status = 'Gathered' ORDER BY c.request_id""",
-                [sim.now])
+                   account := a.account,
+                   recipient := struct_pack(name := coalesce(a.name, c.target), target := c.target),
+                   request := {REQUEST}, {", ".join(f'"{key}" := s_{key}.s' for key in SUBJECTS)}))::VARCHAR
+        FROM c LEFT JOIN a USING (account_id) {" ".join(f"LEFT JOIN s_{key} USING (request_id)" for key in SUBJECTS)}
+        ORDER BY c.request_id""", [sim.now])
     sim.store.record_events("""
         SELECT ?::TIMESTAMP AS ts, 'comm' AS object_type, c.request_id AS object_id,
                CASE c.status WHEN 'Gathered' THEN 'Comm Gathered' ELSE 'Comm Failed' END AS activity, ? AS job,
