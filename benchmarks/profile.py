@@ -20,16 +20,18 @@ from pathlib import Path
 
 from harness import render, shipped
 
+RENDERING = "rendering (jinja2, weasyprint, e-mail)"
+FILES = "files (JSON, schemas, encryption)"
 # The library a sample's innermost frame belongs to, by a part of its file's path (first match).
 LIBRARIES = (
     ("duckdb", "DuckDB (its Python layer)"),
     ("polars", "polars"), ("pyarrow", "polars"), ("PyLazyFrame", "polars"), ("PyDataFrame", "polars"),
     ("PySeries", "polars"), ("PyExpr", "polars"), ("concat_df", "polars"),
-    ("jinja2", "rendering"), ("weasyprint", "rendering"), ("pydyf", "rendering"), ("tinycss2", "rendering"),
-    ("cssselect2", "rendering"), ("fontTools", "rendering"), ("html5lib", "rendering"), ("email/", "rendering"),
-    ("markupsafe", "rendering"),
-    ("json", "files"), ("jsonschema", "files"), ("cryptography", "files"), ("pathlib", "files"),
-    ("shutil", "files"), ("BufferedReader", "files"), ("BufferedWriter", "files"), ("posix", "files"),
+    ("jinja2", RENDERING), ("weasyprint", RENDERING), ("pydyf", RENDERING), ("tinycss2", RENDERING),
+    ("cssselect2", RENDERING), ("fontTools", RENDERING), ("html5lib", RENDERING), ("email/", RENDERING),
+    ("markupsafe", RENDERING),
+    ("json", FILES), ("jsonschema", FILES), ("cryptography", FILES), ("pathlib", FILES),
+    ("shutil", FILES), ("BufferedReader", FILES), ("BufferedWriter", FILES), ("posix", FILES),
     ("simpy", "the SimPy clock"), ("numpy", "numpy"),
 )
 OWN = "cmpsim (its Python, and the DuckDB calls its lines make)"
