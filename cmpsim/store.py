@@ -15,7 +15,7 @@ import os
 import stat
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import duckdb
 import polars as pl
@@ -310,11 +310,8 @@ class Store:
         if frame.height == 0:
             return 0
         cols = ", ".join(f'"{c}"' for c in frame.columns)
-        self.con.register("_frame", frame.to_arrow())
-        try:
+        with registered(self.con, "_frame", frame.to_arrow()):
             self.con.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM _frame")
-        finally:
-            self.con.unregister("_frame")
         return frame.height
 
     def record_events(self, select_sql: str, params: list | None = None) -> None:
@@ -393,6 +390,22 @@ class Store:
 
     def set_info(self, key: str, value: str) -> None:
         self.con.execute("INSERT OR REPLACE INTO run_info VALUES (?, ?)", [key, value])
+
+
+@contextlib.contextmanager
+def registered(con: duckdb.DuckDBPyConnection, name: str, table: Any) -> Iterator[None]:
+    """`table` (Arrow, polars) visible to the connection's statements as `name` within the block.
+
+    When the block fails, its own error is the one raised: a statement that failed or was interrupted
+    (Ctrl-C) aborts the transaction, and the connection then refuses even to unregister the name."""
+    con.register(name, table)
+    try:
+        yield
+    except BaseException:
+        with contextlib.suppress(duckdb.Error):
+            con.unregister(name)
+        raise
+    con.unregister(name)
 
 
 def _move(base: Path, source: str, target: str) -> int:

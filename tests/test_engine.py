@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import duckdb
+import polars as pl
+import pytest
+
 from cmpsim.engine import DAY_S, DailyAt, Every, OnWork, Simulation, Step
 from cmpsim.scenario import load
 from cmpsim.store import Store
@@ -57,6 +61,18 @@ def test_a_failed_step_rolls_back_everything_it_wrote(tmp_path):
         pass
     assert sim.store.frame("SELECT * FROM run_info").height == 0
     assert sim.store.allocate("thing", 1) == 0  # the counter moved back too
+
+
+def test_a_bulk_insert_that_fails_in_a_transaction_raises_its_own_error(tmp_path):
+    """A statement that fails (or is interrupted by Ctrl-C, which the run must recognise to stop
+    resumably) aborts the transaction; the error raised must be that one, not the connection's
+    refusal to unregister the frame afterwards."""
+    store = Store(tmp_path / "run.duckdb")
+    store.con.execute("CREATE TABLE keyed (k INTEGER PRIMARY KEY)")
+    store.insert("keyed", pl.DataFrame({"k": [1]}))
+    with pytest.raises(duckdb.ConstraintException), store.transaction():
+        store.insert("keyed", pl.DataFrame({"k": [1]}))
+    assert store.frame("SELECT k FROM keyed")["k"].to_list() == [1]
 
 
 def test_day_hooks_run_at_midnight_before_steps_due_then(tmp_path):

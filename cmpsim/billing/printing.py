@@ -18,6 +18,7 @@ from typing import Any
 import polars as pl
 
 from cmpsim.files import sha256, write_atomic
+from cmpsim.store import registered
 
 
 def bill_print_step(sim) -> int:
@@ -83,8 +84,7 @@ def _render(sim, chosen: pl.DataFrame) -> int:
 
 def bill_contexts(con, scenario, chosen: pl.DataFrame) -> dict[str, dict[str, Any]]:
     """The template context of each chosen document (see reports/bills), keyed by its doc_id."""
-    con.register("_bp_docs", chosen.to_arrow())
-    try:
+    with registered(con, "_bp_docs", chosen.to_arrow()):
         accounts = _records(con, """SELECT a.* FROM accounts a WHERE account_id IN (SELECT account_id FROM _bp_docs)""")
         invoices = _records(con, """
             SELECT i.* REPLACE (d.period_first_day AS period_start, d.period_last_day AS period_end)
@@ -95,8 +95,6 @@ def bill_contexts(con, scenario, chosen: pl.DataFrame) -> dict[str, dict[str, An
         statements = _records(con, "SELECT * FROM statements WHERE statement_id IN (SELECT doc_id FROM _bp_docs)")
         items = _records(con, """SELECT * FROM statement_items WHERE statement_id IN (SELECT doc_id FROM _bp_docs)
                                  ORDER BY statement_id, item_no""")
-    finally:
-        con.unregister("_bp_docs")
     by_account = {a["account_id"]: a for a in accounts}
     lines_of, items_of = defaultdict(list), defaultdict(list)
     for line in lines:
