@@ -92,9 +92,11 @@ class Step:
     # an idle look stays idle until one of the domains it reads changes.
     writes: tuple[str, ...] | None = None
     due_reads: tuple[str, ...] | None = None
-    # A step that may fail of itself (JobFailure), not only by an injected fault: its wake-ups that
-    # have work run in a transaction of their own, so that a failure rolls back that wake-up alone.
-    may_fail: bool = False
+    # How a step may fail of itself (JobFailure), not only by an injected fault: "before writing" — it
+    # checks all it needs before it writes anything, so a failure has nothing to roll back and its
+    # wake-ups run in the flush window like any other; "anywhere" — its wake-ups that have work run in
+    # a transaction of their own, so that a failure rolls back that wake-up alone (two commits each).
+    may_fail: Literal["before writing", "anywhere"] | None = None
     # What a step reads of what a flush window holds until its commit: "events" (the event log, read
     # in the window: the events recorded so far are written into it first) or "committed" (the record
     # as committed, read on a connection of its own, as a probe's query is: the window is flushed
@@ -218,7 +220,7 @@ class Simulation:
         self._bring_up_to_date(step)
         if step.due is not None and self._idle_now(step):
             return 0
-        if self.store.window and (step.may_fail or self._fault_today(step)):
+        if self.store.window and (step.may_fail == "anywhere" or self._fault_today(step)):
             self.store.flush(reopen=False)  # so that a failure rolls back this wake-up alone
             try:
                 return self._wake_up(step, record_idle)
@@ -249,7 +251,8 @@ class Simulation:
                     self._record_run(step, started, processed, "Completed", None)
                     self._journal_wakeup(step, processed)
         except JobFailure as failure:
-            if self.store.window:  # its work cannot be rolled back alone: a defect of its declaration
+            if self.store.window and step.may_fail != "before writing":
+                # what it wrote in the window cannot be rolled back alone: a defect of its declaration
                 raise RuntimeError(f"{step.name} failed in a flush window, so it must be declared "
                                    f"may_fail: {failure}") from failure
             self._changed(step)

@@ -3,6 +3,7 @@ and nothing a scenario names is written outside it."""
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import subprocess
 import sys
@@ -169,3 +170,40 @@ def test_storage_never_writes_through_a_symlink_planted_in_it(tmp_path):
         storage.put("ACC-1", "bill.pdf", b"%PDF")
     assert list(outside.iterdir()) == []
     assert storage.put("ACC-2", "bill.pdf", b"%PDF") == "storage://ACC-2/bill.pdf"
+
+
+def test_storage_refused_mid_run_fails_its_wake_ups_with_the_reason_and_writes_nothing(tmp_path):
+    """A symlink planted in the storage folder during a run (for every other account, half-way through
+    the first day): the Comms Storage Daemon's wake-ups fail with the reason, nothing is written
+    through the links, no wake-up stores part of its documents, and the run goes on to its end."""
+    out, outside = tmp_path / "run", tmp_path / "outside"
+    outside.mkdir()
+    planted: list[str] = []
+
+    def plant(done: float, _days: int) -> None:
+        if done < 0.5 or planted:
+            return
+        root = out / "storage"
+        root.mkdir(exist_ok=True)
+        for name in [f"ACC-{n:07d}" for n in range(2, 401, 2)] + ["staff"]:  # every other account
+            if not (root / name).exists():
+                os.symlink(outside, root / name)
+                planted.append(name)
+
+    with cmpsim_api.run(SMALL, out=out, days=2, progress=plant) as run:
+        failed = run.sql("""SELECT count(*) AS n, min(detail) AS detail FROM job_runs
+                            WHERE job = 'Comms Storage Daemon' AND status = 'Failed'""").row(0, named=True)
+        events = run.sql("SELECT count(*) AS n FROM events WHERE activity = 'Job Failed' "
+                         "AND object_id = 'Comms Storage Daemon'")["n"][0]
+        stored = run.sql("SELECT stored_uri FROM comms WHERE stored_uri IS NOT NULL")["stored_uri"].to_list()
+        last = run.sql("SELECT max(ended_at) AS t FROM job_runs WHERE status = 'Completed'")["t"][0]
+        second_day = (run.scenario.start + dt.timedelta(days=1)).date()
+    assert planted and failed["n"] > 0 and events == failed["n"], (planted[:3], failed, events)
+    assert "not a file inside the storage folder" in failed["detail"], failed["detail"]
+    assert list(outside.iterdir()) == []
+    # What was stored before the links is where its URI says; nothing stored since names a planted folder.
+    assert all((out / "storage" / u.removeprefix("storage://")).is_file() for u in stored)
+    assert not any(u.removeprefix("storage://").split("/")[0] in planted for u in stored)
+    kept = {f"storage://{p.relative_to(out / 'storage')}" for p in (out / "storage").rglob("*") if p.is_file()}
+    assert kept == set(stored), sorted(kept ^ set(stored))[:5]  # no document half-stored by a failed wake-up
+    assert last.date() == second_day  # the run went on to its end

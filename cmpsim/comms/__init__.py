@@ -92,7 +92,7 @@ def steps(scenario: Scenario) -> list[Step]:
         Step("Comms Letter Daemon", "daemon", every(660), partial(transmit_step, channel="letter"),
              due=partial(transmit_due, channel="letter"), due_on_state_only=True),
         Step("Comms Storage Daemon", "daemon", every(720), storage_step, due=storage_due,
-             due_on_state_only=True, may_fail=True),
+             due_on_state_only=True, may_fail="before writing"),
         Step("Comms Providers", "external", Every(spec["providers"]["report_minutes"] * 60, 780), providers_step,
              due=providers_due, wake_at=providers_wake_at),
         Step("Load Comms Status Updates", "daemon", Every(scenario["schedules"]["load_poll_minutes"] * 60, 840),

@@ -1,10 +1,12 @@
 """Long-term storage of documents (seed 003: the Comms Storage daemon).
 
-A small interface, `Storage` — put, get, list per account — so that a deployment could keep
+A small interface, `Storage` — check, put, get, list per account — so that a deployment could keep
 documents in S3 or over SFTP; the default, `LocalFolderStorage`, is a folder of the run folder
 (`comms.storage.folder`, `storage/` by default): `storage/<account>/<file>`, addressed as
 `storage://<account>/<file>`. The Comms Storage daemon copies every document of a communication
-that was sent, so that it can be viewed later per account.
+that was sent, so that it can be viewed later per account. It checks every document of a wake-up
+before it stores any: a refusal (a symlink planted in the storage folder that leads elsewhere) fails
+the wake-up with its reason and nothing written, so the daemon needs no transaction of its own.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ SCHEME = "storage://"
 
 
 class Storage(Protocol):
+    def check(self, account: str, name: str) -> None: ...  # raises JobFailure where put would refuse
     def put(self, account: str, name: str, data: bytes) -> str: ...
     def get(self, uri: str) -> bytes: ...
     def list(self, account: str) -> list[str]: ...
@@ -32,6 +35,9 @@ class LocalFolderStorage:
 
     def __init__(self, root: Path):
         self.root = root
+
+    def check(self, account: str, name: str) -> None:
+        self._path(account, name)
 
     def put(self, account: str, name: str, data: bytes) -> str:
         path = self._path(account, name)
@@ -76,6 +82,8 @@ def storage_step(sim) -> int:
     if todo.height == 0:
         return 0
     storage = storage_of(sim)
+    for _, account, doc in todo.rows():  # every document first: a refusal leaves nothing half-stored
+        storage.check(account, Path(doc).name)
     uris = [storage.put(account, Path(doc).name, (sim.run_dir / doc).read_bytes())
             for _, account, doc in todo.rows()]
     sim.con.register("_cm_stored", todo.with_columns(uri=pl.Series(uris)).to_arrow())
