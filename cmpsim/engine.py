@@ -9,8 +9,9 @@ flush. Steps take no simulated time; their effects are stamped with the moment t
 
 A `Chain` is a scheduled process of several jobs that must run strictly in sequence (the daily
 billing run): each job starts only when the one before completed, and a job that fails stops the
-chain for that wake-up. A failure is a `JobFailure` raised by the step (an injected fault): its
-transaction is rolled back and the failure is recorded in `job_runs` and `events`; a job that
+chain for that wake-up. A failure is a `JobFailure` raised by the step (an injected fault, or a
+check of its own: `Step.may_fail`): what it wrote is rolled back (a step that fails before writing
+has nothing to roll back) and the failure is recorded in `job_runs` and `events`; a job that
 crashes half-way keeps what it committed at its checkpoint (`Simulation.checkpoint`). Any other
 exception is a defect of cmpsim and stops the run.
 """
