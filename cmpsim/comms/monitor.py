@@ -18,7 +18,8 @@ REQUEST = """struct_pack(request_id := c.request_id, trigger := c.trigger, creat
 # What each trigger merges beside the account and the request (the keys of cmpsim.comms.render): per
 # key, the triggers it is merged for and a query of (request_id, s) over `c`, the headers gathered in
 # this wake-up, joined to the rows of their objects only (a wake-up's cost stays that of its headers,
-# however long the run's history).
+# however long the run's history). Each query ends with its FROM clause: the filter on the triggers
+# is appended to it (comms_monitor_step).
 SUBJECTS = {
     "order": (("order_dispatched", "order_error"), """
         SELECT c.request_id, struct_pack(order_id := o.order_id, kind := o.kind, status := o.status,

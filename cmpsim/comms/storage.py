@@ -82,10 +82,10 @@ def storage_step(sim) -> int:
     if todo.height == 0:
         return 0
     storage = storage_of(sim)
-    for _, account, doc in todo.rows():  # every document first: a refusal leaves nothing half-stored
-        storage.check(account, Path(doc).name)
-    uris = [storage.put(account, Path(doc).name, (sim.run_dir / doc).read_bytes())
-            for _, account, doc in todo.rows()]
+    documents = [(account, Path(doc).name, sim.run_dir / doc) for _, account, doc in todo.rows()]
+    for account, name, _ in documents:  # every place first: a refusal leaves nothing half-stored
+        storage.check(account, name)
+    uris = [storage.put(account, name, path.read_bytes()) for account, name, path in documents]
     sim.con.register("_cm_stored", todo.with_columns(uri=pl.Series(uris)).to_arrow())
     sim.con.execute("""UPDATE comms SET stored_uri = s.uri FROM _cm_stored s
                        WHERE comms.request_id = s.request_id""")
