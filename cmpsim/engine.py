@@ -344,11 +344,7 @@ class Simulation:
         self.store.append("job_runs", (run_no, step.name, step.component, started, self.now, processed, status,
                                        detail))
         if status == "Failed":
-            self.store.record_events(
-                "SELECT ?::TIMESTAMP AS ts, 'job' AS object_type, ? AS object_id, 'Job Failed' AS activity, "
-                "? AS job, ? AS detail",
-                [self.now, step.name, step.name, detail],
-            )
+            self.store.record_events_at(self.now, "job", [step.name], "Job Failed", step.name, [detail])
 
     def _wake(self, item: Step | Chain) -> None:
         if isinstance(item, Chain):

@@ -237,12 +237,13 @@ def _register(sim, rows: list[tuple]) -> None:
     ]
     frame = pl.DataFrame(rows, schema=columns, orient="row")
     sim.store.insert("generic_files", frame)
-    sim.store.record_events(
-        "SELECT registered_at AS ts, 'generic_file' AS object_type, file_id AS object_id, "
-        "CASE direction WHEN 'out' THEN 'File Extracted' ELSE 'File ' || status END AS activity, "
-        "? AS job, kind || ' ' || name || coalesce(': ' || reason, '') AS detail "
-        "FROM generic_files WHERE file_id IN (SELECT unnest(?))",
-        [sim.current_job, [r[0] for r in rows]],
+    sim.store.record_events_at(
+        [r[11] for r in rows],
+        "generic_file",
+        [r[0] for r in rows],
+        ["File Extracted" if r[2] == "out" else f"File {r[8]}" for r in rows],
+        sim.current_job,
+        [f"{r[1]} {r[4]}" + ("" if r[9] is None else f": {r[9]}") for r in rows],
     )
 
 
@@ -278,14 +279,12 @@ def hand_over(sim, kind: str, party: str, names: list[str], detail: str, to: Pat
         return []
     folder = sim.run_dir / "files" / "out" / kind / party
     target = to if to is not None else Path("files", "parties", party, "received")
-    sim.con.execute(
+    moved = sim.con.execute(
         "UPDATE generic_files SET status = 'Transmitted', path = ? || '/' || name "
-        "WHERE direction = 'out' AND kind = ? AND name IN (SELECT unnest(?))", [str(target), kind, names])
-    sim.store.record_events(
-        "SELECT ?::TIMESTAMP AS ts, 'generic_file' AS object_type, file_id AS object_id, "
-        "'File Transmitted' AS activity, ? AS job, ? AS detail "
-        "FROM generic_files WHERE direction = 'out' AND kind = ? AND name IN (SELECT unnest(?))",
-        [sim.now, sim.current_job, detail, kind, names])
+        "WHERE direction = 'out' AND kind = ? AND name IN (SELECT unnest(?)) RETURNING file_id",
+        [str(target), kind, names]).fetchall()
+    sim.store.record_events_at(sim.now, "generic_file", [file_id for file_id, in moved], "File Transmitted",
+                               sim.current_job, [detail] * len(moved))
     for name in names:
         sim.store.move_file(folder / name, sim.run_dir / target / name)
     # The files move when the step commits (Store.move_file); until then they are read where they are.

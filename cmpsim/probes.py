@@ -547,10 +547,8 @@ def _probe_step(probe: Mapping[str, Any], sim: Simulation) -> int:
             schema=ALERT_SCHEMA,
         )
         sim.store.insert("probe_alerts", alerts)
-        sim.store.record_events(
-            "SELECT ?::TIMESTAMP AS ts, 'probe' AS object_type, ? AS object_id, ? AS activity, ? AS job, ? AS detail",
-            [sim.now, row["probe"], ACTIVITY[probe["kind"]], sim.current_job, message],
-        )
+        sim.store.record_events_at(sim.now, "probe", [row["probe"]], ACTIVITY[probe["kind"]], sim.current_job,
+                                   [message])
     return 1
 
 

@@ -331,10 +331,12 @@ class Store:
             rows = events.select("ts", "object_type", "object_id", "activity", job=pl.lit(job), detail="detail")
             self._pending_events.append((None, rows.cast(EVENT_ROWS_SCHEMA)))
 
-    def record_events_at(self, ts: list, object_type: str, object_ids: list, activity: str | list, job: str,
-                         detail: list | None = None) -> None:
+    def record_events_at(self, ts: dt.datetime | list, object_type: str, object_ids: list, activity: str | list,
+                         job: str, detail: list | None = None) -> None:
         """`record_event_frame` for events of one object type (and one activity, unless given one each),
-        from the moments and objects a step read back (an `UPDATE … RETURNING`)."""
+        at one moment or one each, from the objects a step holds or read back (an `UPDATE … RETURNING`)."""
+        if not isinstance(ts, list):
+            ts = [ts] * len(object_ids)
         self.record_event_frame(pl.DataFrame({"ts": ts, "object_id": object_ids}, schema_overrides={
             "ts": pl.Datetime("us"), "object_id": pl.String}).with_columns(
                 object_type=pl.lit(object_type),

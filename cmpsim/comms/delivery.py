@@ -130,12 +130,9 @@ def _rendered(sim, rows: list[tuple], failed: list[tuple[str, str]]) -> None:
         con.execute("""UPDATE comms SET status = 'Failed', reason = f.reason, updated_at = ?
                        FROM _cm_failed f WHERE comms.request_id = f.request_id""", [sim.now])
         con.unregister("_cm_failed")
-    ids = [r[0] for r in rows] + [f[0] for f in failed]
-    sim.store.record_events("""
-        SELECT ?::TIMESTAMP AS ts, 'comm' AS object_type, request_id AS object_id,
-               CASE status WHEN 'Rendered' THEN 'Comm Rendered' ELSE 'Comm Failed' END AS activity, ? AS job,
-               coalesce(document, reason) AS detail
-        FROM comms WHERE request_id IN (SELECT unnest(?))""", [sim.now, sim.current_job, ids])
+    sim.store.record_events_at(sim.now, "comm", [r[0] for r in rows] + [f[0] for f in failed],
+                               ["Comm Rendered"] * len(rows) + ["Comm Failed"] * len(failed), sim.current_job,
+                               [r[2] for r in rows] + [f[1] for f in failed])
 
 
 def transmit_due(sim, channel: str) -> bool:
@@ -158,9 +155,6 @@ def transmit_step(sim, channel: str) -> int:
     con.execute("""UPDATE comms_documents SET path = o.moved FROM _cm_out o
                    WHERE comms_documents.request_id = o.request_id""")
     con.unregister("_cm_out")
-    sim.store.record_events("""
-        SELECT ?::TIMESTAMP AS ts, 'comm' AS object_type, request_id AS object_id, 'Comm Sent' AS activity,
-               ? AS job, document AS detail FROM comms WHERE channel = ? AND status = 'Sent' AND sent_at = ?""",
-                            [sim.now, sim.current_job, channel, sim.now])
-    provider_outcomes(sim, "c.channel = ? AND c.status = 'Sent' AND c.sent_at = ?", [channel, sim.now])
+    sim.store.record_events_at(sim.now, "comm", ready["request_id"].to_list(), "Comm Sent", sim.current_job, moved)
+    provider_outcomes(sim, channel, ready.select("request_id", sent_at=pl.lit(sim.now)))
     return ready.height

@@ -83,7 +83,7 @@ def _record(sim, channel: str, outcomes: pl.DataFrame) -> None:
     con = sim.con
     con.register("_cm_tried", outcomes.to_arrow())
     gateway = PROVIDER_OF[channel]
-    con.execute(f"""
+    tried = con.execute(f"""
         UPDATE comms SET attempts = t.attempt, updated_at = ?::TIMESTAMP,
                status = CASE t.outcome WHEN 'accepted' THEN 'Sent' WHEN 'retry' THEN 'Retrying' ELSE 'Failed' END,
                message = coalesce(t.text, comms.message),
@@ -94,7 +94,12 @@ def _record(sim, channel: str, outcomes: pl.DataFrame) -> None:
                    WHEN 'invalid' THEN '{gateway} refused the target for good (invalid)'
                    WHEN 'gave up' THEN '{gateway} unavailable at each of ' || t.attempt || ' attempts'
                    ELSE comms.reason END
-        FROM _cm_tried t WHERE comms.request_id = t.request_id""", [sim.now, sim.now, sim.now])
+        FROM _cm_tried t WHERE comms.request_id = t.request_id
+        RETURNING comms.request_id, comms.status, comms.attempts, comms.reason, comms.sent_at""",
+                        [sim.now, sim.now, sim.now]).fetchall()
+    tried = pl.DataFrame(tried, schema={"request_id": pl.String, "status": pl.String, "attempts": pl.Int32,
+                                        "reason": pl.String, "sent_at": pl.Datetime("us")}, orient="row").sort(
+        "request_id")
     con.execute(f"""
         INSERT INTO comms_attempts
         SELECT request_id, attempt, ?, outcome, CASE outcome WHEN 'retry' THEN '{gateway} unavailable'
@@ -102,25 +107,23 @@ def _record(sim, channel: str, outcomes: pl.DataFrame) -> None:
                CASE outcome WHEN 'accepted' THEN '{gateway}:' || request_id || ':' || attempt END
         FROM _cm_tried ORDER BY request_id""", [sim.now])
     con.unregister("_cm_tried")
-    sim.store.record_events("""
-        SELECT ?::TIMESTAMP AS ts, 'comm' AS object_type, c.request_id AS object_id,
-               CASE c.status WHEN 'Sent' THEN 'Comm Sent' WHEN 'Retrying' THEN 'Comm Retry Scheduled'
-                             ELSE 'Comm Failed' END AS activity, ? AS job,
-               'attempt ' || c.attempts || coalesce(': ' || c.reason, '') AS detail
-        FROM comms c WHERE c.updated_at = ? AND c.channel = ? AND c.request_id IN (
-            SELECT request_id FROM comms_attempts WHERE attempted_at = ?)""",
-                            [sim.now, sim.current_job, sim.now, channel, sim.now])
-    provider_outcomes(sim, "c.channel = ? AND c.status = 'Sent' AND c.updated_at = ?", [channel, sim.now])
+    sim.store.record_events_at(
+        sim.now, "comm", tried["request_id"].to_list(),
+        tried["status"].replace_strict({"Sent": "Comm Sent", "Retrying": "Comm Retry Scheduled"},
+                                       default="Comm Failed").to_list(), sim.current_job,
+        tried.select(pl.format("attempt {}", "attempts") + pl.format(": {}", "reason").fill_null(""))
+        .to_series().to_list())
+    provider_outcomes(sim, channel, tried.filter(pl.col("status") == "Sent").select("request_id", "sent_at"))
 
 
-def provider_outcomes(sim, where: str, params: list) -> None:
-    """What the provider will later report for messages just sent, drawn now: delivered (e-mail:
-    or bounced; then perhaps read), letters delivered after some days."""
+def provider_outcomes(sim, channel: str, sent: pl.DataFrame) -> None:
+    """What the provider will later report for messages of `channel` just sent (request_id, sent_at, in
+    request order), drawn now: delivered (e-mail: or bounced; then perhaps read), letters delivered
+    after some days."""
     spec = sim.scenario["comms"]["providers"]
-    sent = sim.store.frame(f"SELECT c.request_id, c.channel, c.sent_at FROM comms c WHERE {where} "
-                           "ORDER BY c.request_id", params)
     if sent.height == 0:
         return
+    sent = sent.with_columns(channel=pl.lit(channel))
     rng, n = sim.rng("comms.providers"), sent.height
     is_email, is_letter = (sent["channel"] == "email").to_numpy(), (sent["channel"] == "letter").to_numpy()
     bounced = is_email & (rng.random(n) < spec["email_bounce_rate"])

@@ -76,7 +76,7 @@ def comms_monitor_step(sim) -> int:
     n = sim.store.scalar("SELECT count(*) FROM _cm_ready")
     if not n:
         return 0
-    _choose_targets(sim)
+    chosen = _choose_targets(sim)
     subjects = ", ".join(
         f"s_{key} AS ({query} WHERE c.trigger IN ({', '.join(repr(t) for t in triggers)}))"
         for key, (triggers, query) in SUBJECTS.items())
@@ -92,17 +92,18 @@ def comms_monitor_step(sim) -> int:
                    request := {REQUEST}, {", ".join(f'"{key}" := s_{key}.s' for key in SUBJECTS)}))::VARCHAR
         FROM c LEFT JOIN a USING (account_id) {" ".join(f"LEFT JOIN s_{key} USING (request_id)" for key in SUBJECTS)}
         ORDER BY c.request_id""", [sim.now])
-    sim.store.record_events("""
-        SELECT ?::TIMESTAMP AS ts, 'comm' AS object_type, c.request_id AS object_id,
-               CASE c.status WHEN 'Gathered' THEN 'Comm Gathered' ELSE 'Comm Failed' END AS activity, ? AS job,
-               c.channel || ' to ' || coalesce(c.target, '(no target)') || coalesce(': ' || c.reason, '') AS detail
-        FROM comms c WHERE c.request_id IN (SELECT request_id FROM _cm_ready)""", [sim.now, sim.current_job])
+    sim.store.record_events_at(
+        sim.now, "comm", [request_id for request_id, *_ in chosen],
+        ["Comm Gathered" if status == "Gathered" else "Comm Failed" for _, status, *_ in chosen], sim.current_job,
+        [f"{channel} to {'(no target)' if target is None else target}{'' if reason is None else f': {reason}'}"
+         for _, _, channel, target, reason in chosen])
     return n
 
 
-def _choose_targets(sim) -> None:
-    """One target per communication, by channel; no contact on that channel: a letter, reason kept."""
-    sim.con.execute("""
+def _choose_targets(sim) -> list[tuple]:
+    """One target per communication, by channel; no contact on that channel: a letter, reason kept.
+    Returns (request_id, status, channel, target, reason) of each."""
+    return sim.con.execute("""
         UPDATE comms SET channel = x.channel, target = x.target, status = x.status, reason = x.reason,
                updated_at = ?
         FROM (SELECT r.request_id,
@@ -119,4 +120,5 @@ def _choose_targets(sim) -> None:
                                                   WHEN 'sms' THEN p.phone WHEN 'push_handset' THEN p.device_token
                                                   WHEN 'push_external' THEN r.target
                                                   WHEN 'letter' THEN p.postal_address END AS target) t) x
-        WHERE comms.request_id = x.request_id""", [sim.now])
+        WHERE comms.request_id = x.request_id
+        RETURNING comms.request_id, comms.status, comms.channel, comms.target, comms.reason""", [sim.now]).fetchall()

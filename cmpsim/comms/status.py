@@ -111,7 +111,7 @@ def apply_staged(sim) -> int:
                'returned')) AS lost
         FROM comms_status_updates WHERE applied = 'applied' AND rowid IN (SELECT r FROM _cm_batch)
         GROUP BY request_id""")
-    con.execute("""
+    changed = con.execute("""
         UPDATE comms SET
             delivered_at = coalesce(comms.delivered_at, a.delivered, a.read),
             read_at = coalesce(comms.read_at, a.read),
@@ -121,9 +121,10 @@ def apply_staged(sim) -> int:
             reason = CASE WHEN a.lost IS NOT NULL THEN 'reported ' || a.lost || ' by the provider'
                           ELSE comms.reason END,
             updated_at = ?
-        FROM _cm_applied a WHERE comms.request_id = a.request_id""", [sim.now])
-    sim.store.record_events("""
-        SELECT ?::TIMESTAMP AS ts, 'comm' AS object_type, c.request_id AS object_id, 'Comm ' || c.status AS activity,
-               ? AS job, coalesce(c.reason, 'reported by the provider') AS detail
-        FROM comms c WHERE c.request_id IN (SELECT request_id FROM _cm_applied)""", [sim.now, sim.current_job])
-    return sim.store.scalar("SELECT count(*) FROM _cm_applied")
+        FROM _cm_applied a WHERE comms.request_id = a.request_id
+        RETURNING comms.request_id, comms.status, comms.reason""", [sim.now]).fetchall()
+    sim.store.record_events_at(
+        sim.now, "comm", [request_id for request_id, _, _ in changed],
+        [f"Comm {status}" for _, status, _ in changed], sim.current_job,
+        ["reported by the provider" if reason is None else reason for _, _, reason in changed])
+    return len(changed)

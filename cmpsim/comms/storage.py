@@ -14,8 +14,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Protocol
 
-import polars as pl
-
 from cmpsim.engine import JobFailure
 from cmpsim.files import write_atomic
 from cmpsim.paths import inside
@@ -86,10 +84,9 @@ def storage_step(sim) -> int:
     for account, name, _ in documents:  # every place first: a refusal leaves nothing half-stored
         storage.check(account, name)
     uris = [storage.put(account, name, path.read_bytes()) for account, name, path in documents]
-    sim.con.register("_cm_stored", todo.with_columns(uri=pl.Series(uris)).to_arrow())
-    sim.con.execute("""UPDATE comms SET stored_uri = s.uri FROM _cm_stored s
-                       WHERE comms.request_id = s.request_id""")
-    sim.store.record_events("""SELECT ?::TIMESTAMP AS ts, 'comm' AS object_type, request_id AS object_id,
-                                      'Comm Stored' AS activity, ? AS job, uri AS detail FROM _cm_stored""",
-                            [sim.now, sim.current_job])
+    ids = todo["request_id"].to_list()
+    sim.con.execute("""UPDATE comms SET stored_uri = s.uri
+                       FROM (SELECT unnest(?::VARCHAR[]) AS request_id, unnest(?::VARCHAR[]) AS uri) s
+                       WHERE comms.request_id = s.request_id""", [ids, uris])
+    sim.store.record_events_at(sim.now, "comm", ids, "Comm Stored", sim.current_job, uris)
     return todo.height

@@ -96,7 +96,7 @@ def _create(sim, candidates_sql: str) -> int:
     found = found.with_columns(
         request_id=pl.format("CR-{}", (pl.int_range(1, found.height + 1) + base).cast(pl.Utf8).str.zfill(8)))
     sim.con.register("_cm_new", found.to_arrow())
-    sim.con.execute("""
+    created = sim.con.execute("""
         INSERT INTO comms
         SELECT n.request_id,
                CASE n.rule_channel WHEN 'preferred' THEN coalesce(p.channel, 'letter')
@@ -105,12 +105,11 @@ def _create(sim, candidates_sql: str) -> int:
                                    ELSE n.rule_channel END,
                CASE WHEN n.waiting THEN 'Waiting' ELSE 'Requested' END, ?, n.trigger, n.template, n.account_id,
                n.object_type, n.object_id, n.recipient, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, ?, n.rule_no, NULL
-        FROM _cm_new n LEFT JOIN comms_preferences p USING (account_id) ORDER BY n.request_id""", [sim.now, sim.now])
+        FROM _cm_new n LEFT JOIN comms_preferences p USING (account_id) ORDER BY n.request_id
+        RETURNING request_id, trigger, object_id, channel, status""", [sim.now, sim.now]).fetchall()
     sim.con.unregister("_cm_new")
-    sim.store.record_events("""
-        SELECT created_at AS ts, 'comm' AS object_type, request_id AS object_id, 'Comm Requested' AS activity,
-               ? AS job, trigger || ' ' || object_id || ' by ' || channel || CASE status WHEN 'Waiting'
-               THEN ' (waits for the case to be resolved)' ELSE '' END AS detail
-        FROM comms WHERE created_at = ? AND updated_at = ? AND attempts = 0 AND status IN ('Requested', 'Waiting')
-          AND request_id > ?""", [sim.current_job, sim.now, sim.now, f"CR-{base:08d}"])
+    sim.store.record_events_at(
+        sim.now, "comm", [request_id for request_id, *_ in created], "Comm Requested", sim.current_job,
+        [f"{trigger} {object_id} by {channel}{' (waits for the case to be resolved)' if status == 'Waiting' else ''}"
+         for _, trigger, object_id, channel, status in created])
     return found.height

@@ -54,18 +54,14 @@ def _open(sim) -> int:
                                     ?::TIMESTAMP + to_seconds(resolve_s), NULL
         FROM _wf_new ORDER BY case_id""", [spec["when_to_create"], sim.now, sim.now])
     sim.con.unregister("_wf_new")
-    sim.store.record_events("""SELECT opened_at AS ts, 'case' AS object_type, case_id AS object_id,
-                                      'Case Opened' AS activity, ? AS job, subject AS detail
-                               FROM wf_cases WHERE opened_at = ?""", [sim.current_job, sim.now])
+    sim.store.record_events_at(sim.now, "case", cases["case_id"].to_list(), "Case Opened", sim.current_job,
+                               cases["subject"].to_list())
     return cases.height
 
 
 def _resolve(sim) -> int:
-    n = sim.store.scalar("SELECT count(*) FROM wf_cases WHERE resolved_at IS NULL AND resolve_at <= ?", [sim.now])
-    if n:
-        sim.con.execute("UPDATE wf_cases SET resolved_at = ? WHERE resolved_at IS NULL AND resolve_at <= ?",
-                        [sim.now, sim.now])
-        sim.store.record_events("""SELECT resolved_at AS ts, 'case' AS object_type, case_id AS object_id,
-                                          'Case Resolved' AS activity, ? AS job, subject AS detail
-                                   FROM wf_cases WHERE resolved_at = ?""", [sim.current_job, sim.now])
-    return n
+    resolved = sim.con.execute("""UPDATE wf_cases SET resolved_at = ? WHERE resolved_at IS NULL AND resolve_at <= ?
+                                  RETURNING case_id, subject""", [sim.now, sim.now]).fetchall()
+    sim.store.record_events_at(sim.now, "case", [case_id for case_id, _ in resolved], "Case Resolved",
+                               sim.current_job, [subject for _, subject in resolved])
+    return len(resolved)
