@@ -522,19 +522,16 @@ def _load_one(sim, spec: InboundKind, entry: InboxEntry) -> tuple[Path, Path, li
     if blob is None:
         return _set_aside(sim, spec, entry, file_id, known)
     digest = sha256(blob)
-    original = sim.store.scalar(
-        "SELECT min(file_id) FROM generic_files WHERE direction = 'in' AND kind = ? AND sha256 = ? "
-        "AND status = 'Loaded'", [spec.kind, digest])
-    # The same bytes loaded as another kind: a file dropped into the wrong inbox (its authentication,
-    # bound to its kind, would fail too), not a duplicate.
-    elsewhere = None if original is not None else sim.con.execute(
-        "SELECT kind, file_id FROM generic_files WHERE direction = 'in' AND sha256 = ? AND status = 'Loaded' "
-        "ORDER BY file_id LIMIT 1", [digest]).fetchall()
+    # The same bytes loaded before: as this kind, a duplicate; as another kind only, a file dropped
+    # into the wrong inbox (its authentication, bound to its kind, would fail too), not a duplicate.
+    original, elsewhere = sim.con.execute(
+        "SELECT min(file_id) FILTER (WHERE kind = ?), arg_min([kind, file_id], file_id) FROM generic_files "
+        "WHERE direction = 'in' AND sha256 = ? AND status = 'Loaded'", [spec.kind, digest]).fetchall()[0]
     status, reason, records = "Loaded", None, None
     if original is not None:
         status, reason = "Duplicate", f"same content as {original}, already loaded"
     elif elsewhere:
-        status, reason = "Quarantined", f"not a {spec.kind} file: its content was loaded as {' '.join(elsewhere[0])}"
+        status, reason = "Quarantined", f"not a {spec.kind} file: its content was loaded as {' '.join(elsewhere)}"
     elif known is not None:
         status, reason = "Quarantined", f"a file of this name was already received as {known}"
     else:

@@ -16,6 +16,7 @@ from typing import Any
 import polars as pl
 
 from cmpsim.files import InboundKind, deliver_inbound, load_inbound, parse_timestamps
+from cmpsim.store import registered
 
 STATUS_OF = {"delivered": "Delivered", "read": "Read", "bounced": "Bounced", "returned": "Returned"}
 
@@ -86,14 +87,11 @@ def stage_updates(sim, updates: pl.DataFrame, source: str, file_id: str | None) 
 def apply_staged(sim) -> int:
     """Judge and apply every staged update not judged yet; returns communications changed."""
     con = sim.con
-    con.execute("CREATE OR REPLACE TEMP TABLE _cm_batch AS SELECT rowid AS r FROM comms_status_updates "
-                "WHERE applied IS NULL")
-    con.execute("""
+    judged = con.execute("""
         UPDATE comms_status_updates SET applied = v.verdict
-        FROM (SELECT u.update_key, u.received_at, u.rowid AS r,
+        FROM (SELECT u.rowid AS r,
                      CASE WHEN c.request_id IS NULL THEN 'ignored: unknown communication'
-                          WHEN EXISTS (SELECT 1 FROM comms_status_updates o WHERE o.update_key = u.update_key
-                                       AND o.applied = 'applied') THEN 'ignored: already applied'
+                          WHEN seen.update_key IS NOT NULL THEN 'ignored: already applied'
                           WHEN row_number() OVER (PARTITION BY u.update_key ORDER BY u.rowid) > 1
                               THEN 'ignored: already applied'
                           WHEN c.status NOT IN ('Sent', 'Delivered', 'Read')
@@ -102,27 +100,40 @@ def apply_staged(sim) -> int:
                           WHEN u.status IN ('bounced', 'returned') AND c.status = 'Read'
                               THEN 'ignored: the communication was already read'
                           ELSE 'applied' END AS verdict
-              FROM comms_status_updates u LEFT JOIN comms c USING (request_id) WHERE u.applied IS NULL) v
-        WHERE comms_status_updates.rowid = v.r""")
-    con.execute("""
-        CREATE OR REPLACE TEMP TABLE _cm_applied AS
-        SELECT request_id, min(status_at) FILTER (WHERE status = 'delivered') AS delivered,
-               min(status_at) FILTER (WHERE status = 'read') AS read, min(status) FILTER (WHERE status IN ('bounced',
-               'returned')) AS lost
-        FROM comms_status_updates WHERE applied = 'applied' AND rowid IN (SELECT r FROM _cm_batch)
-        GROUP BY request_id""")
-    changed = con.execute("""
-        UPDATE comms SET
-            delivered_at = coalesce(comms.delivered_at, a.delivered, a.read),
-            read_at = coalesce(comms.read_at, a.read),
-            status = CASE WHEN a.lost IS NOT NULL THEN CASE a.lost WHEN 'bounced' THEN 'Bounced' ELSE 'Returned' END
-                          WHEN a.read IS NOT NULL OR comms.status = 'Read' THEN 'Read'
-                          ELSE 'Delivered' END,
-            reason = CASE WHEN a.lost IS NOT NULL THEN 'reported ' || a.lost || ' by the provider'
-                          ELSE comms.reason END,
-            updated_at = ?
-        FROM _cm_applied a WHERE comms.request_id = a.request_id
-        RETURNING comms.request_id, comms.status, comms.reason""", [sim.now]).fetchall()
+              FROM comms_status_updates u LEFT JOIN comms c USING (request_id)
+                   LEFT JOIN (SELECT DISTINCT update_key FROM comms_status_updates WHERE applied = 'applied') seen
+                       USING (update_key)
+              WHERE u.applied IS NULL) v
+        WHERE comms_status_updates.rowid = v.r
+        RETURNING request_id, status, status_at, applied""").fetchall()
+    # Per communication, what the updates applied now say: the first moment delivered and read, and
+    # whether it was lost (bounced before returned, as they sort).
+    applied: dict[str, dict[str, Any]] = {}
+    for request_id, status, at, verdict in judged:
+        if verdict != "applied":
+            continue
+        seen = applied.setdefault(request_id, {"request_id": request_id, "delivered": None, "read": None, "lost": None})
+        key = "lost" if status in ("bounced", "returned") else status
+        value = status if key == "lost" else at
+        if seen[key] is None or value < seen[key]:
+            seen[key] = value
+    if not applied:
+        return 0
+    frame = pl.DataFrame(list(applied.values()), schema={"request_id": pl.String, "delivered": pl.Datetime("us"),
+                                                         "read": pl.Datetime("us"), "lost": pl.String})
+    with registered(con, "_cm_applied", frame):
+        changed = con.execute("""
+            UPDATE comms SET
+                delivered_at = coalesce(comms.delivered_at, a.delivered, a.read),
+                read_at = coalesce(comms.read_at, a.read),
+                status = CASE WHEN a.lost IS NOT NULL THEN CASE a.lost WHEN 'bounced' THEN 'Bounced' ELSE 'Returned' END
+                              WHEN a.read IS NOT NULL OR comms.status = 'Read' THEN 'Read'
+                              ELSE 'Delivered' END,
+                reason = CASE WHEN a.lost IS NOT NULL THEN 'reported ' || a.lost || ' by the provider'
+                              ELSE comms.reason END,
+                updated_at = ?
+            FROM _cm_applied a WHERE comms.request_id = a.request_id
+            RETURNING comms.request_id, comms.status, comms.reason""", [sim.now]).fetchall()
     sim.store.record_events_at(
         sim.now, "comm", [request_id for request_id, _, _ in changed],
         [f"Comm {status}" for _, status, _ in changed], sim.current_job,
