@@ -42,10 +42,9 @@ def comms_trigger_due(sim) -> bool:
 
 def comms_trigger_step(sim) -> int:
     """Headers for the events logged since the last wake-up and for pending probe alerts."""
-    last = sim.store.scalar("SELECT max(value) FROM comms_cursor WHERE name = 'events'") or 0
-    top = sim.store.scalar("SELECT max(seq) FROM events") or 0
-    sim.con.execute(f"""CREATE OR REPLACE TEMP TABLE _cm_events AS SELECT * FROM events
-                        WHERE seq > {last} AND seq <= {top} AND activity IN {ACTIVITIES}""")
+    cursor, top = sim.con.execute("SELECT (SELECT max(value) FROM comms_cursor WHERE name = 'events'), "
+                                  "(SELECT max(seq) FROM events)").fetchall()[0]
+    last, top = cursor or 0, top or 0
     parts = []
     for trigger, condition in EVENT_TRIGGERS.items():
         for rule_no, _ in rules(sim, trigger):
@@ -62,11 +61,13 @@ def comms_trigger_step(sim) -> int:
             SELECT {rule_no}, probe || ' @ ' || strftime(evaluated_at, '%Y-%m-%d %H:%M'), NULL, recipient,
                    epoch(evaluated_at)::BIGINT
             FROM probe_alerts WHERE status = 'Pending' AND evaluated_at <= TIMESTAMP '{sim.now}'""")
-    created = _create(sim, " UNION ALL ".join(parts)) if parts else 0
+    events = f"SELECT * FROM events WHERE seq > {last} AND seq <= {top} AND activity IN {ACTIVITIES}"
+    created = _create(sim, " UNION ALL ".join(parts), f"_cm_events AS MATERIALIZED ({events})") if parts else 0
     sim.con.execute("UPDATE probe_alerts SET status = 'Requested' WHERE status = 'Pending' AND evaluated_at <= ?",
                     [sim.now])
-    sim.con.execute("DELETE FROM comms_cursor WHERE name = 'events'")
-    sim.con.execute("INSERT INTO comms_cursor VALUES ('events', ?)", [top])
+    if cursor is None or top != last:  # the cursor moves (or is set) only when it changes
+        sim.con.execute("DELETE FROM comms_cursor WHERE name = 'events'")
+        sim.con.execute("INSERT INTO comms_cursor VALUES ('events', ?)", [top])
     return created
 
 
@@ -81,9 +82,11 @@ def payment_overdue_step(sim) -> int:
     return _create(sim, " UNION ALL ".join(parts)) if parts else 0
 
 
-def _create(sim, candidates_sql: str) -> int:
-    """Insert one header per candidate (rule_no, object_id, account_id, recipient), channel resolved."""
-    found = sim.store.frame(f"SELECT * FROM ({candidates_sql}) ORDER BY sort, rule_no, object_id, recipient")
+def _create(sim, candidates_sql: str, with_sql: str | None = None) -> int:
+    """Insert one header per candidate (rule_no, object_id, account_id, recipient), channel resolved;
+    `with_sql` names what the candidates read (a WITH clause's list)."""
+    found = sim.store.frame(f"{f'WITH {with_sql} ' if with_sql else ''}SELECT * FROM ({candidates_sql}) "
+                            "ORDER BY sort, rule_no, object_id, recipient")
     if found.height == 0:
         return 0
     spec = sim.scenario["comms"]
