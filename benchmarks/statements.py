@@ -8,6 +8,7 @@ of SQL next (docs/engine.md).
     .venv/bin/python benchmarks/statements.py                       # the baseline, 3 days
     .venv/bin/python benchmarks/statements.py --scenario priority-what-if --days 3 --top 40
     .venv/bin/python benchmarks/statements.py --step "Order Fulfilment"   # one step's statements only
+    .venv/bin/python benchmarks/statements.py --orders 100000 --days 3     # the pipeline at 1M orders' rate
 """
 
 from __future__ import annotations
@@ -78,6 +79,8 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=3, help="simulated days (default 3)")
     parser.add_argument("--top", type=int, default=25, help="statements shown (default 25)")
     parser.add_argument("--step", help="only the statements of this step (its wake-ups and due looks)")
+    parser.add_argument("--orders", type=int, help="in place of a scenario, the whole pipeline of "
+                                                   "benchmarks/pipeline.py with this many orders over the days")
     args = parser.parse_args()
 
     import cmpsim
@@ -103,7 +106,14 @@ def main() -> None:
         self.con = TimedConnection(self.con, spent, made)
 
     store.Store.__init__ = timed_store
-    scenario = shipped(args.scenario, args.days)
+    if args.orders:
+        from pipeline import BASELINE, overrides
+
+        from cmpsim.scenario import load
+
+        scenario, args.scenario = load(BASELINE, overrides=overrides(args.orders, args.days)), f"{args.orders:,} orders"
+    else:
+        scenario = shipped(args.scenario, args.days)
     with tempfile.TemporaryDirectory() as folder:
         began = time.perf_counter()
         cmpsim.run(scenario, out=Path(folder) / "run").close()
