@@ -76,3 +76,22 @@ def shipped(name: str, days: int):
     end = (full.start + dt.timedelta(days=days)).date()
     faults = [dict(f) for f in full["faults"] if dt.date.fromisoformat(f["date"]) < end]
     return load(path, overrides={"horizon_days": days, "faults": faults})
+
+
+def scenario_options(parser: argparse.ArgumentParser) -> None:
+    """`--scenario NAME --days D`, or `--orders N --days D` for the whole pipeline of benchmarks/pipeline.py."""
+    parser.add_argument("--scenario", default="baseline", help="a file of scenarios/ (default baseline)")
+    parser.add_argument("--days", type=int, default=3, help="simulated days (default 3)")
+    parser.add_argument("--orders", type=int, help="in place of a scenario, the whole pipeline of "
+                                                   "benchmarks/pipeline.py with this many orders over the days")
+
+
+def chosen_scenario(args: argparse.Namespace) -> tuple[str, Any]:
+    """What `scenario_options` chose: its name for a report, and the scenario."""
+    if args.orders:
+        from pipeline import BASELINE, overrides
+
+        from cmpsim.scenario import load
+
+        return f"{args.orders:,} orders", load(BASELINE, overrides=overrides(args.orders, args.days))
+    return args.scenario, shipped(args.scenario, args.days)

@@ -8,6 +8,7 @@ encryption), the SimPy clock, cmpsim's own Python — then the steps and the fun
 
     .venv/bin/python benchmarks/profile.py                          # the baseline, 3 days
     .venv/bin/python benchmarks/profile.py --scenario priority-what-if --days 3 --html profile.html
+    .venv/bin/python benchmarks/profile.py --orders 100000 --days 3      # the pipeline at 1M orders' rate
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from harness import render, shipped
+from harness import chosen_scenario, render, scenario_options
 
 RENDERING = "rendering (jinja2, weasyprint, e-mail)"
 FILES = "files (JSON, schemas, encryption)"
@@ -48,8 +49,7 @@ def library(path: str, function: str) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scenario", default="baseline", help="a file of scenarios/ (default baseline)")
-    parser.add_argument("--days", type=int, default=3, help="simulated days (default 3)")
+    scenario_options(parser)
     parser.add_argument("--html", type=Path, help="also write the interactive call tree here")
     args = parser.parse_args()
 
@@ -69,7 +69,7 @@ def main() -> None:
             steps[step.name] += time.perf_counter() - began
 
     engine.Simulation.execute = execute
-    scenario = shipped(args.scenario, args.days)
+    name, scenario = chosen_scenario(args)
     profiler = Profiler(interval=0.001)
     with tempfile.TemporaryDirectory() as folder:
         began = time.perf_counter()
@@ -94,7 +94,7 @@ def main() -> None:
         return render([head, "s", "%"], [[name, f"{s:.1f}", f"{100 * s / sampled:.0f}"]
                                          for name, s in counts.most_common(top)])
 
-    print(f"{args.scenario}, {args.days} days: run {wall:.1f} s under the profiler ({sampled:.1f} s sampled)")
+    print(f"{name}, {args.days} days: run {wall:.1f} s under the profiler ({sampled:.1f} s sampled)")
     print(table(by_library, "what spent it", len(by_library)))
     print()
     print(table(steps, "step (wall, profiler included)", TOP))

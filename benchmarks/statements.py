@@ -20,7 +20,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from harness import shipped
+from harness import chosen_scenario, scenario_options
 
 SHOWN_CHARS = 100
 STEP = {"only": None, "now": None}  # --step: count the statements made while that step runs
@@ -75,12 +75,9 @@ class TimedRelation:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scenario", default="baseline", help="a file of scenarios/ (default baseline)")
-    parser.add_argument("--days", type=int, default=3, help="simulated days (default 3)")
+    scenario_options(parser)
     parser.add_argument("--top", type=int, default=25, help="statements shown (default 25)")
     parser.add_argument("--step", help="only the statements of this step (its wake-ups and due looks)")
-    parser.add_argument("--orders", type=int, help="in place of a scenario, the whole pipeline of "
-                                                   "benchmarks/pipeline.py with this many orders over the days")
     args = parser.parse_args()
 
     import cmpsim
@@ -106,20 +103,13 @@ def main() -> None:
         self.con = TimedConnection(self.con, spent, made)
 
     store.Store.__init__ = timed_store
-    if args.orders:
-        from pipeline import BASELINE, overrides
-
-        from cmpsim.scenario import load
-
-        scenario, args.scenario = load(BASELINE, overrides=overrides(args.orders, args.days)), f"{args.orders:,} orders"
-    else:
-        scenario = shipped(args.scenario, args.days)
+    name, scenario = chosen_scenario(args)
     with tempfile.TemporaryDirectory() as folder:
         began = time.perf_counter()
         cmpsim.run(scenario, out=Path(folder) / "run").close()
         wall = time.perf_counter() - began
     total = sum(spent.values())
-    print(f"{args.scenario}, {args.days} days: run {wall:.1f} s, of which {total:.1f} s in "
+    print(f"{name}, {args.days} days: run {wall:.1f} s, of which {total:.1f} s in "
           + (f"{args.step}'s " if args.step else "") +
           f"{sum(made.values()):,} statements ({100 * total / wall:.0f} %)")
     print(f"{'s':>7} {'count':>6} {'ms each':>8}  statement")
