@@ -54,6 +54,18 @@ def test_each_communication_goes_to_exactly_one_target_on_its_channel(billing_ru
     assert channels == {"email", "sms", "push_handset", "push_external", "letter"}
 
 
+def test_the_gathered_details_name_the_target_and_channel_chosen(billing_run):
+    """The Comms Request Detail carries the one target the Comms Monitor chose and the channel it goes
+    by (a letter in place of a channel the customer has no contact for), not the header as it was
+    requested: before, a customer's recipient had no target at all."""
+    details = billing_run.sql("""
+        SELECT c.channel, c.target, c.reason, json_extract_string(d.data, '$.recipient.target') AS merged_target,
+               json_extract_string(d.data, '$.request.channel') AS merged_channel
+        FROM comms c JOIN comms_details d USING (request_id)""").rows(named=True)
+    assert len(details) > 500 and all(d["target"] is not None for d in details)
+    assert [d for d in details if (d["merged_target"], d["merged_channel"]) != (d["target"], d["channel"])] == []
+
+
 def test_a_workflow_event_communication_waits_for_the_case_to_be_resolved(billing_run):
     cases = billing_run.sql("""SELECT c.request_id, c.created_at, w.opened_at, w.resolved_at, d.gathered_at
                                FROM comms c JOIN wf_cases w ON w.case_id = c.object_id

@@ -82,7 +82,8 @@ def comms_monitor_step(sim) -> int:
         for key, (triggers, query) in SUBJECTS.items())
     con.execute(f"""
         INSERT INTO comms_details
-        WITH c AS (SELECT c.* FROM _cm_ready c JOIN comms t USING (request_id) WHERE t.status = 'Gathered'),
+        WITH c AS (SELECT c.* REPLACE (t.channel AS channel, t.target AS target)  -- as chosen, not as requested
+                   FROM _cm_ready c JOIN comms t USING (request_id) WHERE t.status = 'Gathered'),
              a AS (SELECT a.account_id, a.name, {ACCOUNT} AS account FROM accounts a
                    WHERE a.account_id IN (SELECT account_id FROM c)),
              {subjects}
