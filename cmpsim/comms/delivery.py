@@ -23,6 +23,7 @@ from cmpsim.comms.data import decode
 from cmpsim.comms.gateways import provider_outcomes
 from cmpsim.comms.render import TemplateRefused, email_bytes, letter_pdfs, render_message
 from cmpsim.files import encode_document, sha256, write_atomic
+from cmpsim.store import registered
 
 OUTBOX = {"email": Path("comms", "outbox", "email"), "letter": Path("comms", "outbox", "letter")}
 
@@ -121,15 +122,14 @@ def _rendered(sim, rows: list[tuple], failed: list[tuple[str, str]]) -> None:
                                            "bytes": pl.Int64, "refused_urls": pl.List(pl.Utf8), "subject": pl.Utf8},
                              orient="row")
         sim.store.insert("comms_documents", frame.drop("subject").with_columns(rendered_at=pl.lit(sim.now)))
-        con.register("_cm_docs", frame.to_arrow())
-        con.execute("""UPDATE comms SET status = 'Rendered', document = d.path, message = d.subject, updated_at = ?
-                       FROM _cm_docs d WHERE comms.request_id = d.request_id""", [sim.now])
-        con.unregister("_cm_docs")
+        with registered(con, "_cm_docs", frame.to_arrow()):
+            con.execute("""UPDATE comms SET status = 'Rendered', document = d.path, message = d.subject, updated_at = ?
+                           FROM _cm_docs d WHERE comms.request_id = d.request_id""", [sim.now])
     if failed:
-        con.register("_cm_failed", pl.DataFrame(failed, schema=["request_id", "reason"], orient="row").to_arrow())
-        con.execute("""UPDATE comms SET status = 'Failed', reason = f.reason, updated_at = ?
-                       FROM _cm_failed f WHERE comms.request_id = f.request_id""", [sim.now])
-        con.unregister("_cm_failed")
+        failures = pl.DataFrame(failed, schema=["request_id", "reason"], orient="row")
+        with registered(con, "_cm_failed", failures.to_arrow()):
+            con.execute("""UPDATE comms SET status = 'Failed', reason = f.reason, updated_at = ?
+                           FROM _cm_failed f WHERE comms.request_id = f.request_id""", [sim.now])
     sim.store.record_events_at(sim.now, "comm", [r[0] for r in rows] + [f[0] for f in failed],
                                ["Comm Rendered"] * len(rows) + ["Comm Failed"] * len(failed), sim.current_job,
                                [r[2] for r in rows] + [f[1] for f in failed])
@@ -149,12 +149,11 @@ def transmit_step(sim, channel: str) -> int:
     for doc, target in zip(ready["document"], moved, strict=True):
         sim.store.move_file(sim.run_dir / doc, sim.run_dir / target)
     con = sim.con
-    con.register("_cm_out", ready.with_columns(moved=pl.Series(moved)).to_arrow())
-    con.execute("""UPDATE comms SET status = 'Sent', sent_at = ?, document = o.moved, updated_at = ?
-                   FROM _cm_out o WHERE comms.request_id = o.request_id""", [sim.now, sim.now])
-    con.execute("""UPDATE comms_documents SET path = o.moved FROM _cm_out o
-                   WHERE comms_documents.request_id = o.request_id""")
-    con.unregister("_cm_out")
+    with registered(con, "_cm_out", ready.with_columns(moved=pl.Series(moved)).to_arrow()):
+        con.execute("""UPDATE comms SET status = 'Sent', sent_at = ?, document = o.moved, updated_at = ?
+                       FROM _cm_out o WHERE comms.request_id = o.request_id""", [sim.now, sim.now])
+        con.execute("""UPDATE comms_documents SET path = o.moved FROM _cm_out o
+                       WHERE comms_documents.request_id = o.request_id""")
     sim.store.record_events_at(sim.now, "comm", ready["request_id"].to_list(), "Comm Sent", sim.current_job, moved)
     provider_outcomes(sim, channel, ready.select("request_id", sent_at=pl.lit(sim.now)))
     return ready.height

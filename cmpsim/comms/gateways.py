@@ -17,6 +17,7 @@ import polars as pl
 from cmpsim.comms.data import decode
 from cmpsim.comms.render import TemplateRefused, render_message
 from cmpsim.randomness import draw
+from cmpsim.store import registered
 
 GATEWAY_CHANNELS = ("sms", "push_handset", "push_external")
 PROVIDER_OF = {"sms": "sms-gateway", "push_handset": "push-gateway", "push_external": "external-hooks",
@@ -81,32 +82,31 @@ def _attempt(sim, channel: str, due: pl.DataFrame) -> pl.DataFrame:
 
 def _record(sim, channel: str, outcomes: pl.DataFrame) -> None:
     con = sim.con
-    con.register("_cm_tried", outcomes.to_arrow())
-    gateway = PROVIDER_OF[channel]
-    tried = con.execute(f"""
-        UPDATE comms SET attempts = t.attempt, updated_at = ?::TIMESTAMP,
-               status = CASE t.outcome WHEN 'accepted' THEN 'Sent' WHEN 'retry' THEN 'Retrying' ELSE 'Failed' END,
-               message = coalesce(t.text, comms.message),
-               next_attempt_at = CASE t.outcome WHEN 'retry' THEN ?::TIMESTAMP + to_minutes(t.backoff_min) END,
-               sent_at = CASE t.outcome WHEN 'accepted' THEN ?::TIMESTAMP + to_seconds(t.latency_s) END,
-               reason = CASE t.outcome
-                   WHEN 'refused' THEN t.refused
-                   WHEN 'invalid' THEN '{gateway} refused the target for good (invalid)'
-                   WHEN 'gave up' THEN '{gateway} unavailable at each of ' || t.attempt || ' attempts'
-                   ELSE comms.reason END
-        FROM _cm_tried t WHERE comms.request_id = t.request_id
-        RETURNING comms.request_id, comms.status, comms.attempts, comms.reason, comms.sent_at""",
-                        [sim.now, sim.now, sim.now]).fetchall()
-    tried = pl.DataFrame(tried, schema={"request_id": pl.String, "status": pl.String, "attempts": pl.Int32,
-                                        "reason": pl.String, "sent_at": pl.Datetime("us")}, orient="row").sort(
-        "request_id")
-    con.execute(f"""
-        INSERT INTO comms_attempts
-        SELECT request_id, attempt, ?, outcome, CASE outcome WHEN 'retry' THEN '{gateway} unavailable'
-                                                            WHEN 'refused' THEN refused END,
-               CASE outcome WHEN 'accepted' THEN '{gateway}:' || request_id || ':' || attempt END
-        FROM _cm_tried ORDER BY request_id""", [sim.now])
-    con.unregister("_cm_tried")
+    with registered(con, "_cm_tried", outcomes.to_arrow()):
+        gateway = PROVIDER_OF[channel]
+        tried = con.execute(f"""
+            UPDATE comms SET attempts = t.attempt, updated_at = ?::TIMESTAMP,
+                   status = CASE t.outcome WHEN 'accepted' THEN 'Sent' WHEN 'retry' THEN 'Retrying' ELSE 'Failed' END,
+                   message = coalesce(t.text, comms.message),
+                   next_attempt_at = CASE t.outcome WHEN 'retry' THEN ?::TIMESTAMP + to_minutes(t.backoff_min) END,
+                   sent_at = CASE t.outcome WHEN 'accepted' THEN ?::TIMESTAMP + to_seconds(t.latency_s) END,
+                   reason = CASE t.outcome
+                       WHEN 'refused' THEN t.refused
+                       WHEN 'invalid' THEN '{gateway} refused the target for good (invalid)'
+                       WHEN 'gave up' THEN '{gateway} unavailable at each of ' || t.attempt || ' attempts'
+                       ELSE comms.reason END
+            FROM _cm_tried t WHERE comms.request_id = t.request_id
+            RETURNING comms.request_id, comms.status, comms.attempts, comms.reason, comms.sent_at""",
+                            [sim.now, sim.now, sim.now]).fetchall()
+        tried = pl.DataFrame(tried, schema={"request_id": pl.String, "status": pl.String, "attempts": pl.Int32,
+                                            "reason": pl.String, "sent_at": pl.Datetime("us")}, orient="row").sort(
+            "request_id")
+        con.execute(f"""
+            INSERT INTO comms_attempts
+            SELECT request_id, attempt, ?, outcome, CASE outcome WHEN 'retry' THEN '{gateway} unavailable'
+                                                                WHEN 'refused' THEN refused END,
+                   CASE outcome WHEN 'accepted' THEN '{gateway}:' || request_id || ':' || attempt END
+            FROM _cm_tried ORDER BY request_id""", [sim.now])
     sim.store.record_events_at(
         sim.now, "comm", tried["request_id"].to_list(),
         tried["status"].replace_strict({"Sent": "Comm Sent", "Retrying": "Comm Retry Scheduled"},

@@ -108,19 +108,14 @@ def apply_staged(sim) -> int:
         RETURNING request_id, status, status_at, applied""").fetchall()
     # Per communication, what the updates applied now say: the first moment delivered and read, and
     # whether it was lost (bounced before returned, as they sort).
-    applied: dict[str, dict[str, Any]] = {}
-    for request_id, status, at, verdict in judged:
-        if verdict != "applied":
-            continue
-        seen = applied.setdefault(request_id, {"request_id": request_id, "delivered": None, "read": None, "lost": None})
-        key = "lost" if status in ("bounced", "returned") else status
-        value = status if key == "lost" else at
-        if seen[key] is None or value < seen[key]:
-            seen[key] = value
-    if not applied:
+    judged = pl.DataFrame(judged, schema={"request_id": pl.String, "status": pl.String, "at": pl.Datetime("us"),
+                                          "verdict": pl.String}, orient="row")
+    frame = judged.filter(pl.col("verdict") == "applied").group_by("request_id").agg(
+        delivered=pl.col("at").filter(pl.col("status") == "delivered").min(),
+        read=pl.col("at").filter(pl.col("status") == "read").min(),
+        lost=pl.col("status").filter(pl.col("status").is_in(["bounced", "returned"])).min())
+    if frame.height == 0:
         return 0
-    frame = pl.DataFrame(list(applied.values()), schema={"request_id": pl.String, "delivered": pl.Datetime("us"),
-                                                         "read": pl.Datetime("us"), "lost": pl.String})
     with registered(con, "_cm_applied", frame):
         changed = con.execute("""
             UPDATE comms SET

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import polars as pl
 
+from cmpsim.store import registered
+
 ACTIVITIES = ("Order Complete", "Order Error", "Order Failed", "Order Rejected", "Invoice Produced", "Case Opened")
 EVENT_TRIGGERS = {
     "order_dispatched": "e.object_type = 'order' AND e.activity = 'Order Complete' AND o.kind = 'hardware'",
@@ -98,19 +100,19 @@ def _create(sim, candidates_sql: str, with_sql: str | None = None) -> int:
     base = sim.store.allocate("comms_request", found.height)
     found = found.with_columns(
         request_id=pl.format("CR-{}", (pl.int_range(1, found.height + 1) + base).cast(pl.Utf8).str.zfill(8)))
-    sim.con.register("_cm_new", found.to_arrow())
-    created = sim.con.execute("""
-        INSERT INTO comms
-        SELECT n.request_id,
-               CASE n.rule_channel WHEN 'preferred' THEN coalesce(p.channel, 'letter')
-                                   WHEN 'recipient' THEN CASE WHEN n.recipient LIKE '%@%' THEN 'email'
-                                                              ELSE 'push_external' END
-                                   ELSE n.rule_channel END,
-               CASE WHEN n.waiting THEN 'Waiting' ELSE 'Requested' END, ?, n.trigger, n.template, n.account_id,
-               n.object_type, n.object_id, n.recipient, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, ?, n.rule_no, NULL
-        FROM _cm_new n LEFT JOIN comms_preferences p USING (account_id) ORDER BY n.request_id
-        RETURNING request_id, trigger, object_id, channel, status""", [sim.now, sim.now]).fetchall()
-    sim.con.unregister("_cm_new")
+    with registered(sim.con, "_cm_new", found.to_arrow()):
+        created = sim.con.execute("""
+            INSERT INTO comms
+            SELECT n.request_id,
+                   CASE n.rule_channel WHEN 'preferred' THEN coalesce(p.channel, 'letter')
+                                       WHEN 'recipient' THEN CASE WHEN n.recipient LIKE '%@%' THEN 'email'
+                                                                  ELSE 'push_external' END
+                                       ELSE n.rule_channel END,
+                   CASE WHEN n.waiting THEN 'Waiting' ELSE 'Requested' END, ?, n.trigger, n.template, n.account_id,
+                   n.object_type, n.object_id, n.recipient, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, ?,
+                   n.rule_no, NULL
+            FROM _cm_new n LEFT JOIN comms_preferences p USING (account_id) ORDER BY n.request_id
+            RETURNING request_id, trigger, object_id, channel, status""", [sim.now, sim.now]).fetchall()
     sim.store.record_events_at(
         sim.now, "comm", [request_id for request_id, *_ in created], "Comm Requested", sim.current_job,
         [f"{trigger} {object_id} by {channel}{' (waits for the case to be resolved)' if status == 'Waiting' else ''}"

@@ -12,6 +12,7 @@ import numpy as np
 import polars as pl
 
 from cmpsim.randomness import draw
+from cmpsim.store import registered
 
 SUBJECT = """CASE o.status WHEN 'Error' THEN 'Order ' || o.order_id || ' could not be completed'
                            WHEN 'Failed' THEN 'Service order ' || o.order_id || ' failed'
@@ -48,12 +49,11 @@ def _open(sim) -> int:
     cases = found.with_columns(
         case_id=pl.format("CASE-{}", (pl.int_range(1, found.height + 1) + base).cast(pl.Utf8).str.zfill(7)),
         resolve_s=pl.Series(np.round(hours * 3600).astype(np.int64)))
-    sim.con.register("_wf_new", cases.to_arrow())
-    sim.con.execute("""
-        INSERT INTO wf_cases SELECT case_id, account_id, 'order problem', order_id, subject, ?, ?,
-                                    ?::TIMESTAMP + to_seconds(resolve_s), NULL
-        FROM _wf_new ORDER BY case_id""", [spec["when_to_create"], sim.now, sim.now])
-    sim.con.unregister("_wf_new")
+    with registered(sim.con, "_wf_new", cases.to_arrow()):
+        sim.con.execute("""
+            INSERT INTO wf_cases SELECT case_id, account_id, 'order problem', order_id, subject, ?, ?,
+                                        ?::TIMESTAMP + to_seconds(resolve_s), NULL
+            FROM _wf_new ORDER BY case_id""", [spec["when_to_create"], sim.now, sim.now])
     sim.store.record_events_at(sim.now, "case", cases["case_id"].to_list(), "Case Opened", sim.current_job,
                                cases["subject"].to_list())
     return cases.height
