@@ -239,9 +239,8 @@ def _stoppable(run_dir: Path, store: Store, days_done: Callable[[], float], days
     display with a `stopped(days done, days)` method is told."""
     try:
         yield
-    except (KeyboardInterrupt, StopRequested, duckdb.InterruptException, RuntimeError) as exc:
-        # Ctrl-C in the middle of a DuckDB statement comes out of it as RuntimeError("Query interrupted").
-        if isinstance(exc, RuntimeError) and not str(exc).startswith("Query interrupted"):
+    except (KeyboardInterrupt, StopRequested, RuntimeError, duckdb.Error) as exc:
+        if not _is_interrupt(exc):
             raise
         try:
             store.close()
@@ -251,6 +250,24 @@ def _stoppable(run_dir: Path, store: Store, days_done: Callable[[], float], days
         if hasattr(progress, "stopped"):
             progress.stopped(done, days)
         raise RunInterrupted(run_dir, done, days) from None
+
+
+def _is_interrupt(exc: BaseException) -> bool:
+    """Whether `exc` is Ctrl-C or a stop request, however DuckDB passed it on: in the middle of a
+    statement it comes out as InterruptException or RuntimeError("Query interrupted"); while DuckDB
+    reads a registered frame (its Arrow stream runs Python) as an InvalidInputException that says
+    "KeyboardInterrupt"."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, (KeyboardInterrupt, StopRequested, duckdb.InterruptException)):
+            return True
+        if isinstance(exc, RuntimeError) and str(exc).startswith("Query interrupted"):
+            return True
+        if isinstance(exc, duckdb.Error) and "KeyboardInterrupt" in str(exc):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 @contextmanager

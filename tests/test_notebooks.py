@@ -76,6 +76,18 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _stop(lab: subprocess.Popen) -> str:
+    """What JupyterLab printed, once stopped: asked with SIGTERM, as a terminal's kill would; killed
+    when it has not gone after half a minute (a loaded CI machine once kept it past a minute; how it
+    stops is JupyterLab's own business, not what scripts/lab is tested for)."""
+    os.killpg(lab.pid, signal.SIGTERM)
+    try:
+        return lab.communicate(timeout=30)[0]
+    except subprocess.TimeoutExpired:
+        os.killpg(lab.pid, signal.SIGKILL)
+        return lab.communicate(timeout=30)[0]
+
+
 def test_scripts_lab_opens_jupyterlab_on_a_working_copy(tmp_path):
     """`scripts/lab` starts JupyterLab — as root too, where JupyterLab itself refuses without
     --allow-root — on copies of the notebooks, so the committed ones are never autosaved."""
@@ -99,8 +111,7 @@ def test_scripts_lab_opens_jupyterlab_on_a_working_copy(tmp_path):
                 time.sleep(0.5)
         assert listing is not None, f"JupyterLab did not answer: {lab.poll()=}"
     finally:
-        os.killpg(lab.pid, signal.SIGTERM)
-        output = lab.communicate(timeout=60)[0]
+        output = _stop(lab)
     assert "Traceback" not in output, output[-3000:]
     assert sorted(item["name"] for item in listing["content"]) == sorted(committed)
     assert (tmp_path / "lab" / "1-quickstart.ipynb").read_text() == "{}"

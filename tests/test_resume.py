@@ -162,3 +162,27 @@ def test_a_progress_callback_stops_a_run_on_the_hour_and_the_same_process_resume
     resumed.close()
     assert seen[-1] == stopped.value.days and seen == sorted(seen)
     assert fingerprint(out) == expected
+
+
+def test_ctrl_c_while_duckdb_reads_a_frame_of_the_run_stops_it_as_ctrl_c_anywhere_else(tmp_path):
+    """Ctrl-C that lands while DuckDB reads a frame registered from Python reaches the run as DuckDB's
+    InvalidInputException naming the KeyboardInterrupt (seen in CI): it stops the run resumably, with
+    the message and exit of any Ctrl-C, not a traceback."""
+    import pyarrow as pa
+
+    from cmpsim.runs import _stoppable
+    from cmpsim.store import Store, registered
+
+    schema = pa.schema([("order_id", pa.int64())])
+
+    def batches():
+        yield pa.record_batch([pa.array([1, 2])], schema=schema)
+        raise KeyboardInterrupt  # what Python's SIGINT handler raises in the middle of the read
+
+    store = Store(tmp_path / "cmpsim.duckdb")
+    with pytest.raises(RunInterrupted) as stopped:
+        with _stoppable(tmp_path, store, lambda: 1.25, 3):
+            with registered(store.con, "_frame", pa.RecordBatchReader.from_batches(schema, batches())):
+                store.con.execute("SELECT count(*) FROM _frame").fetchall()
+    assert "stopped on request in day 2 of 3" in str(stopped.value)
+    duckdb.connect(str(tmp_path / "cmpsim.duckdb")).close()  # closed: the folder is free to resume in
