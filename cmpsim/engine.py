@@ -101,7 +101,9 @@ class Step:
     # What a step reads of what a flush window holds until its commit: "events" (the event log, read
     # in the window: the events recorded so far are written into it first) or "committed" (the record
     # as committed, read on a connection of its own, as a probe's query is: the window is flushed
-    # first). The engine does it before the due look and the wake-up.
+    # first). The engine does it before the wake-up, and for "committed" before the due look too; a due
+    # look that reads the log asks `Store.has_events_since`, which counts the events held in memory,
+    # so that an idle look writes nothing.
     reads_pending: Literal["events", "committed"] | None = None
 
 
@@ -218,9 +220,12 @@ class Simulation:
         self.store.journal.wake_no = self.wake_no
         if self.wake_no <= self.replay_until:
             return self._replay(step, record_idle)
-        self._bring_up_to_date(step)
+        if step.reads_pending == "committed":
+            self._bring_up_to_date(step)
         if step.due is not None and self._idle_now(step):
             return 0
+        if step.reads_pending == "events":
+            self._bring_up_to_date(step)
         if self.store.window and (step.may_fail == "anywhere" or self._fault_today(step)):
             self.store.flush(reopen=False)  # so that a failure rolls back this wake-up alone
             try:

@@ -120,6 +120,9 @@ class Store:
         # This wake-up's events, numbered when it ends: (query, its parameters) or (None, a frame of rows).
         self._pending_events: list[tuple[str | None, list | pl.DataFrame]] = []
         self._events: list[pl.DataFrame] = []  # numbered, not written yet (write_events)
+        self._held: list[tuple[int, frozenset[str]]] = []  # each of those frames' first seq and its activities
+        self._events_written = 0  # bumped whenever `events` changes (written, or rolled back): `has_events_since`
+        self._events_seen: dict[tuple, tuple[int, bool]] = {}
         self._pending_moves: list[tuple[str, str]] = []
         self._snapshot: dict[str, int] = dict(self._counters)
         self._later: dict[str, list[tuple]] = {}  # bookkeeping rows kept for the flush
@@ -224,6 +227,7 @@ class Store:
     def _forget(self) -> None:
         """What a rolled-back transaction or window had kept in memory."""
         self._counters, self._moved, self._pending_events, self._events = self._snapshot, set(), [], []
+        self._held, self._events_written = [], self._events_written + 1
         self._pending_moves, self._later = [], {}
         for state in self._working.values():
             state.restore()
@@ -361,6 +365,7 @@ class Store:
                                    *EVENT_ROWS_SCHEMA)
             self.allocate("event", events.height)
             self._events.append(events)
+            self._held.append((base + 1, frozenset(events["activity"].unique().to_list())))
             return
         # The fragment's position orders events of one moment and object that were recorded one after
         # the other (Suspended, then the line changes, then Resumed), whatever their names. Written at
@@ -374,14 +379,34 @@ class Store:
             f"activity, detail), ts, object_type, object_id, activity, job, detail FROM ({union})",
             [base] + params).fetchall()[0][0]
         self.allocate("event", n)
+        self._events_written += 1
 
     def write_events(self) -> None:
         """Append the events numbered since the last write to `events`, in one statement: at every
         commit, and before a step reads the log within a flush window (the comms trigger, the workflow)."""
         if not self._events:
             return
-        events, self._events = self._events, []
+        events, self._events, self._held = self._events, [], []
         self.insert("events", pl.concat(events))
+        self._events_written += 1
+
+    def has_events_since(self, after_seq: int, activities: tuple[str, ...]) -> bool:
+        """Whether the log has an event numbered after `after_seq` with one of `activities`, counting the
+        events held in memory without writing them (a due look that reads the log costs no insert). What
+        the table holds is asked again only after it changed."""
+        wanted = frozenset(activities)
+        for (first, held), frame in zip(self._held, self._events, strict=True):
+            if held & wanted and (first > after_seq or frame.filter(
+                    (pl.col("seq") > after_seq) & pl.col("activity").is_in(list(wanted))).height):
+                return True
+        key = (after_seq, wanted)
+        seen = self._events_seen.get(key)
+        if seen is None or seen[0] != self._events_written:
+            found = bool(self.scalar("SELECT count(*) FROM events WHERE seq > ? AND activity IN (SELECT unnest(?))",
+                                     [after_seq, sorted(wanted)]))
+            seen = (self._events_written, found)
+            self._events_seen = {k: v for k, v in self._events_seen.items() if v[0] == seen[0]} | {key: seen}
+        return seen[1]
 
     def frame(self, sql: str, params: list | None = None) -> pl.DataFrame:
         return self.con.sql(sql, params=params or None).pl()

@@ -27,7 +27,7 @@ from cmpsim.comms.status import (
 from cmpsim.comms.storage import LocalFolderStorage, Storage, storage_due, storage_step
 from cmpsim.comms.tables import DDL
 from cmpsim.comms.triggers import comms_trigger_due, comms_trigger_step, payment_overdue_step
-from cmpsim.comms.workflow import workflow_step
+from cmpsim.comms.workflow import workflow_due, workflow_step
 from cmpsim.engine import DailyAt, Every, OnWork, Step, in_domain
 from cmpsim.files import inbox_has_files
 from cmpsim.scenario import Scenario
@@ -79,7 +79,7 @@ def steps(scenario: Scenario) -> list[Step]:
         Step("Payment Overdue Notification", "job", DailyAt((seconds_of_day(OVERDUE_AT),)), payment_overdue_step,
              emits=("comms.requested",)),
         Step("Customer Service", "user", Every(3600, 3300), workflow_step, emits=("comms.requested",),
-             reads_pending="events"),
+             due=workflow_due, reads_pending="events"),
         Step("Comms Monitor", "job", OnWork("comms.requested"), comms_monitor_step,
              emits=("comms.gathered",)),
         *[Step(DAEMON_NAMES[c], "daemon", every(360 + 60 * i), partial(gateway_step, channel=c),

@@ -35,11 +35,12 @@ def rules(sim, trigger: str) -> list[tuple[int, dict]]:
 
 
 def comms_trigger_due(sim) -> bool:
-    """Anything that triggers since the last wake-up: an event of interest, or a pending probe alert."""
-    return bool(sim.store.scalar(f"""
-        SELECT (SELECT count(*) FROM events WHERE seq > (SELECT coalesce(max(value), 0) FROM comms_cursor
-                                                        WHERE name = 'events') AND activity IN {ACTIVITIES})
-             + (SELECT count(*) FROM probe_alerts WHERE status = 'Pending')"""))
+    """Anything that triggers since the last wake-up: an event of interest (in the log, or held in memory
+    for it: the look writes nothing), or a pending probe alert."""
+    cursor, alerts = sim.con.execute("""
+        SELECT (SELECT coalesce(max(value), 0) FROM comms_cursor WHERE name = 'events'),
+               (SELECT count(*) FROM probe_alerts WHERE status = 'Pending')""").fetchall()[0]
+    return bool(alerts) or sim.store.has_events_since(cursor, ACTIVITIES)
 
 
 def comms_trigger_step(sim) -> int:

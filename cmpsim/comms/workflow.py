@@ -19,6 +19,19 @@ SUBJECT = """CASE o.status WHEN 'Error' THEN 'Order ' || o.order_id || ' could n
                            ELSE 'Order ' || o.order_id || ' was not accepted' END"""
 
 
+PROBLEMS = ("Order Error", "Order Failed", "Order Rejected")
+
+
+def workflow_due(sim) -> bool:
+    """Orders gone wrong since the last case opened (in the log, or held in memory for it), or cases
+    due to be resolved: an hourly look of one statement, which writes nothing."""
+    cursor, due = sim.con.execute("""
+        SELECT (SELECT coalesce(max(value), 0) FROM comms_cursor WHERE name = 'workflow'),
+               (SELECT count(*) FROM wf_cases WHERE resolved_at IS NULL AND resolve_at <= ?)""",
+                                  [sim.now]).fetchall()[0]
+    return bool(due) or sim.store.has_events_since(cursor, PROBLEMS)
+
+
 def workflow_step(sim) -> int:
     """Open cases for the orders that went wrong since the last wake-up, resolve the cases due."""
     return _open(sim) + _resolve(sim)
@@ -32,7 +45,7 @@ def _open(sim) -> int:
         SELECT e.seq, o.order_id, o.account_id, {SUBJECT} AS subject
         FROM events e JOIN orders o ON o.order_id = e.object_id
         WHERE e.seq > ? AND e.seq <= ? AND e.object_type = 'order'
-          AND e.activity IN ('Order Error', 'Order Failed', 'Order Rejected')
+          AND e.activity IN {PROBLEMS}
         ORDER BY e.seq""", [last, top])
     if found.height == 0:
         return 0
