@@ -4,8 +4,20 @@ from __future__ import annotations
 
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from polars.testing import assert_frame_equal
 
-from cmpsim.fulfilment.assets import ACTIONS, NO_ASSET, STATES, TRANSITIONS, judge_lines
+from cmpsim.fulfilment.assets import (
+    ACTIONS,
+    NO_ASSET,
+    STATES,
+    TRANSITIONS,
+    _judge_few,
+    _judge_many,
+    _plain,
+    judge_lines,
+)
 
 ASSET_SCHEMA = {"asset_id": pl.String, "state": pl.String, "location": pl.String}
 LINE_SCHEMA = {"order_id": pl.String, "line_no": pl.String, "action": pl.String, "asset_id": pl.String,
@@ -185,3 +197,29 @@ def test_a_move_pair_keeps_its_asset_against_a_later_order_and_a_third_line_of_i
 def test_unknown_actions_are_refused():
     with pytest.raises(ValueError, match="unknown line actions: \\['Transfer'\\]"):
         judge_lines(lines(("O1", "1", "Transfer", "A1", None)), assets(("A1", "Active", "Old Street 1")))
+
+
+# A poll's few lines are judged in plain Python, a large batch by one polars plan: the same verdicts.
+LINE_ROWS = st.tuples(st.sampled_from(["O1", "O2", "O3"]), st.sampled_from(["1", "2", "10", "1.1", "2.10", "2.9"]),
+                      st.sampled_from(ACTIONS), st.sampled_from([None, "A1", "A2", "A3", "AS-O1-1"]),
+                      st.sampled_from([None, "New Street 2", "Hill 3"]))
+ASSET_ROWS = st.dictionaries(st.sampled_from(["A1", "A2", "A3"]),
+                             st.tuples(st.sampled_from(STATES), st.sampled_from([None, "Old Street 1"])), max_size=3)
+
+
+@settings(max_examples=400, derandomize=True, deadline=None)
+@given(rows=st.lists(LINE_ROWS, max_size=8), installed=ASSET_ROWS,
+       seqs=st.one_of(st.none(), st.lists(st.integers(1, 3), min_size=8, max_size=8)))
+def test_a_few_lines_are_judged_in_python_exactly_as_the_plan_judges_many(rows, installed, seqs):
+    batch = lines(*rows)
+    if seqs is not None:
+        batch = batch.with_columns(seq=pl.Series(seqs[: batch.height], dtype=pl.Int64))
+    found = assets(*[(a, state, place) for a, (state, place) in installed.items()])
+    assert _plain(batch, found)
+    assert_frame_equal(_judge_few(batch, found), _judge_many(batch, found))
+
+
+def test_a_line_number_that_is_not_numbers_goes_to_the_plan():
+    odd = lines(("O1", "2a", "Suspend", "A1", None), ("O1", "1", "Add", None, "X 1"))
+    assert not _plain(odd, assets(("A1", "Active", "Old Street 1")))
+    assert judge_lines(odd, assets(("A1", "Active", "Old Street 1")))["verdict"].to_list() == ["accepted"] * 2

@@ -158,8 +158,10 @@ def _record(sim, orders: pl.DataFrame, lines: pl.DataFrame) -> None:
              LEFT JOIN orders bo ON bo.order_id = b.order_id AND o.order_type = 'supplemental'
              LEFT JOIN service_orders bs ON bs.order_id = b.order_id AND o.order_type = 'supplemental'
         ORDER BY o.seq""", [sim.start, service["default_price_list"]])
+    # The assets the lines name, never the whole installed base.
     assets = sim.store.frame("""SELECT asset_id, price_list AS asset_price_list,
-                                       price_list_from_header AS asset_from_header FROM assets""")
+                                       price_list_from_header AS asset_from_header FROM assets
+                                WHERE asset_id IN (SELECT asset_id FROM _sl)""")
     products = pl.DataFrame([{"product_id": p["id"], "is_bundle": p["bundle"]} for p in service["products"]])
     lines = (lines.join(checked.select("order_id", "order_type", "header", "base_order_id"), on="order_id")
              .join(products, on="product_id", how="left").join(assets, on="asset_id", how="left")
@@ -196,10 +198,15 @@ def _problems(sim, orders: pl.DataFrame, lines: pl.DataFrame, price_lists: set[s
             "order_id", reason=pl.format("line {}: unknown price list {}", "line_ref", "price_list"))])
     no_base = orders.filter((pl.col("order_type") == "supplemental") & pl.col("base_order_id").is_null()).select(
         "order_id", reason=pl.format("base order {} was never submitted", "base_external"))
-    base_lines = sim.store.frame("SELECT order_id AS base_order_id, line_ref AS depends_on_line FROM service_lines")
-    dangling = (lines.filter((pl.col("order_type") == "follow-on") & pl.col("base_order_id").is_not_null()
-                             & pl.col("depends_on_line").is_not_null())
-                .join(base_lines, on=["base_order_id", "depends_on_line"], how="anti")
+    follow_ons = lines.filter((pl.col("order_type") == "follow-on") & pl.col("base_order_id").is_not_null()
+                              & pl.col("depends_on_line").is_not_null())
+    # The recorded lines of the base orders named, never all lines (none asked when there is no follow-on).
+    base_lines = sim.store.frame("""
+        SELECT order_id AS base_order_id, line_ref AS depends_on_line FROM service_lines
+        WHERE order_id IN (SELECT unnest(?::VARCHAR[]))""", [follow_ons["base_order_id"].unique().sort().to_list()]
+                                 ) if follow_ons.height else pl.DataFrame(
+        schema={"base_order_id": pl.String, "depends_on_line": pl.String})
+    dangling = (follow_ons.join(base_lines, on=["base_order_id", "depends_on_line"], how="anti")
                 .select("order_id", reason=pl.format("follow-on line {} references line {} that does not exist "
                                                      "on the base order", "line_ref", "depends_on_line")))
     return pl.concat([unknown_product, unknown_list, no_base, dangling])
