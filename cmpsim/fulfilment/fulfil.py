@@ -157,7 +157,7 @@ def _mark_released(sim, orders: pl.DataFrame, rejected: pl.DataFrame) -> None:
     sim.store.record_event_frame(orders.select(
         ts=pl.lit(sim.start) + pl.duration(seconds="release_s"), object_type=pl.lit("order"), object_id="order_id",
         activity=pl.lit("Order Released"), detail=pl.lit(None, pl.String)), sim.current_job)
-    finish_orders(sim, "SELECT order_id FROM _rel")
+    finish_orders(sim, orders["order_id"].to_list())
 
 
 def scheduled(sim, t0: int, t1: int) -> int:
@@ -205,5 +205,5 @@ def completed(sim) -> int:
     # A fulfilled line is completed when its job ended, whatever the verdict (a compensation job's is not).
     con.register("_line_ends", fulfilled.select("order_id", "line_no", "ended_at").to_arrow())
     sync_public_lines(sim, "SELECT order_id FROM _ended", ended_lines="_line_ends")
-    finish_orders(sim, "SELECT order_id FROM _ended")
+    finish_orders(sim, ended["order_id"].to_list())
     return ended.height

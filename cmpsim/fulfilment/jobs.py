@@ -75,21 +75,26 @@ def sync_public_lines(sim, orders_sql: str, ended_lines: str | None = None) -> N
         WHERE order_lines.order_id = l.order_id AND order_lines.line_no = l.line_no""")
 
 
-def finish_orders(sim, orders_sql: str) -> None:
-    """Orders whose lines are all final and whose jobs are all done become Complete or Failed."""
-    finished = sim.con.execute(f"""
+def finish_orders(sim, order_ids: list[str]) -> None:
+    """Orders whose lines are all final and whose jobs are all done become Complete or Failed. An order
+    with a job still queued or running is not even looked at (no statement when none is left)."""
+    candidates = sorted(set(order_ids) - set(work_queue(sim).orders_with_open_jobs()))
+    if not candidates:
+        return
+    finished = sim.con.execute("""
         UPDATE orders SET status = f.status, status_reason = f.first_problem, completed_at = f.completed_at
         FROM (SELECT l.order_id, CASE WHEN bool_or(l.status = 'Complete') THEN 'Complete' ELSE 'Failed' END AS status,
                      coalesce(max(l.completed_at), ?::TIMESTAMP) AS completed_at,
                      min(l.line_ref || ': ' || l.reason) FILTER (WHERE l.status IN ('Rejected', 'Failed'))
                          AS first_problem
-              FROM (SELECT s.*, p.completed_at FROM (SELECT * FROM service_lines WHERE order_id IN ({orders_sql})) s
+              FROM (SELECT s.*, p.completed_at
+                    FROM (SELECT * FROM service_lines WHERE order_id IN (SELECT unnest(?::VARCHAR[]))) s
                     JOIN order_lines p USING (order_id, line_no)) l JOIN orders o USING (order_id)
-              WHERE o.status = 'In Progress' AND l.order_id NOT IN (SELECT unnest(?::VARCHAR[]))
+              WHERE o.status = 'In Progress'
               GROUP BY l.order_id
               HAVING bool_and(l.status IN ('Complete', 'Rejected', 'Failed', 'Cancelled'))) f
         WHERE orders.order_id = f.order_id
         RETURNING orders.completed_at, orders.order_id, orders.status, orders.status_reason""",
-                               [sim.now, work_queue(sim).orders_with_open_jobs()]).fetchall()
+                               [sim.now, candidates]).fetchall()
     sim.store.record_events_at([f[0] for f in finished], "order", [f[1] for f in finished],
                                [f"Order {f[2]}" for f in finished], sim.current_job, [f[3] for f in finished])
