@@ -41,9 +41,11 @@ def email_monitor_step(sim) -> int:
     spec = sim.scenario["comms"]
     provider, rules = dict(sim.scenario["billing"]["provider"]), spec["rules"]
     rows, failed = [], []
-    for request_id, folder, template, target, rule_no, _, data in todo.rows():
-        merged = decode(data, provider)
-        attachments = _bill(sim, merged) if rules[rule_no].get("attach_bill") else []
+    decoded = [(row, decode(row[-1], provider)) for row in todo.rows()]
+    bills = _bill_paths(sim, [merged["invoice"]["invoice_id"] for (*_, rule_no, _, _), merged in decoded
+                              if rules[rule_no].get("attach_bill") and _has_bill(merged)])
+    for (request_id, folder, template, target, rule_no, _, _), merged in decoded:
+        attachments = _bill(sim, merged, bills) if rules[rule_no].get("attach_bill") else []
         if "invoice" in merged:  # the e-mail says the bill is attached only when it is
             merged["invoice"] = {**merged["invoice"], "has_bill_pdf": bool(attachments)}
         try:
@@ -59,14 +61,27 @@ def email_monitor_step(sim) -> int:
     return todo.height
 
 
-def _bill(sim, merged: dict) -> list[tuple[str, bytes, str]]:
-    invoice = merged.get("invoice")
-    if not invoice or not invoice.get("has_bill_pdf"):
+def _has_bill(merged: dict) -> bool:
+    return bool(merged.get("invoice") and merged["invoice"].get("has_bill_pdf"))
+
+
+def _bill_paths(sim, invoice_ids: list[str]) -> dict[str, str]:
+    """The printed bill of each invoice (its own document, or its statement's), in one query for all."""
+    if not invoice_ids:
+        return {}
+    return dict(sim.con.execute("""
+        SELECT i.invoice_id, min(d.path) FROM invoices i
+        JOIN bill_documents d ON d.doc_id = i.invoice_id OR d.doc_id = i.statement_id
+        WHERE i.invoice_id IN (SELECT unnest(?::VARCHAR[])) GROUP BY i.invoice_id""",
+                                [sorted(set(invoice_ids))]).fetchall())
+
+
+def _bill(sim, merged: dict, paths: dict[str, str]) -> list[tuple[str, bytes, str]]:
+    if not _has_bill(merged):
         return []
-    path = sim.store.scalar("""SELECT min(d.path) FROM bill_documents d JOIN invoices i
-                               ON d.doc_id IN (i.invoice_id, i.statement_id) WHERE i.invoice_id = ?""",
-                            [invoice["invoice_id"]])
-    return [(f"bill-{invoice['invoice_id']}.pdf", (sim.run_dir / path).read_bytes(), "application/pdf")] if path else []
+    invoice_id = merged["invoice"]["invoice_id"]
+    path = paths.get(invoice_id)
+    return [(f"bill-{invoice_id}.pdf", (sim.run_dir / path).read_bytes(), "application/pdf")] if path else []
 
 
 def letter_monitor_step(sim) -> int:
