@@ -45,8 +45,9 @@ def comms_trigger_due(sim) -> bool:
 
 def comms_trigger_step(sim) -> int:
     """Headers for the events logged since the last wake-up and for pending probe alerts."""
-    cursor, top = sim.con.execute("SELECT (SELECT max(value) FROM comms_cursor WHERE name = 'events'), "
-                                  "(SELECT max(seq) FROM events)").fetchall()[0]
+    cursor, top, alerts = sim.con.execute(
+        "SELECT (SELECT max(value) FROM comms_cursor WHERE name = 'events'), (SELECT max(seq) FROM events), "
+        "(SELECT count(*) FROM probe_alerts WHERE status = 'Pending' AND evaluated_at <= ?)", [sim.now]).fetchall()[0]
     last, top = cursor or 0, top or 0
     parts = []
     for trigger, condition in EVENT_TRIGGERS.items():
@@ -66,8 +67,9 @@ def comms_trigger_step(sim) -> int:
             FROM probe_alerts WHERE status = 'Pending' AND evaluated_at <= TIMESTAMP '{sim.now}'""")
     events = f"SELECT * FROM events WHERE seq > {last} AND seq <= {top} AND activity IN {ACTIVITIES}"
     created = _create(sim, " UNION ALL ".join(parts), f"_cm_events AS MATERIALIZED ({events})") if parts else 0
-    sim.con.execute("UPDATE probe_alerts SET status = 'Requested' WHERE status = 'Pending' AND evaluated_at <= ?",
-                    [sim.now])
+    if alerts:
+        sim.con.execute("UPDATE probe_alerts SET status = 'Requested' WHERE status = 'Pending' AND evaluated_at <= ?",
+                        [sim.now])
     if cursor is None or top != last:  # the cursor moves (or is set) only when it changes
         sim.con.execute("DELETE FROM comms_cursor WHERE name = 'events'")
         sim.con.execute("INSERT INTO comms_cursor VALUES ('events', ?)", [top])
