@@ -15,13 +15,11 @@ import argparse
 import json
 import os
 import platform
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-from harness import peak_rss_mb, render, shipped
+from harness import child_json, peak_rss_mb, render, shipped
 
 DEFAULT_RUNS = ("baseline:7", "priority-what-if:3", "service:8")
 TOP_STEPS = 5
@@ -52,9 +50,7 @@ def main() -> None:
         return
     rows, tops = [], []
     for spec in args.run or DEFAULT_RUNS:
-        done = subprocess.run([sys.executable, __file__, "--child", spec], stdout=subprocess.PIPE, text=True,
-                              check=True)
-        r = json.loads(done.stdout.strip().splitlines()[-1])
+        r = child_json(__file__, "--child", spec)
         rows.append([r["scenario"], str(r["days"]), f"{r['wall_s']:.1f}", f"{r['wall_s'] / r['days']:.2f}",
                      f"{r['runs']:,}", f"{r['events']:,}", f"{r['peak_mb']:.0f}"])
         tops.append(f"  {r['scenario']}: " + ", ".join(f"{step} {s:.1f} s" for step, s in r["top"]))

@@ -40,13 +40,15 @@ def render(head: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def _in_subprocess(script: str, size: int, days: int, keep: Path | None) -> dict[str, Any]:
-    """Run the script's `measure` in a fresh interpreter and read back the JSON line it prints last."""
-    cmd = [sys.executable, script, "--child", str(size), "--days", str(days)]
-    if keep is not None:
-        cmd += ["--keep", str(keep)]
-    done = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, check=True)
+def child_json(script: str | Path, *args: str) -> dict[str, Any]:
+    """Run a benchmark script in a fresh interpreter and read back the JSON line it prints last."""
+    done = subprocess.run([sys.executable, str(script), *args], stdout=subprocess.PIPE, text=True, check=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _in_subprocess(script: str, size: int, days: int, keep: Path | None) -> dict[str, Any]:
+    """Run the script's `measure` for one size in a fresh interpreter."""
+    return child_json(script, "--child", str(size), "--days", str(days), *(["--keep", str(keep)] if keep else []))
 
 
 def main(script: str, description: str, measure: Measure, table: Table, argv: list[str] | None = None, *,

@@ -21,7 +21,6 @@ All of them take about two hours on a 2-core machine today (the million alone mo
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import shutil
@@ -32,6 +31,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+from harness import child_json
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -47,9 +48,7 @@ class Figure:
 
 
 def _child(script: str, *args: str) -> dict:
-    """The JSON line a benchmark's child mode prints last."""
-    done = subprocess.run([PYTHON, str(HERE / script), *args], stdout=subprocess.PIPE, text=True, check=True)
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return child_json(HERE / script, *args)
 
 
 def _timed(cmd: list[str], cwd: Path) -> float:

@@ -220,12 +220,12 @@ class Simulation:
         self.store.journal.wake_no = self.wake_no
         if self.wake_no <= self.replay_until:
             return self._replay(step, record_idle)
-        if step.reads_pending == "committed":
-            self._bring_up_to_date(step)
+        if step.reads_pending == "committed" and self.store.window:
+            self.store.flush()  # the look and the wake-up read the committed record on a connection of their own
         if step.due is not None and self._idle_now(step):
             return 0
         if step.reads_pending == "events":
-            self._bring_up_to_date(step)
+            self.store.write_events()  # the wake-up reads the log (its look counts what is held: has_events_since)
         if self.store.window and (step.may_fail == "anywhere" or self._fault_today(step)):
             self.store.flush(reopen=False)  # so that a failure rolls back this wake-up alone
             try:
@@ -233,13 +233,6 @@ class Simulation:
             finally:
                 self.store.open_window()
         return self._wake_up(step, record_idle)
-
-    def _bring_up_to_date(self, step: Step) -> None:
-        """What the step reads of the window (`Step.reads_pending`), written into it before it looks."""
-        if step.reads_pending == "events":
-            self.store.write_events()
-        elif step.reads_pending == "committed" and self.store.window:
-            self.store.flush()
 
     def _fault_today(self, step: Step) -> bool:
         return bool(faults.remaining(self, "fail_job", job=step.name) or faults.remaining(self, "crash_job",

@@ -119,8 +119,8 @@ class Store:
         self._moved: set[str] = set()
         # This wake-up's events, numbered when it ends: (query, its parameters) or (None, a frame of rows).
         self._pending_events: list[tuple[str | None, list | pl.DataFrame]] = []
-        self._events: list[pl.DataFrame] = []  # numbered, not written yet (write_events)
-        self._held: list[tuple[int, frozenset[str]]] = []  # each of those frames' first seq and its activities
+        # Numbered, not written yet (write_events): each frame with its first seq and its activities.
+        self._events: list[tuple[pl.DataFrame, int, frozenset[str]]] = []
         self._events_written = 0  # bumped whenever `events` changes (written, or rolled back): `has_events_since`
         self._events_seen: dict[tuple, tuple[int, bool]] = {}
         self._pending_moves: list[tuple[str, str]] = []
@@ -227,7 +227,7 @@ class Store:
     def _forget(self) -> None:
         """What a rolled-back transaction or window had kept in memory."""
         self._counters, self._moved, self._pending_events, self._events = self._snapshot, set(), [], []
-        self._held, self._events_written = [], self._events_written + 1
+        self._events_written += 1
         self._pending_moves, self._later = [], {}
         for state in self._working.values():
             state.restore()
@@ -364,8 +364,7 @@ class Store:
             events = events.select(pl.int_range(base + 1, base + 1 + events.height, dtype=pl.Int64).alias("seq"),
                                    *EVENT_ROWS_SCHEMA)
             self.allocate("event", events.height)
-            self._events.append(events)
-            self._held.append((base + 1, frozenset(events["activity"].unique().to_list())))
+            self._events.append((events, base + 1, frozenset(events["activity"].unique().to_list())))
             return
         # The fragment's position orders events of one moment and object that were recorded one after
         # the other (Suspended, then the line changes, then Resumed), whatever their names. Written at
@@ -386,8 +385,8 @@ class Store:
         commit, and before a step reads the log within a flush window (the comms trigger, the workflow)."""
         if not self._events:
             return
-        events, self._events, self._held = self._events, [], []
-        self.insert("events", pl.concat(events))
+        events, self._events = self._events, []
+        self.insert("events", pl.concat([frame for frame, _, _ in events]))
         self._events_written += 1
 
     def has_events_since(self, after_seq: int, activities: tuple[str, ...]) -> bool:
@@ -395,7 +394,7 @@ class Store:
         events held in memory without writing them (a due look that reads the log costs no insert). What
         the table holds is asked again only after it changed."""
         wanted = frozenset(activities)
-        for (first, held), frame in zip(self._held, self._events, strict=True):
+        for frame, first, held in self._events:
             if held & wanted and (first > after_seq or frame.filter(
                     (pl.col("seq") > after_seq) & pl.col("activity").is_in(list(wanted))).height):
                 return True

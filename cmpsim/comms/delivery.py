@@ -42,10 +42,13 @@ def email_monitor_step(sim) -> int:
     provider, rules = dict(sim.scenario["billing"]["provider"]), spec["rules"]
     rows, failed = [], []
     decoded = [(row, decode(row[-1], provider)) for row in todo.rows()]
-    bills = _bill_paths(sim, [merged["invoice"]["invoice_id"] for (*_, rule_no, _, _), merged in decoded
-                              if rules[rule_no].get("attach_bill") and _has_bill(merged)])
-    for (request_id, folder, template, target, rule_no, _, _), merged in decoded:
-        attachments = _bill(sim, merged, bills) if rules[rule_no].get("attach_bill") else []
+    # The invoice whose printed bill each e-mail attaches (None: none), the bills found in one query.
+    billed = [merged["invoice"]["invoice_id"] if rules[rule_no].get("attach_bill") and merged.get("invoice")
+              and merged["invoice"].get("has_bill_pdf") else None for (*_, rule_no, _, _), merged in decoded]
+    bills = _bill_paths(sim, [invoice_id for invoice_id in billed if invoice_id is not None])
+    for ((request_id, folder, template, target, *_), merged), invoice_id in zip(decoded, billed, strict=True):
+        path = bills.get(invoice_id)
+        attachments = [(f"bill-{invoice_id}.pdf", (sim.run_dir / path).read_bytes(), "application/pdf")] if path else []
         if "invoice" in merged:  # the e-mail says the bill is attached only when it is
             merged["invoice"] = {**merged["invoice"], "has_bill_pdf": bool(attachments)}
         try:
@@ -61,10 +64,6 @@ def email_monitor_step(sim) -> int:
     return todo.height
 
 
-def _has_bill(merged: dict) -> bool:
-    return bool(merged.get("invoice") and merged["invoice"].get("has_bill_pdf"))
-
-
 def _bill_paths(sim, invoice_ids: list[str]) -> dict[str, str]:
     """The printed bill of each invoice (its own document, or its statement's), in one query for all."""
     if not invoice_ids:
@@ -74,14 +73,6 @@ def _bill_paths(sim, invoice_ids: list[str]) -> dict[str, str]:
         JOIN bill_documents d ON d.doc_id = i.invoice_id OR d.doc_id = i.statement_id
         WHERE i.invoice_id IN (SELECT unnest(?::VARCHAR[])) GROUP BY i.invoice_id""",
                                 [sorted(set(invoice_ids))]).fetchall())
-
-
-def _bill(sim, merged: dict, paths: dict[str, str]) -> list[tuple[str, bytes, str]]:
-    if not _has_bill(merged):
-        return []
-    invoice_id = merged["invoice"]["invoice_id"]
-    path = paths.get(invoice_id)
-    return [(f"bill-{invoice_id}.pdf", (sim.run_dir / path).read_bytes(), "application/pdf")] if path else []
 
 
 def letter_monitor_step(sim) -> int:

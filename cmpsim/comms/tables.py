@@ -37,3 +37,15 @@ CREATE TABLE IF NOT EXISTS prov_outcomes (
     request_id VARCHAR NOT NULL, provider VARCHAR NOT NULL, status VARCHAR NOT NULL, status_at TIMESTAMP NOT NULL,
     reported_in VARCHAR);
 """
+
+
+def cursor_sql(reader: str) -> str:
+    """SQL: the last event `reader` (the Comms Trigger's 'events', Customer Service's 'workflow') has
+    read of the log; NULL before its first read."""
+    return f"(SELECT max(value) FROM comms_cursor WHERE name = '{reader}')"
+
+
+def move_cursor(con, reader: str, seq: int) -> None:
+    """`reader` has read the log up to event `seq`."""
+    con.execute("DELETE FROM comms_cursor WHERE name = ?", [reader])
+    con.execute("INSERT INTO comms_cursor VALUES (?, ?)", [reader, seq])

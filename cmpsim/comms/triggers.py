@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from cmpsim.comms.tables import cursor_sql, move_cursor
 from cmpsim.store import registered
 
 ACTIVITIES = ("Order Complete", "Order Error", "Order Failed", "Order Rejected", "Invoice Produced", "Case Opened")
@@ -37,16 +38,16 @@ def rules(sim, trigger: str) -> list[tuple[int, dict]]:
 def comms_trigger_due(sim) -> bool:
     """Anything that triggers since the last wake-up: an event of interest (in the log, or held in memory
     for it: the look writes nothing), or a pending probe alert."""
-    cursor, alerts = sim.con.execute("""
-        SELECT (SELECT coalesce(max(value), 0) FROM comms_cursor WHERE name = 'events'),
-               (SELECT count(*) FROM probe_alerts WHERE status = 'Pending')""").fetchall()[0]
+    cursor, alerts = sim.con.execute(f"""
+        SELECT coalesce({cursor_sql('events')}, 0), (SELECT count(*) FROM probe_alerts WHERE status = 'Pending')"""
+                                     ).fetchall()[0]
     return bool(alerts) or sim.store.has_events_since(cursor, ACTIVITIES)
 
 
 def comms_trigger_step(sim) -> int:
     """Headers for the events logged since the last wake-up and for pending probe alerts."""
     cursor, top, alerts = sim.con.execute(
-        "SELECT (SELECT max(value) FROM comms_cursor WHERE name = 'events'), (SELECT max(seq) FROM events), "
+        f"SELECT {cursor_sql('events')}, (SELECT max(seq) FROM events), "
         "(SELECT count(*) FROM probe_alerts WHERE status = 'Pending' AND evaluated_at <= ?)", [sim.now]).fetchall()[0]
     last, top = cursor or 0, top or 0
     parts = []
@@ -71,8 +72,7 @@ def comms_trigger_step(sim) -> int:
         sim.con.execute("UPDATE probe_alerts SET status = 'Requested' WHERE status = 'Pending' AND evaluated_at <= ?",
                         [sim.now])
     if cursor is None or top != last:  # the cursor moves (or is set) only when it changes
-        sim.con.execute("DELETE FROM comms_cursor WHERE name = 'events'")
-        sim.con.execute("INSERT INTO comms_cursor VALUES ('events', ?)", [top])
+        move_cursor(sim.con, "events", top)
     return created
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
+from cmpsim.comms.tables import cursor_sql, move_cursor
 from cmpsim.randomness import draw
 from cmpsim.store import registered
 
@@ -25,8 +26,8 @@ PROBLEMS = ("Order Error", "Order Failed", "Order Rejected")
 def workflow_due(sim) -> bool:
     """Orders gone wrong since the last case opened (in the log, or held in memory for it), or cases
     due to be resolved: an hourly look of one statement, which writes nothing."""
-    cursor, due = sim.con.execute("""
-        SELECT (SELECT coalesce(max(value), 0) FROM comms_cursor WHERE name = 'workflow'),
+    cursor, due = sim.con.execute(f"""
+        SELECT coalesce({cursor_sql('workflow')}, 0),
                (SELECT count(*) FROM wf_cases WHERE resolved_at IS NULL AND resolve_at <= ?)""",
                                   [sim.now]).fetchall()[0]
     return bool(due) or sim.store.has_events_since(cursor, PROBLEMS)
@@ -39,7 +40,7 @@ def workflow_step(sim) -> int:
 
 def _open(sim) -> int:
     spec = sim.scenario["comms"]["workflow"]
-    last = sim.store.scalar("SELECT max(value) FROM comms_cursor WHERE name = 'workflow'") or 0
+    last = sim.store.scalar(f"SELECT {cursor_sql('workflow')}") or 0
     top = sim.store.scalar("SELECT max(seq) FROM events") or 0
     found = sim.store.frame(f"""
         SELECT e.seq, o.order_id, o.account_id, {SUBJECT} AS subject
@@ -50,8 +51,7 @@ def _open(sim) -> int:
     if found.height == 0:
         return 0
     # The cursor moves to the last order event found, so a wake-up run again finds nothing new.
-    sim.con.execute("DELETE FROM comms_cursor WHERE name = 'workflow'")
-    sim.con.execute("INSERT INTO comms_cursor VALUES ('workflow', ?)", [int(found["seq"].max())])
+    move_cursor(sim.con, "workflow", int(found["seq"].max()))
     found = found.drop("seq")
     rng = sim.rng("comms.workflow")
     found = found.filter(pl.Series(rng.random(found.height) < spec["case_rate"]))

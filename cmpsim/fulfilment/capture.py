@@ -200,12 +200,10 @@ def _problems(sim, orders: pl.DataFrame, lines: pl.DataFrame, price_lists: set[s
         "order_id", reason=pl.format("base order {} was never submitted", "base_external"))
     follow_ons = lines.filter((pl.col("order_type") == "follow-on") & pl.col("base_order_id").is_not_null()
                               & pl.col("depends_on_line").is_not_null())
-    # The recorded lines of the base orders named, never all lines (none asked when there is no follow-on).
+    # The recorded lines of the base orders named, never all lines.
     base_lines = sim.store.frame("""
         SELECT order_id AS base_order_id, line_ref AS depends_on_line FROM service_lines
-        WHERE order_id IN (SELECT unnest(?::VARCHAR[]))""", [follow_ons["base_order_id"].unique().sort().to_list()]
-                                 ) if follow_ons.height else pl.DataFrame(
-        schema={"base_order_id": pl.String, "depends_on_line": pl.String})
+        WHERE order_id IN (SELECT unnest(?::VARCHAR[]))""", [follow_ons["base_order_id"].unique().sort().to_list()])
     dangling = (follow_ons.join(base_lines, on=["base_order_id", "depends_on_line"], how="anti")
                 .select("order_id", reason=pl.format("follow-on line {} references line {} that does not exist "
                                                      "on the base order", "line_ref", "depends_on_line")))
