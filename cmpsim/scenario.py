@@ -22,6 +22,7 @@ import yaml
 
 from cmpsim.errors import InputError, describe
 from cmpsim.paths import RUN_LAYOUT
+from cmpsim.priorities import level
 from cmpsim.validation import first_problem, format_path
 
 EXTENDS_DEPTH_MAX = 8
@@ -419,7 +420,21 @@ def _with_defaults(doc: dict[str, Any]) -> dict[str, Any]:
     if "service" in data:
         data["service"] = _merge(SERVICE_DEFAULTS, data["service"])
         data["service"]["products"] = [_merge(SERVICE_PRODUCT_DEFAULTS, p) for p in data["service"]["products"]]
+        _number_priorities(data["service"])
     return data
+
+
+def _number_priorities(service: dict[str, Any]) -> None:
+    """Table 8-5's names (Low, Medium, High, Urgent) become the numbers the run stores: a mix's weights
+    for a name and its number add up; an explicit order keeps its number."""
+    mix: dict[str, Any] = {}
+    for key, weight in service["demand"]["priority_mix"].items():
+        number = str(level(key))
+        mix[number] = mix.get(number, 0) + weight
+    service["demand"]["priority_mix"] = mix
+    for order in service["explicit_orders"]:
+        if order.get("priority") is not None:
+            order["priority"] = level(order["priority"])
 
 
 def _origin(chain: list[tuple[Path, dict[str, Any]]], parts: list[Any]) -> str:

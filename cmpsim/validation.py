@@ -126,9 +126,8 @@ def schema_expectation(error: jsonschema.ValidationError, parts: list[Any]) -> t
     if v == "pattern":
         return error.schema.get("description") or f"text matching {value}", describe(inst), parts
     if v == "oneOf":
-        return (
-            "a distribution with dist one of fixed, exponential, lognormal, uniform, empirical",
-            describe(inst),
-            parts,
-        )
+        described = error.schema.get("description")
+        expected = described.split(":")[0] if described else \
+            "a distribution with dist one of fixed, exponential, lognormal, uniform, empirical"
+        return expected, describe(inst), parts
     return error.message, describe(inst), parts

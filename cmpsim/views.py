@@ -26,6 +26,7 @@ from cmpsim.errors import InputError, describe
 from cmpsim.formats import MISSING
 from cmpsim.kpis import KPIS, kpis, stored_scenario
 from cmpsim.paths import SCHEMA_DIR
+from cmpsim.priorities import NAMED, level
 from cmpsim.probes import evaluate_run, history, number_text
 from cmpsim.reconcile import BREAK_TYPES
 from cmpsim.runs import MARKER, Run, open_run
@@ -318,18 +319,21 @@ def format_priority_mix(mix: Mapping[str, Any] | None) -> str:
 
 
 def parse_priority_mix(text: str) -> dict[str, int | float]:
-    """`3: 50, 5: 30, 7: 15, 9: 5` as {"3": 50, ...}; weights are checked by the scenario schema."""
-    expected = "priorities 0-9 with weights, like 3: 50, 5: 30, 7: 15, 9: 5"
+    """`3: 50, 5: 30, 7: 15, 9: 5` (or Table 8-5's names, `Low: 50, Urgent: 5`) as {"3": 50, ...};
+    weights are checked by the scenario schema."""
+    expected = "priorities 0-9 or Low, Medium, High, Urgent with weights, like 3: 50, 5: 30, High: 15, Urgent: 5"
     mix: dict[str, int | float] = {}
     for part in (p.strip() for p in text.split(",")):
-        priority, sep, weight = part.partition(":")
+        given, sep, weight = (s.strip() for s in part.partition(":"))
         try:
             number = float(weight)
         except ValueError:
             number = None
-        if not sep or not priority.strip().isdigit() or number is None or priority.strip() in mix:
+        named = given.capitalize() in NAMED
+        key = str(level(given.capitalize())) if named or (given.isdigit() and len(given) == 1) else None
+        if not sep or key is None or number is None or key in mix:
             raise InputError("knob priority mix", "", expected, describe(text))
-        mix[priority.strip()] = _plain_number(number)
+        mix[key] = _plain_number(number)
     return mix
 
 

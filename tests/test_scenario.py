@@ -74,6 +74,35 @@ def test_distribution_error_is_reported_inside_its_branch(tmp_path):
     assert message(path) == f"{path}: demand.generation_delay_minutes.sd: expected a field 'sd', found no such field"
 
 
+def test_priorities_by_table_8_5_name_are_the_numbers_the_run_stores(tmp_path):
+    """Seed 004, Table 8-5: Low 3, Medium 5, High 7, Urgent 9; a name and its number weigh together."""
+    path = variant(tmp_path, """\
+        service:
+          demand: {priority_mix: {Low: 40, "3": 10, High: 15, Urgent: 5}}
+          explicit_orders:
+            - {id: A, at: "2026-01-05T09:00", account: ACC-DEMO-1, priority: Urgent,
+               lines: [{line: "1", product: INET, action: Add}]}
+        """)
+    service = load(path)["service"]
+    assert dict(service["demand"]["priority_mix"]) == {"3": 50, "5": 30, "7": 30, "9": 10}
+    assert service["explicit_orders"][0]["priority"] == 9
+
+
+@pytest.mark.parametrize(("given", "expected"), [
+    ('priority: Critical', "service.explicit_orders[0].priority: expected a priority 0-9, or Low, Medium, High, "
+                           "Urgent, found 'Critical'"),
+    ('priority: 10', "service.explicit_orders[0].priority: expected a number <= 9, found 10"),
+])
+def test_a_priority_off_both_scales_is_refused_saying_what_is_allowed(tmp_path, given, expected):
+    path = variant(tmp_path, f"""\
+        service:
+          explicit_orders:
+            - {{id: A, at: "2026-01-05T09:00", account: ACC-DEMO-1, {given},
+               lines: [{{line: "1", product: INET, action: Add}}]}}
+        """)
+    assert message(path) == f"{path}: {expected}"
+
+
 def test_error_in_the_parent_file_names_the_parent(tmp_path):
     parent = write(tmp_path, BASELINE.read_text().replace("horizon_days: 42", "horizon_days: zero"), "parent.yaml")
     child = write(tmp_path, "extends: parent.yaml\nname: child\n", "child.yaml")

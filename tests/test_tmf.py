@@ -250,7 +250,8 @@ MALFORMED = {
                                  "of this order, found '999'"),
     "modify without product": (lambda d: d[ITEMS][3].update(action="modify"),
                                f"{ITEMS}[3].product.id: expected the id of the installed product"),
-    "priority out of scale": (lambda d: d.update(priority="7"), "priority: expected one of 0, 1, 2, 3, 4, found '7'"),
+    "priority out of scale": (lambda d: d.update(priority="7"),
+                              "priority: expected one of 0, 1, 2, 3, 4, Low, Medium, High, Urgent, found '7'"),
     "no billing account": (lambda d: d[ITEMS][2].pop("billingAccount"), "billingAccount: expected the order's billing"),
 }
 
@@ -297,14 +298,14 @@ def test_actions_priorities_and_new_accounts_map_as_documented(tmp_path):
                "billingAccount": {"id": "NEW-1", "name": "New Customer"},
                "productOrderItem": [item("a", "modify"), item("b", "modify", "suspended"),
                                     item("c", "modify", "active"), item("d", "delete"), item("e", "noChange"),
-                                    item("f", "add", asset=None)]} for p in ("0", "4")]
+                                    item("f", "add", asset=None)]} for p in ("0", "4", "High")]
     source, out = tmp_path / "orders.json", tmp_path / "mix.yaml"
     source.write_text(json.dumps(orders))
     result = cli("import-tmf", source, "--scenario", BASE, "--out", out, "--dates", "keep")
     assert result.exit_code == 0, result.output
     doc = yaml.safe_load(out.read_text())
-    first, last = doc["service"]["explicit_orders"][-2:]
-    assert (first["priority"], last["priority"]) == (9, 1)
+    first, last, named = doc["service"]["explicit_orders"][-3:]
+    assert (first["priority"], last["priority"], named["priority"]) == (9, 1, 7)  # "High": Siebel's name
     assert first["at"] == "2026-01-06T09:00:00" and "type" not in first  # UTC, an order that also adds
     assert [(x["line"], x["action"], x.get("asset")) for x in first["lines"]] == [
         ("1", "Update", "AS-IB-0000001"), ("2", "Suspend", "AS-IB-0000001"), ("3", "Resume", "AS-IB-0000001"),

@@ -102,8 +102,10 @@ def test_changed_knobs_become_nested_overrides_and_a_dropped_priority_weighs_not
 def test_a_priority_mix_is_typed_as_priorities_and_weights():
     assert views.parse_priority_mix("3: 50, 5:30 ,9: 2.5") == {"3": 50, "5": 30, "9": 2.5}
     assert views.format_priority_mix({"3": 50, "9": 5}) == "3: 50, 9: 5"
-    for bad in ("", "3 50", "x: 1", "3: many", "3: 1, 3: 2"):
-        with pytest.raises(InputError, match="^knob priority mix: expected priorities 0-9 with weights"):
+    assert views.parse_priority_mix("Low: 50, medium: 30, High: 15, URGENT: 5") == {"3": 50, "5": 30, "7": 15, "9": 5}
+    for bad in ("", "3 50", "x: 1", "3: many", "3: 1, 3: 2", "Low: 1, 3: 2", "10: 1", "Critical: 1"):
+        with pytest.raises(InputError, match="^knob priority mix: expected priorities 0-9 or Low, Medium, High, "
+                                             "Urgent with weights"):
             views.parse_priority_mix(bad)
 
 
@@ -160,7 +162,7 @@ def test_the_runner_fills_the_knobs_from_the_chosen_scenario(tmp_path):
     ("hardware_orders_per_day", -5.0, "Hardware orders a day: expected a number &gt;= 0, found -5"),
     ("service_orders_per_day", -5.0, "Service orders a day: expected a number &gt;= 0, found -5"),
     ("days", 0, "Days: expected"),
-    ("priority_mix", "urgent", "knob priority mix: expected priorities 0-9 with weights"),
+    ("priority_mix", "urgent", "knob priority mix: expected priorities 0-9 or Low, Medium, High, Urgent with weights"),
 ])
 def test_a_bad_knob_is_named_in_a_message_under_the_run_button_and_runs_nothing(tmp_path, knob, value, message):
     runner = ScenarioRunner([LEDGER_SMALL], tmp_path / "runs")

@@ -10,7 +10,8 @@ The mapping, with the reasons for each choice, is in docs/exchange.md; in short:
 - items → lines; `add` → Add, `delete` → Delete, `modify` → Update, or Suspend / Resume when the
   product's status is `suspended` / `active`; `noChange` items are not fulfilled;
 - `productOrderItemRelationship` of type `bundles` → a bundle line with its components under it;
-- `priority` "0" (highest) … "4" → 9, 7, 5, 3, 1 on the seeds' scale (Urgent, High, Medium, Low);
+- `priority` "0" (highest) … "4" → 9, 7, 5, 3, 1 on the seeds' scale (Urgent, High, Medium, Low); a
+  CRM that sends Siebel's names instead ("Low", "Medium", "High", "Urgent", Table 8-5) → 3, 5, 7, 9;
 - `requestedStartDate` after `orderDate` → a future-dated order due then;
 - item prices → the order's own price list `TMF622 <order id>`; percentage price alterations →
   discounts of the billing account on that product.
@@ -31,11 +32,12 @@ import yaml
 from cmpsim.errors import InputError, describe
 from cmpsim.exchange import DATE_MODES
 from cmpsim.exchange.tmf622_items import Item, OrderItems, read_items
+from cmpsim.priorities import from_tmf622
 from cmpsim.scenario import Scenario, load
 from cmpsim.validation import first_problem, format_path
 
 SCHEMA = "tmf622-product-order.schema.json"
-PRIORITY_FROM_TMF = {"0": 9, "1": 7, "2": 5, "3": 3, "4": 1}
+
 PRICE_LIST_PREFIX = "TMF622 "
 DISCOUNT_DESCRIPTION_CHARS_MAX = 120
 
@@ -162,9 +164,9 @@ def _read_order(src: Source, scenario: Scenario) -> Order:
     due = _moment(src, "requestedStartDate") if "requestedStartDate" in doc else None
     items = read_items(src, scenario["currency"])
     account, name = _account(src, items.items)
+    priority = None if doc.get("priority") is None else from_tmf622(doc["priority"])
     return Order(source=src, order_id=doc["id"], at=at, due=due if due and due > at else None,
-                 priority=PRIORITY_FROM_TMF.get(doc.get("priority")), account=account, account_name=name,
-                 items=items)
+                 priority=priority, account=account, account_name=name, items=items)
 
 
 def _split(path: str) -> list[Any]:
