@@ -65,14 +65,15 @@ LIFECYCLES = (
         START: ("New",), "New": ("Awaiting Generation",), "Awaiting Generation": ("Awaiting Dispatch",),
         "Awaiting Dispatch": ("Complete", "Error")}),
     # Seed 004: submitted (or rejected at once), released when due, complete or failed; a revision is
-    # pending until applied or refused. A revision that moves a released order's due date ahead sends
-    # it back to Submitted without an event (cmpsim.fulfilment.revisions), hence the silent status.
+    # pending until applied or refused, or discarded when a follow-on order of its base comes first. A
+    # revision that moves a released order's due date ahead sends it back to Submitted without an event
+    # (cmpsim.fulfilment.revisions), hence the silent status.
     Lifecycle("service order", "order", {
         "Order Submitted": "Submitted", "Revision Submitted": "Pending", "Order Released": "In Progress",
         "Order Complete": "Complete", "Order Failed": "Failed", "Revision Applied": "Applied",
-        "Order Rejected": "Rejected", "Revision Rejected": "Rejected"}, {
+        "Order Rejected": "Rejected", "Revision Rejected": "Rejected", "Revision Discarded": "Discarded"}, {
         START: ("Submitted", "Pending", "Rejected"), "Submitted": ("In Progress",),
-        "In Progress": ("Complete", "Failed"), "Pending": ("Applied", "Rejected")},
+        "In Progress": ("Complete", "Failed"), "Pending": ("Applied", "Rejected", "Discarded")},
         silent={"In Progress": ("Submitted",)}),
     # Seed 002: produced by Invoice Production, posted to both ledgers by Invoice Posting (the S/L part
     # first, so the G/L posting is the one that completes it).
@@ -112,6 +113,7 @@ LINES_OF = {
     ("service", "Rejected"): (("Rejected",), ()),
     ("service", "Pending"): (("Pending",), ()),
     ("service", "Applied"): (("Applied",), ()),
+    ("service", "Discarded"): (("Discarded",), ()),
 }
 
 # Ids allocated from a counter, numbered from 1 without gaps: a missing number is a lost row.

@@ -21,12 +21,13 @@ from conftest import TESTS
 BASE = TESTS / "scenarios" / "tmf-small.yaml"
 # A future-dated order revised before it starts (a line added) and a follow-on waiting for its line,
 # beside the random service and hardware traffic.
+# REV-BASE starts at 12:00 and passes its point of no return at 13:45: FOLLOW comes after (seed 004).
 REVISED = [
     {"id": "REV-BASE", "at": "2026-01-06T09:00", "due": "2026-01-06T12:00", "account": "ACC-DEMO-1", "priority": 5,
      "lines": [{"line": "1", "product": "INET", "action": "Add"}]},
     {"id": "REV", "type": "supplemental", "base_order": "REV-BASE", "at": "2026-01-06T09:30", "account": "ACC-DEMO-1",
      "lines": [{"line": "1", "product": "INET", "action": "Add"}, {"line": "2", "product": "IPTV", "action": "Add"}]},
-    {"id": "FOLLOW", "type": "follow-on", "base_order": "REV-BASE", "at": "2026-01-06T12:30", "account": "ACC-DEMO-1",
+    {"id": "FOLLOW", "type": "follow-on", "base_order": "REV-BASE", "at": "2026-01-06T15:00", "account": "ACC-DEMO-1",
      "lines": [{"line": "1", "product": "INET", "action": "Suspend", "asset": "AS-REV-BASE-1", "depends_on": "1"}]},
 ]
 # The object types the issue names, and the table that holds one row per object of each.

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 import cmpsim
+from cmpsim.check import check
 from cmpsim.scenario import load
 from conftest import TESTS
 
@@ -216,13 +217,14 @@ def test_a_failed_fulfilment_poll_is_undone_in_the_queue_too(small, tmp_path):
 
 def test_a_poll_that_releases_twice_logs_each_order_once(tmp_path):
     """One poll, two rounds: at 15:00 the poll releases X (submitted 14:50, started at once on the idle
-    worker), completes BASE, and so releases BASE's follow-on in a second round. Each order's release and
+    worker), completes BASE, and so releases BASE's follow-on (submitted past BASE's point of no return,
+    12:00) in a second round. Each order's release and
     start is logged once, at its own moment: the second round must not overwrite what the first recorded
     (it did: X's release was lost and NEXT's logged twice)."""
     orders = [
         {"id": "BASE", "at": "2026-01-05T09:00", "account": "ACC-DEMO-1",
          "lines": [{"line": "1", "product": "INET", "action": "Add"}]},
-        {"id": "NEXT", "type": "follow-on", "base_order": "BASE", "at": "2026-01-05T10:00", "account": "ACC-DEMO-1",
+        {"id": "NEXT", "type": "follow-on", "base_order": "BASE", "at": "2026-01-05T12:30", "account": "ACC-DEMO-1",
          "lines": [{"line": "1", "product": "INET", "action": "Suspend", "asset": "AS-BASE-1", "depends_on": "1"}]},
         {"id": "X", "at": "2026-01-05T14:50", "account": "ACC-DEMO-1",
          "lines": [{"line": "1", "product": "IPTV", "action": "Add"}]},
@@ -241,3 +243,64 @@ def test_a_poll_that_releases_twice_logs_each_order_once(tmp_path):
             ("X", "Fulfilment Started", 1, "05 14:50"), ("X", "Order Released", 1, "05 14:50")]
     finally:
         run.close()
+
+
+@pytest.fixture(scope="module")
+def follow_ons(tmp_path_factory) -> cmpsim.Run:
+    """Seed 004's rules before a follow-on order is created, on service-small's clock (a line takes 6 h,
+    its point of no return 3 h after it starts; two workers, both free)."""
+    def order_of(ident: str, at: str, **extra) -> dict:
+        line = {"line": "1", "product": "INET", "action": "Add"}
+        return {"id": ident, "at": f"2026-01-05T{at}", "account": "ACC-DEMO-1", "lines": [line]} | extra
+
+    def follow_on(ident: str, base: str, at: str) -> dict:
+        return order_of(ident, at, type="follow-on", base_order=base, lines=[
+            {"line": "1", "product": "INET", "action": "Suspend", "asset": f"AS-{base}-1", "depends_on": "1"}])
+
+    orders = [
+        order_of("EARLY-BASE", "08:00"),                      # starts 08:00, past its point of no return 11:00
+        follow_on("TOO-EARLY", "EARLY-BASE", "10:00"),        # refused: a supplemental order would do
+        order_of("REVISED", "08:00"),
+        order_of("REVISION", "11:30", type="supplemental", base_order="REVISED",
+                 lines=[{"line": "1", "product": "IPTV", "action": "Add"}]),
+        follow_on("AFTER-PONR", "REVISED", "11:30"),          # accepted; REVISION, still pending, discarded
+        follow_on("WHEN-DONE", "EARLY-BASE", "15:00"),        # EARLY-BASE completed 14:00: a modify order
+        order_of("SAME-BATCH", "16:00"),
+        follow_on("WITH-IT", "SAME-BATCH", "16:00"),          # its base was not even submitted before it
+    ]
+    scenario = load(TESTS / "scenarios" / "service-small.yaml",
+                    overrides={"horizon_days": 2, "service": {"explicit_orders": orders}})
+    run = cmpsim.run(scenario, out=tmp_path_factory.mktemp("follow-ons") / "run")
+    yield run
+    run.close()
+
+
+@pytest.mark.parametrize("case, status, reason", [
+    ("TOO-EARLY", "Rejected", "the base order is not past the point of no return: submit a supplemental order"),
+    ("WHEN-DONE", "Rejected", "the base order is complete: submit a modify order"),
+    ("WITH-IT", "Rejected", "the base order is not past the point of no return: submit a supplemental order"),
+    ("AFTER-PONR", "Complete", None),
+])
+def test_a_follow_on_needs_its_base_open_and_past_the_point_of_no_return(follow_ons, case, status, reason):
+    """Seed 004: "Check that the base order is past the point of no return" — and follow-on orders
+    revise open orders, so a completed base takes a modify order."""
+    assert (order(follow_ons, case)["status"], order(follow_ons, case)["status_reason"]) == (status, reason)
+
+
+def test_a_pending_supplemental_order_is_discarded_before_the_follow_on(follow_ons):
+    """Seed 004: "Discard any pending supplemental orders ... for the open order" before a follow-on."""
+    revision, follow = order(follow_ons, "REVISION"), order(follow_ons, "AFTER-PONR")
+    assert revision["status"] == "Discarded" and revision["revision_status"] == "Discarded"
+    assert revision["status_reason"] == f"discarded for follow-on order {follow['order_id']}"
+    assert revision["completed_at"] == follow["submitted_at"]
+    logged = follow_ons.sql("SELECT activity FROM events WHERE object_id = ? ORDER BY seq",
+                            [revision["order_id"]])["activity"].to_list()
+    assert logged == ["Revision Submitted", "Revision Discarded"]
+    # The base was not revised: its one line went on as first ordered, and the follow-on suspended it.
+    base = follow_ons.sql("""SELECT l.product_id, l.status, a.state FROM service_lines l JOIN service_orders s
+                             USING (order_id) JOIN assets a ON a.asset_id = 'AS-REVISED-1'
+                             WHERE s.external_id = 'REVISED'""").rows()
+    assert base == [("INET", "Complete", "Suspended")]
+    assert follow_ons.sql("SELECT count(*) AS n FROM service_lines WHERE status = 'Discarded'")["n"][0] == 1
+    report = check(follow_ons.con)
+    assert report.ok, report.failures  # the lifecycle Pending -> Discarded, the lines' statuses

@@ -130,8 +130,8 @@ LIFECYCLE = (
     "Unenrolment Rejected",
     "Order Submitted", "Revision Submitted", "Order Rejected", "Order Released", "Fulfilment Started",
     "Fulfilment Suspended", "Line Added", "Line Removed", "Line Redo", "Line Repriced", "Revision Applied",
-    "Revision Rejected", "Fulfilment Resumed", "Line Complete", "Line Failed", "Asset Active", "Asset Suspended",
-    "Asset Moving", "Asset Disconnected", "Order Complete", "Order Error", "Order Failed",
+    "Revision Rejected", "Revision Discarded", "Fulfilment Resumed", "Line Complete", "Line Failed", "Asset Active",
+    "Asset Suspended", "Asset Moving", "Asset Disconnected", "Order Complete", "Order Error", "Order Failed",
     "Invoice Produced", "Statement Produced", "Bill Rendered", "Posted To Sales Ledger", "Posted To General Ledger",
     "Document Posted", "Posting Rejected", "Posting Reposted", "Payment Received", "Payment Returned",
     "Refund Requested", "Refund Paid",
@@ -146,8 +146,8 @@ STATUS = (
         ("Order Created", "New"), ("Order Generated", "Awaiting Generation"),
         ("Order Request Generated", "Awaiting Dispatch"), ("Order Complete", "Complete"), ("Order Error", "Error"),
         ("Order Submitted", "Submitted"), ("Order Rejected", "Rejected"), ("Revision Submitted", "Pending"),
-        ("Revision Applied", "Applied"), ("Revision Rejected", "Rejected"), ("Fulfilment Started", "In Progress"),
-        ("Order Failed", "Failed"))]
+        ("Revision Applied", "Applied"), ("Revision Rejected", "Rejected"), ("Revision Discarded", "Discarded"),
+        ("Fulfilment Started", "In Progress"), ("Order Failed", "Failed"))]
     + [("generic_file", f"File {s}", s) for s in ("Extracted", "Transmitted", "Loaded", "Quarantined", "Duplicate")]
     + [("device", a, s) for a, s in (
         ("Enrolment Requested", "Enrolment Requested"), ("Device Enrolled", "Enrolled"),

@@ -17,10 +17,11 @@ API = "/tmf-api/productOrderingManagement/v4/productOrder/"
 ORDER_STATES = """CASE WHEN o.status = 'Complete' AND failed.order_id IS NOT NULL THEN 'partial'
                        ELSE CASE o.status WHEN 'Submitted' THEN 'acknowledged' WHEN 'In Progress' THEN 'inProgress'
                             WHEN 'Complete' THEN 'completed' WHEN 'Failed' THEN 'failed' WHEN 'Rejected' THEN 'rejected'
-                            WHEN 'Pending' THEN 'pending' WHEN 'Applied' THEN 'completed' ELSE 'acknowledged' END END"""
+                            WHEN 'Pending' THEN 'pending' WHEN 'Applied' THEN 'completed'
+                            WHEN 'Discarded' THEN 'cancelled' ELSE 'acknowledged' END END"""
 ITEM_STATES = """CASE l.status WHEN 'Complete' THEN 'completed' WHEN 'Failed' THEN 'failed'
                      WHEN 'Rejected' THEN 'rejected' WHEN 'In Progress' THEN 'inProgress'
-                     WHEN 'Cancelled' THEN 'cancelled'
+                     WHEN 'Cancelled' THEN 'cancelled' WHEN 'Discarded' THEN 'cancelled'
                      WHEN 'Applied' THEN 'completed' ELSE 'acknowledged' END"""
 ACTIONS = """CASE l.action WHEN 'Add' THEN 'add' WHEN 'Move-Add' THEN 'add' WHEN 'Delete' THEN 'delete'
                  WHEN 'Move-Delete' THEN 'delete' ELSE 'modify' END"""

@@ -17,6 +17,8 @@ import polars as pl
 
 from cmpsim.arrivals import arrivals_in, random_account_ids
 from cmpsim.fulfilment import pricelists
+from cmpsim.fulfilment.jobs import epoch_s, epoch_ts, sync_public_lines
+from cmpsim.fulfilment.workqueue import work_queue
 from cmpsim.randomness import draw
 
 ORDER_COLUMNS = {"source_no": pl.Int64, "external_id": pl.Utf8, "submitted_s": pl.Int64, "account_id": pl.Utf8,
@@ -200,14 +202,46 @@ def _problems(sim, orders: pl.DataFrame, lines: pl.DataFrame, price_lists: set[s
         "order_id", reason=pl.format("base order {} was never submitted", "base_external"))
     follow_ons = lines.filter((pl.col("order_type") == "follow-on") & pl.col("base_order_id").is_not_null()
                               & pl.col("depends_on_line").is_not_null())
-    # The recorded lines of the base orders named, never all lines.
-    base_lines = sim.store.frame("""
+    # The lines of the base orders named, recorded or in this batch, never all lines.
+    base_lines = pl.concat([sim.store.frame("""
         SELECT order_id AS base_order_id, line_ref AS depends_on_line FROM service_lines
-        WHERE order_id IN (SELECT unnest(?::VARCHAR[]))""", [follow_ons["base_order_id"].unique().sort().to_list()])
+        WHERE order_id IN (SELECT unnest(?::VARCHAR[]))""", [follow_ons["base_order_id"].unique().sort().to_list()]),
+        lines.select(base_order_id="order_id", depends_on_line="line_ref")])
     dangling = (follow_ons.join(base_lines, on=["base_order_id", "depends_on_line"], how="anti")
                 .select("order_id", reason=pl.format("follow-on line {} references line {} that does not exist "
                                                      "on the base order", "line_ref", "depends_on_line")))
-    return pl.concat([unknown_product, unknown_list, no_base, dangling])
+    return pl.concat([unknown_product, unknown_list, no_base, dangling, _follow_on_bases(sim, orders)])
+
+
+def _follow_on_bases(sim, orders: pl.DataFrame) -> pl.DataFrame:
+    """Seed 004, before a follow-on order is created: its base must be an open order past the point of
+    no return (a complete one is changed by a modify order, one not yet past it by a supplemental
+    order). A base submitted in the same batch has not started. Judged at the follow-on's submission
+    against fulfilment's record, the queue in memory written first."""
+    follow_ons = orders.filter((pl.col("order_type") == "follow-on") & pl.col("base_order_id").is_not_null())
+    if follow_ons.height == 0:
+        return pl.DataFrame(schema={"order_id": pl.String, "reason": pl.String})
+    work_queue(sim).write(sim.con)
+    bases = sim.store.frame(f"""
+        SELECT o.order_id AS base_order_id, o.status AS base_status, o.order_type AS base_type,
+               {epoch_s(sim, 'o.completed_at')} AS base_completed_s,
+               (SELECT min({epoch_s(sim, 'j.started_at')} + j.ponr_offset_s) FROM fulfilment_jobs j
+                WHERE j.order_id = o.order_id AND j.kind = 'fulfil' AND j.started_at IS NOT NULL
+                  AND (j.interrupted_at IS NULL
+                       OR j.interrupted_at >= j.started_at + to_seconds(j.ponr_offset_s))) AS ponr_s
+        FROM orders o WHERE o.order_id IN (SELECT unnest(?::VARCHAR[]))""",
+                                 [follow_ons["base_order_id"].unique().sort().to_list()])
+    judged = follow_ons.join(bases, on="base_order_id", how="left").with_columns(
+        done=pl.col("base_completed_s") <= pl.col("submitted_s"))
+    return judged.select("order_id", reason=pl.when(pl.col("base_type") == "supplemental")
+                         .then(pl.lit("the base order is itself a revision: follow on the order it revised"))
+                         .when(pl.col("done") & (pl.col("base_status") == "Complete"))
+                         .then(pl.lit("the base order is complete: submit a modify order"))
+                         .when(pl.col("done"))
+                         .then(pl.format("the base order is {}", "base_status"))
+                         .when(pl.col("ponr_s").is_null() | (pl.col("ponr_s") > pl.col("submitted_s")))
+                         .then(pl.lit("the base order is not past the point of no return: submit a supplemental "
+                                      "order"))).drop_nulls("reason")
 
 
 def _insert(sim, orders: pl.DataFrame, lines: pl.DataFrame) -> None:
@@ -252,3 +286,33 @@ def _insert(sim, orders: pl.DataFrame, lines: pl.DataFrame) -> None:
                                                  default="Order Submitted"),
         detail=pl.coalesce("reason", pl.concat_str("shown_type", pl.lit(" priority "), "priority"))),
         sim.current_job)
+    _discard_pending_revisions(sim, orders.filter((pl.col("order_type") == "follow-on")
+                                                  & pl.col("base_order_id").is_not_null() & pl.col("reason").is_null()))
+
+
+def _discard_pending_revisions(sim, follow_ons: pl.DataFrame) -> None:
+    """Seed 004: before a follow-on order is created, the supplemental orders of its base still pending
+    are discarded. A revision submitted before the follow-on and not yet applied is Discarded when the
+    follow-on is submitted, with the follow-on named."""
+    if follow_ons.height == 0:
+        return
+    con = sim.con
+    con.register("_fo", follow_ons.select("order_id", "base_order_id", "seq", "submitted_s").to_arrow())
+    discarded = con.execute(f"""
+        UPDATE orders SET status = 'Discarded', status_reason = 'discarded for follow-on order ' || h.follow_on,
+               completed_at = {epoch_ts(sim, 'h.at_s')}
+        FROM (SELECT s.order_id, arg_min(f.order_id, f.seq) AS follow_on, arg_min(f.submitted_s, f.seq) AS at_s
+              FROM service_orders s JOIN orders o USING (order_id)
+              JOIN _fo f ON f.base_order_id = s.base_order_id AND s.seq < f.seq
+              WHERE o.status = 'Pending' GROUP BY s.order_id) h
+        WHERE orders.order_id = h.order_id
+        RETURNING orders.order_id, orders.completed_at, orders.status_reason""").fetchall()
+    con.unregister("_fo")
+    if not discarded:
+        return
+    ids = [order_id for order_id, _, _ in discarded]
+    con.execute("UPDATE service_orders SET revision_status = 'Discarded' WHERE order_id IN (SELECT unnest(?))", [ids])
+    con.execute("UPDATE service_lines SET status = 'Discarded' WHERE order_id IN (SELECT unnest(?))", [ids])
+    sync_public_lines(sim, "SELECT unnest([{}])".format(", ".join(f"'{i}'" for i in ids)))  # SO-… ids
+    sim.store.record_events_at([at for _, at, _ in discarded], "order", ids, "Revision Discarded", sim.current_job,
+                               detail=[reason for _, _, reason in discarded])
