@@ -151,7 +151,7 @@ WAREHOUSE_DEFAULTS = {
 MANUFACTURER_DEFAULTS = {"response_delay_hours": {"dist": "fixed", "value": 12}, "reject_rate": 0.0}
 PRODUCT_DEFAULTS = {"serialised": False, "manufacturer": "", "enrolable": False}
 SERVICE_DEFAULTS: dict[str, Any] = {
-    "fulfilment": {"poll_minutes": 15, "compensation_factor": 0.5},
+    "fulfilment": {"poll_minutes": 15, "compensation_factor": 0.5, "revision_minutes": 15},
     "demand": {"orders_per_day": 0, "priority_mix": {"5": 1}, "product_mix": {}, "future_dated_rate": 0.0,
                "future_days": {"dist": "fixed", "value": 7}, "modify_rate": 0.0},
     "explicit_orders": [],
@@ -641,6 +641,10 @@ def _service_problems(data: dict[str, Any], listed: set[str]) -> Iterator[tuple[
     if service["fulfilment"]["point_of_no_return"] not in steps:
         yield (["service", "fulfilment", "point_of_no_return"], f"one of the steps {', '.join(steps)}",
                repr(service["fulfilment"]["point_of_no_return"]))
+    for i, p in enumerate(service["products"]):
+        if p.get("point_of_no_return", steps[0]) not in steps:
+            yield (["service", "products", i, "point_of_no_return"], f"one of the steps {', '.join(steps)}",
+                   repr(p["point_of_no_return"]))
     for key in service["demand"]["product_mix"]:
         if key not in products:
             yield (["service", "demand", "product_mix", key], "a product of the service catalogue", repr(key))

@@ -103,6 +103,17 @@ def test_a_priority_off_both_scales_is_refused_saying_what_is_allowed(tmp_path, 
     assert message(path) == f"{path}: {expected}"
 
 
+def test_a_products_point_of_no_return_is_one_of_the_steps(tmp_path):
+    path = variant(tmp_path, """\
+        service:
+          products:
+            - {id: INET, name: Internet, tax: standard, point_of_no_return: Shipping,
+               prices: {Consumer Price List: {recurring: "30.00", one_off: "0.00"}}}
+        """)
+    assert message(path) == (f"{path}: service.products[0].point_of_no_return: expected one of the steps "
+                             "Design, Provision, Activate, found 'Shipping'")
+
+
 def test_error_in_the_parent_file_names_the_parent(tmp_path):
     parent = write(tmp_path, BASELINE.read_text().replace("horizon_days: 42", "horizon_days: zero"), "parent.yaml")
     child = write(tmp_path, "extends: parent.yaml\nname: child\n", "child.yaml")

@@ -52,23 +52,28 @@ def test_a_started_order_is_not_preempted(small):
 
 
 def test_revision_before_the_point_of_no_return_compensates_and_redoes(small):
+    """Seed 004: the revised order's fulfilment is suspended while the changes and the compensation plan
+    are worked out (15 minutes), then the redone line first undoes the steps it had done."""
     assert order(small, "REV")["status"] == "Applied"
     jobs = small.sql("""SELECT j.status, j.steps, j.step_durations_s, j.started_at, j.ended_at, j.interrupted_at
                         FROM fulfilment_jobs j JOIN service_orders s USING (order_id)
                         WHERE s.external_id = 'REV-BASE' ORDER BY j.job_no""").rows(named=True)
     first, redo = jobs
     assert first["status"] == "Interrupted" and hhmm(first["interrupted_at"]) == "06 10:30"
-    # Design (1 h) was done when the revision came: compensating it takes half its time, then all again.
-    assert redo["steps"] == ["Compensation", "Design", "Provision", "Activate"]
+    # Design (1 h) was done when the revision came: undoing it takes half its time, then all again.
+    assert redo["steps"] == ["Undo Design", "Design", "Provision", "Activate"]
     assert redo["step_durations_s"] == [1800, 3600, 7200, 10800]
-    assert hhmm(redo["started_at"]) == "06 10:30" and hhmm(redo["ended_at"]) == "06 17:00"
+    assert hhmm(redo["started_at"]) == "06 10:45" and hhmm(redo["ended_at"]) == "06 17:15"
     line = small.sql("""SELECT l.product_id, l.status FROM service_lines l JOIN service_orders s USING (order_id)
                         WHERE s.external_id = 'REV-BASE'""").rows()
     assert line == [("IPTV", "Complete")]  # the revised product was delivered
-    events = small.sql("""SELECT activity FROM events e JOIN service_orders s ON s.order_id = e.object_id
-                          WHERE s.external_id = 'REV-BASE' AND e.ts = TIMESTAMP '2026-01-06 10:30:00'
-                          ORDER BY e.seq""")["activity"].to_list()
-    assert events == ["Fulfilment Suspended", "Line Redo", "Fulfilment Resumed"]
+    events = small.sql("""SELECT activity, strftime(e.ts, '%d %H:%M') AS at FROM events e
+                          JOIN service_orders s ON s.order_id = e.object_id
+                          WHERE s.external_id = 'REV-BASE' AND e.activity IN ('Fulfilment Suspended', 'Line Redo',
+                                                                             'Fulfilment Resumed')
+                          ORDER BY e.seq""").rows()
+    assert events == [("Fulfilment Suspended", "06 10:30"), ("Line Redo", "06 10:30"),
+                      ("Fulfilment Resumed", "06 10:45")]
 
 
 def test_revision_after_the_point_of_no_return_is_refused(small):
@@ -304,3 +309,83 @@ def test_a_pending_supplemental_order_is_discarded_before_the_follow_on(follow_o
     assert follow_ons.sql("SELECT count(*) AS n FROM service_lines WHERE status = 'Discarded'")["n"][0] == 1
     report = check(follow_ons.con)
     assert report.ok, report.failures  # the lifecycle Pending -> Discarded, the lines' statuses
+
+
+@pytest.fixture(scope="module")
+def revised(tmp_path_factory) -> cmpsim.Run:
+    """Revisions on service-small's clock (Design 1 h, Provision 2 h, Activate 3 h; two workers), with
+    IPTV's point of no return set on the product, at the end of Design."""
+    add = {"product": "INET", "action": "Add"}
+    orders = [
+        # Two lines start at 09:00; at 10:30 the revision keeps line 1 (naming the header's price list),
+        # removes line 2 and adds line 3.
+        {"id": "TWO", "at": "2026-01-05T09:00", "account": "ACC-DEMO-1",
+         "lines": [{"line": "1", **add}, {"line": "2", "product": "MOBILE", "action": "Add"}]},
+        {"id": "TWO-REV", "type": "supplemental", "base_order": "TWO", "at": "2026-01-05T10:30",
+         "account": "ACC-DEMO-1", "lines": [{"line": "1", **add, "price_list": "Consumer Price List"},
+                                            {"line": "3", "product": "IPTV", "action": "Add"}]},
+        # IPTV is past its point of no return 1 h into its work: a revision 1 h 30 in is refused (an
+        # order is past it once one of its items is).
+        {"id": "TV", "at": "2026-01-06T09:00", "account": "ACC-DEMO-1",
+         "lines": [{"line": "1", "product": "IPTV", "action": "Add"}]},
+        {"id": "TV-REV", "type": "supplemental", "base_order": "TV", "at": "2026-01-06T10:30",
+         "account": "ACC-DEMO-1", "lines": [{"line": "1", **add}]},
+    ]
+    products = [dict(p) | ({"point_of_no_return": "Design"} if p["id"] == "IPTV" else {})
+                for p in load(TESTS / "scenarios" / "service-small.yaml").public_dict()["service"]["products"]]
+    scenario = load(TESTS / "scenarios" / "service-small.yaml", overrides={
+        "horizon_days": 2, "service": {"explicit_orders": orders, "products": products}})
+    run = cmpsim.run(scenario, out=tmp_path_factory.mktemp("revised") / "run")
+    yield run
+    run.close()
+
+
+def jobs_of(run, external_id: str) -> list[dict]:
+    return run.sql("""SELECT j.line_no, j.kind, j.status, j.steps, j.step_durations_s, j.ponr_offset_s,
+                             strftime(j.started_at, '%d %H:%M') AS started, strftime(j.ended_at, '%d %H:%M') AS ended
+                      FROM fulfilment_jobs j JOIN service_orders s USING (order_id)
+                      WHERE s.external_id = ? ORDER BY j.job_no""", [external_id]).rows(named=True)
+
+
+def test_a_revision_suspends_the_whole_order_until_it_resumes(revised):
+    """Seed 004: OSM "suspends the fulfillment flows associated with the revised order": line 1, not
+    changed, pauses for the 15 minutes the revision takes (its worker waits with it), so its point of
+    no return and its end come 15 minutes later; nothing of the revision starts before it resumes."""
+    line_1, line_2, line_3, undo_2 = jobs_of(revised, "TWO")
+    assert (line_1["line_no"], line_1["status"]) == (1, "Done")
+    assert line_1["steps"] == ["Design", "Provision", "Suspended", "Provision", "Activate"]
+    assert line_1["step_durations_s"] == [3600, 1800, 900, 5400, 10800]
+    assert (line_1["ponr_offset_s"], line_1["ended"]) == (3 * 3600 + 900, "05 15:15")
+    # Line 2, removed 1 h 30 in: Design undone (half its hour) once the order resumes, nothing redone.
+    assert (line_2["line_no"], line_2["status"]) == (2, "Interrupted")
+    assert (undo_2["kind"], undo_2["steps"], undo_2["step_durations_s"]) == ("compensate", ["Undo Design"], [1800])
+    assert (undo_2["started"], undo_2["ended"]) == ("05 10:45", "05 11:15")
+    # Line 3, added: released when the order resumes, it takes the worker the compensation frees.
+    assert (line_3["line_no"], line_3["steps"], line_3["started"]) == (3, ["Design", "Provision", "Activate"],
+                                                                       "05 11:15")
+    logged = revised.sql("""SELECT e.activity, e.detail, strftime(e.ts, '%H:%M') FROM events e
+                            JOIN service_orders s ON s.order_id = e.object_id WHERE s.external_id = 'TWO'
+                              AND e.activity IN ('Fulfilment Suspended', 'Line Added', 'Line Removed',
+                                                 'Fulfilment Resumed') ORDER BY e.seq""").rows()
+    assert logged == [("Fulfilment Suspended", None, "10:30"), ("Line Added", "3", "10:30"),
+                      ("Line Removed", "2", "10:30"), ("Fulfilment Resumed", None, "10:45")]
+
+
+def test_a_revised_line_keeps_the_price_list_as_sent(revised):
+    """The revision names the header's price list on line 1: nothing to reprice, but the line now says
+    what was sent (docs/data-model.md: requested_price_list "as sent")."""
+    line = revised.sql("""SELECT l.requested_price_list, l.resolved_price_list, l.status FROM service_lines l
+                          JOIN service_orders s USING (order_id) WHERE s.external_id = 'TWO' AND l.line_ref = '1'
+                          """).row(0)
+    assert line == ("Consumer Price List", "Consumer Price List", "Complete")
+
+
+def test_the_point_of_no_return_is_set_per_order_item(revised):
+    """Seed 004: "OSM determines the point of no return as set for the order items": IPTV's is the end
+    of Design, so 1 h 30 into its work it can no longer be revised (INET's, Provision, would allow it)."""
+    (tv,) = jobs_of(revised, "TV")
+    assert tv["ponr_offset_s"] == 3600 and tv["status"] == "Done"
+    refused = order(revised, "TV-REV")
+    assert (refused["status"], refused["status_reason"]) == (
+        "Rejected", "the base order is past the point of no return: submit a follow-on order")
+    assert jobs_of(revised, "TWO")[0]["ponr_offset_s"] > 3 * 3600  # INET's: the end of Provision

@@ -55,6 +55,11 @@ RECORDED_FOR_THE_SEEDS = {
         "seed 004: supplemental orders still pending when a follow-on order of their base is submitted are "
         "discarded first; LATE-REV (pending when LATE-FOLLOW came) is Discarded, no longer refused by the next "
         "fulfilment poll, which so has one wake-up with work fewer (job_runs, wakeups and the job_run counter)"),
+    "revisions": (
+        "every scenario: run_info; service, price-lists: events",
+        "seed 004: a revision suspends its order's fulfilment while the changes and the compensation plan are "
+        "worked out (fulfilment.revision_minutes, default 15, now in every resolved scenario kept in run_info); "
+        "Fulfilment Resumed is logged 15 minutes after Fulfilment Suspended, no longer in the same second"),
 }
 
 

@@ -36,18 +36,19 @@ ORDERS = """
 
 
 def _state(sim) -> dict:
-    """What a poll may have to do, in seconds since the start: jobs queued, the next job to end, the
-    first worker free (from the queue in memory), revisions pending, the next order due (read once a
-    wake-up, and again after the poll released or revised orders)."""
+    """What a poll may have to do, in seconds since the start: jobs queued and released, the next job
+    to end, the first worker free, the first poll that can start a job released later (from the queue
+    in memory), revisions pending, the next order due (read once a wake-up, and again after the poll
+    released or revised orders)."""
     queue = work_queue(sim)
     key = (sim.wake_no, queue.orders_changed)
     if queue.orders_look[0] != key:
         revisions, next_due = sim.con.execute(ORDERS).fetchall()[0]
         queue.orders_look = (key, revisions, sim.second_of(next_due))
-    queued, next_end, first_free = queue.look()
+    queued, next_end, first_free, next_release = queue.look(sim.now_s)
     _, revisions, next_due = queue.orders_look
     return {"queued": queued, "next_end": next_end, "first_free": first_free, "revisions": revisions,
-            "next_due": next_due}
+            "next_due": next_due, "next_release": next_release}
 
 
 def _due_now(moment: int | None, now_s: int) -> bool:
@@ -65,7 +66,8 @@ def fulfilment_wake_at(sim) -> int | None:
     """The first second a poll will have work with nothing else happening: a job ends, an order falls
     due, a worker frees up for a queued job."""
     s = _state(sim)
-    moments = [m for m in (s["next_end"], s["next_due"], s["first_free"] if s["queued"] else None) if m is not None]
+    moments = [m for m in (s["next_end"], s["next_due"], s["first_free"] if s["queued"] else None,
+                           s["next_release"]) if m is not None]
     return min(moments) if moments else None
 
 
@@ -120,7 +122,7 @@ def released(sim) -> int:
             FROM service_orders s JOIN orders o USING (order_id) LEFT JOIN deps d USING (order_id)
             WHERE o.kind = 'service' AND o.status = 'Submitted' AND s.due_at <= ? AND coalesce(d.ready, true))
         SELECT d.order_id, d.seq, d.priority, {epoch_s(sim, 'd.release_at')} AS release_s, l.line_no,
-               l.line_ref, l.action, l.asset_id, l.location
+               l.line_ref, l.product_id, l.action, l.asset_id, l.location
         FROM due d JOIN service_lines l USING (order_id) WHERE l.status = 'Submitted'
         ORDER BY d.seq, l.line_no""", [sim.now])
     if lines.height == 0:

@@ -20,36 +20,39 @@ def epoch_ts(sim, seconds_sql: str) -> str:
     return f"(TIMESTAMP '{sim.start:%Y-%m-%d %H:%M:%S}' + to_seconds({seconds_sql}))"
 
 
-def plan_durations(sim, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Step durations for n lines, their total and the offset of the point of no return's end."""
+def plan_durations(sim, products: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Step durations for lines of these products, their total and the offset of the end of each
+    line's point of no return (seed 004: set per order item; a product may name its own step)."""
     spec = sim.scenario["service"]["fulfilment"]
-    rng = sim.rng("fulfilment.durations")
+    rng, n = sim.rng("fulfilment.durations"), len(products)
     steps = np.column_stack([np.round(draw(s["duration_minutes"], rng, n) * 60).astype(np.int64)
                              for s in spec["steps"]]) if n else np.zeros((0, len(spec["steps"])), dtype=np.int64)
-    ponr = [s["name"] for s in spec["steps"]].index(spec["point_of_no_return"])
-    return steps, steps.sum(axis=1), steps[:, : ponr + 1].sum(axis=1)
+    names = [s["name"] for s in spec["steps"]]
+    own = {p["id"]: p["point_of_no_return"] for p in sim.scenario["service"]["products"] if "point_of_no_return" in p}
+    ponr = np.asarray([names.index(own.get(p, spec["point_of_no_return"])) for p in products], dtype=np.int64)
+    return steps, steps.sum(axis=1), np.cumsum(steps, axis=1)[np.arange(n), ponr] if n else ponr
 
 
-def queue_jobs(sim, lines: pl.DataFrame, kind: str, extra_s: np.ndarray | None = None,
+def queue_jobs(sim, lines: pl.DataFrame, kind: str, undo: list[list[tuple[str, int]]] | None = None,
                with_steps: bool = True) -> None:
-    """Queue one job per line (columns order_id, line_no, priority, seq, release_s); `extra_s` is
-    compensation work done first, before the steps."""
+    """Queue one job per line (columns order_id, line_no, product_id, priority, seq, release_s);
+    `undo` holds, per line, the compensation tasks done first (("Undo Design", seconds), …)."""
     if lines.height == 0:
         return
     names = [s["name"] for s in sim.scenario["service"]["fulfilment"]["steps"]]
-    steps, total, ponr = plan_durations(sim, lines.height)
+    steps, total, ponr = plan_durations(sim, lines["product_id"].to_list())
     if not with_steps:  # compensation only: the work of a removed line is undone, nothing is redone
         names, steps, total, ponr = [], steps[:, :0], total * 0, ponr * 0
-    extra = np.zeros(lines.height, dtype=np.int64) if extra_s is None else extra_s.astype(np.int64)
-    with_comp = extra > 0
+    undo = undo or [[] for _ in range(lines.height)]
+    undo_s = np.asarray([sum(s for _, s in tasks) for tasks in undo], dtype=np.int64)
     base = sim.store.allocate("fulfilment_job", lines.height)
     jobs = lines.select("order_id", "line_no", "priority", "seq", "release_s").with_columns(
         job_no=pl.int_range(1, lines.height + 1) + base, kind=pl.lit(kind),
-        duration_s=pl.Series(total + extra),
-        steps=pl.Series([(["Compensation"] if c else []) + names for c in with_comp]),
-        step_durations_s=pl.Series([([int(e)] if c else []) + row for e, c, row in
-                                    zip(extra, with_comp, steps.tolist(), strict=True)]),
-        ponr_offset_s=pl.Series(ponr + extra))
+        duration_s=pl.Series(total + undo_s),
+        steps=pl.Series([[name for name, _ in tasks] + names for tasks in undo], dtype=pl.List(pl.String)),
+        step_durations_s=pl.Series([[s for _, s in tasks] + row for tasks, row in
+                                    zip(undo, steps.tolist(), strict=True)], dtype=pl.List(pl.Int64)),
+        ponr_offset_s=pl.Series(ponr + undo_s))
     jobs = jobs.with_columns(seq=pl.col("seq").cast(pl.Int64) * 1000 + pl.col("line_no"))
     queue = work_queue(sim)
     queue.add(jobs)

@@ -18,12 +18,15 @@ already done on lines the change affects, and resumes:
 
 from __future__ import annotations
 
+import datetime as dt
+
 import numpy as np
 import polars as pl
 
 from cmpsim.fulfilment.jobs import epoch_s, queue_jobs, sync_public_lines
 
 WORK_FIELDS = ("product_id", "action", "asset_id", "location", "quantity")
+SUSPENDED = "Suspended"  # the step of a running job held while its order's revision is worked out
 
 
 def apply_revisions(sim) -> int:
@@ -99,43 +102,98 @@ def _apply(sim) -> None:
     con = sim.con
     delta = _delta(sim)
     con.register("_delta", delta.to_arrow())
-    for activity, where in (("'Fulfilment Suspended'", "TRUE"), ("'Line ' || upper(change[1]) || change[2:]",
-                                                                 "change <> 'unchanged'"),
-                            ("'Fulfilment Resumed'", "TRUE")):
+    resume = sim.now + dt.timedelta(minutes=float(sim.scenario["service"]["fulfilment"]["revision_minutes"]))
+    for activity, where, at in (("'Fulfilment Suspended'", "TRUE", sim.now),
+                                ("'Line ' || upper(change[1]) || change[2:]", "change <> 'unchanged'", sim.now),
+                                ("'Fulfilment Resumed'", "TRUE", resume)):
         sim.store.record_events(f"""
             SELECT DISTINCT ?::TIMESTAMP AS ts, 'order' AS object_type, base_order_id AS object_id,
                    {activity} AS activity, ? AS job,
                    CASE WHEN {activity} LIKE 'Line %' THEN line_ref END AS detail
-            FROM _delta WHERE {where}""", [sim.now, sim.current_job])
-    compensation = _stop_affected_work(sim)
+            FROM _delta WHERE {where}""", [at, sim.current_job])
+    undo = _stop_affected_work(sim)
+    _hold_the_rest(sim, resume)
     _rewrite_lines(sim)
-    _requeue(sim, compensation)
+    _requeue(sim, undo, resume)
 
 
-def _stop_affected_work(sim) -> pl.DataFrame:
-    """Cancel queued jobs and interrupt running ones of removed and redone lines; returns, per line,
-    the compensation its done steps need."""
+def _stop_affected_work(sim) -> dict[tuple[str, int], tuple[str, list[tuple[str, int]]]]:
+    """Cancel queued jobs and interrupt running ones of removed and redone lines; returns, per line, its
+    change and the compensation tasks its done steps need: one "Undo <step>" per step done (not
+    undone since), latest first, each `compensation_factor` of the step's duration."""
     con, now = sim.con, sim.now
     factor = float(sim.scenario["service"]["fulfilment"]["compensation_factor"])
     affected = sim.store.frame("""
-        SELECT j.job_no, j.order_id, j.line_no, j.status, j.worker, j.step_durations_s,
+        SELECT j.job_no, j.order_id, j.line_no, j.status, j.worker, j.steps, j.step_durations_s,
                (epoch(?::TIMESTAMP) - epoch(j.started_at))::BIGINT AS worked_s, d.change
         FROM fulfilment_jobs j JOIN _delta d ON d.base_order_id = j.order_id AND d.base_line_no = j.line_no
         WHERE d.change IN ('removed', 'redo') AND j.status IN ('Queued', 'Running')""", [now])
-    # Steps fully done by now, per interrupted job (a queued job has done nothing): a handful of rows.
-    worked = affected["worked_s"].fill_null(0).to_list()
-    finished_steps = [sum(d for d, c in zip(ds, np.cumsum(ds), strict=True) if c <= w) if st == "Running" else 0
-                      for ds, w, st in zip(affected["step_durations_s"].to_list(), worked,
-                                           affected["status"].to_list(), strict=True)]
-    affected = affected.with_columns(compensation_s=pl.Series(np.round(np.asarray(finished_steps, dtype=float)
-                                                                       * factor).astype(np.int64)))
-    con.register("_stopped", affected.to_arrow())
+    undo = {}
+    for job in affected.iter_rows(named=True):  # a handful of rows
+        done = _steps_done(job["steps"], job["step_durations_s"], job["worked_s"]) if job["status"] == "Running" else []
+        undo[(job["order_id"], job["line_no"])] = (job["change"], [
+            (f"Undo {name}", round(seconds * factor)) for name, seconds in reversed(done)
+            if not name.startswith("Undo ") and name != SUSPENDED])
+    con.register("_stopped", affected.select("job_no", "status", "worker").to_arrow())
     con.execute("""UPDATE fulfilment_jobs SET status = CASE s.status WHEN 'Running' THEN 'Interrupted'
                           ELSE 'Cancelled' END, interrupted_at = ?
                    FROM _stopped s WHERE fulfilment_jobs.job_no = s.job_no""", [now])
     con.execute("""UPDATE fulfilment_workers SET busy_until = ? WHERE worker IN (
                        SELECT worker FROM _stopped WHERE status = 'Running')""", [now])
-    return affected.select("order_id", "line_no", "compensation_s", "change")
+    return undo
+
+
+def _steps_done(steps: list[str], durations: list[int], worked_s: int) -> list[tuple[str, int]]:
+    """The steps of a job finished `worked_s` seconds after it started."""
+    ends = np.cumsum(durations)
+    return [(name, int(d)) for name, d, end in zip(steps, durations, ends, strict=True) if end <= worked_s]
+
+
+def _hold_the_rest(sim, resume: dt.datetime) -> None:
+    """Seed 004: order management suspends the revised order's fulfilment flows while it computes the
+    changes and the compensation plan. The order's lines still running pause until it resumes (their
+    worker waits with them: a step "Suspended" in their steps, their end and their point of no return
+    later by the pause), and its queued lines wait to be released until then."""
+    con, now = sim.con, sim.now
+    pause_s = int((resume - now).total_seconds())
+    if pause_s <= 0:
+        return
+    running = sim.store.frame("""
+        SELECT j.job_no, j.steps, j.step_durations_s, j.ponr_offset_s,
+               (epoch(?::TIMESTAMP) - epoch(j.started_at))::BIGINT AS worked_s
+        FROM fulfilment_jobs j WHERE j.status = 'Running'
+          AND j.order_id IN (SELECT base_order_id FROM _rv WHERE reason IS NULL)""", [now])
+    held = [_paused(job, pause_s) for job in running.iter_rows(named=True)]
+    if held:
+        con.register("_held", pl.DataFrame(held, schema={
+            "job_no": pl.Int64, "steps": pl.List(pl.String), "step_durations_s": pl.List(pl.Int64),
+            "ponr_offset_s": pl.Int64}).to_arrow())
+        con.execute("""UPDATE fulfilment_jobs SET steps = h.steps, step_durations_s = h.step_durations_s,
+                              ponr_offset_s = h.ponr_offset_s, duration_s = duration_s + ?,
+                              ended_at = ended_at + to_seconds(?)
+                       FROM _held h WHERE fulfilment_jobs.job_no = h.job_no""", [pause_s, pause_s])
+        con.execute("""UPDATE fulfilment_workers SET busy_until = j.ended_at FROM fulfilment_jobs j
+                       WHERE j.job_no IN (SELECT job_no FROM _held) AND fulfilment_workers.worker = j.worker""")
+    con.execute("""UPDATE fulfilment_jobs SET release_at = greatest(release_at, ?::TIMESTAMP)
+                   WHERE status = 'Queued' AND order_id IN (SELECT base_order_id FROM _rv WHERE reason IS NULL)""",
+                [resume])
+
+
+def _paused(job: dict, pause_s: int) -> dict:
+    """A running job's steps with a pause of `pause_s` inserted where it stands (a step under way is
+    split around it)."""
+    steps, durations, worked = list(job["steps"]), list(job["step_durations_s"]), job["worked_s"]
+    ends = np.cumsum(durations)
+    i = int(np.searchsorted(ends, worked, side="right"))  # the step under way (or the next to begin)
+    part = worked - (int(ends[i - 1]) if i else 0)
+    if part > 0:  # the step under way: what is done of it, the pause, the rest of it
+        steps[i:i + 1] = [steps[i], SUSPENDED, steps[i]]
+        durations[i:i + 1] = [part, pause_s, durations[i] - part]
+    else:
+        steps.insert(i, SUSPENDED)
+        durations.insert(i, pause_s)
+    ponr = job["ponr_offset_s"] + (pause_s if worked < job["ponr_offset_s"] else 0)
+    return {"job_no": job["job_no"], "steps": steps, "step_durations_s": durations, "ponr_offset_s": ponr}
 
 
 def _rewrite_lines(sim) -> None:
@@ -146,7 +204,7 @@ def _rewrite_lines(sim) -> None:
     con.execute(f"""UPDATE service_lines SET {fields}
                     FROM _delta d JOIN service_lines n ON n.order_id = d.revision_id AND n.line_no = d.revision_line_no
                     WHERE service_lines.order_id = d.base_order_id AND service_lines.line_no = d.base_line_no
-                      AND d.change IN ('redo', 'repriced')""")
+                      AND d.change IN ('redo', 'repriced', 'unchanged')""")  # a line's price list as sent, too
     con.execute("""UPDATE service_lines SET status = 'Cancelled', reason = 'removed by revision ' || d.revision_id
                    FROM (SELECT d.*, r.revision_id AS rev FROM _delta d JOIN _rv r ON r.base_order_id = d.base_order_id
                          AND r.reason IS NULL) d
@@ -201,22 +259,28 @@ def _take_header(sim) -> None:
                 "AND order_id IN (SELECT order_id FROM _deferred)")
 
 
-def _requeue(sim, compensation: pl.DataFrame) -> None:
-    """New jobs for redone and added lines of running base orders, and compensation for removed ones."""
+def _requeue(sim, undo: dict[tuple[str, int], tuple[str, list[tuple[str, int]]]], resume: dt.datetime) -> None:
+    """New jobs for redone and added lines of running base orders, their done steps undone first, and
+    compensation jobs for removed ones: all released when the order's fulfilment resumes."""
     lines = sim.store.frame(f"""
-        SELECT l.order_id, l.line_no, o.priority, s.seq, {epoch_s(sim, '?::TIMESTAMP')} AS release_s
+        SELECT l.order_id, l.line_no, l.product_id, o.priority, s.seq, {epoch_s(sim, '?::TIMESTAMP')} AS release_s
         FROM service_lines l JOIN orders o USING (order_id) JOIN service_orders s USING (order_id)
         WHERE o.status = 'In Progress' AND l.status = 'In Progress'
           AND l.order_id IN (SELECT base_order_id FROM _rv WHERE reason IS NULL)
           AND NOT EXISTS (SELECT 1 FROM fulfilment_jobs j WHERE j.order_id = l.order_id AND j.line_no = l.line_no
                           AND j.status IN ('Queued', 'Running', 'Done'))
-        ORDER BY s.seq, l.line_no""", [sim.now])
-    lines = lines.join(compensation.select("order_id", "line_no", "compensation_s"), on=["order_id", "line_no"],
-                       how="left").with_columns(pl.col("compensation_s").fill_null(0))
-    queue_jobs(sim, lines, kind="fulfil", extra_s=lines["compensation_s"].to_numpy())
-    removed = compensation.filter((pl.col("change") == "removed") & (pl.col("compensation_s") > 0))
-    if removed.height:
-        meta = sim.store.frame(f"""SELECT s.order_id, o.priority, s.seq, {epoch_s(sim, '?::TIMESTAMP')} AS release_s
-                                  FROM service_orders s JOIN orders o USING (order_id)""", [sim.now])
-        queue_jobs(sim, removed.join(meta, on="order_id"), kind="compensate",
-                   extra_s=removed["compensation_s"].to_numpy(), with_steps=False)
+        ORDER BY s.seq, l.line_no""", [resume])
+    queue_jobs(sim, lines, kind="fulfil", undo=[undo.get(key, ("", []))[1] for key in
+                                                 zip(lines["order_id"], lines["line_no"], strict=True)])
+    removed = sorted(key for key, (change, tasks) in undo.items() if change == "removed" and tasks)
+    if removed:
+        meta = sim.store.frame(f"""
+            SELECT l.order_id, l.line_no, l.product_id, o.priority, s.seq, {epoch_s(sim, '?::TIMESTAMP')} AS release_s
+            FROM service_lines l JOIN orders o USING (order_id) JOIN service_orders s USING (order_id)
+            WHERE l.order_id IN (SELECT unnest(?::VARCHAR[]))
+            ORDER BY l.order_id, l.line_no""", [resume, sorted({o for o, _ in removed})]).join(
+            pl.DataFrame(removed, schema={"order_id": pl.String, "line_no": pl.Int32}, orient="row"),
+            on=["order_id", "line_no"], maintain_order="left")
+        queue_jobs(sim, meta, kind="compensate", undo=[undo[key][1] for key in
+                                                       zip(meta["order_id"], meta["line_no"], strict=True)],
+                   with_steps=False)

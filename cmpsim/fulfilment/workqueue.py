@@ -94,12 +94,16 @@ class WorkQueue:
         self.changed, self.left, self.busy_changed = set(), pl.DataFrame(schema=SCHEMA), False
 
     # What the polls ask and do.
-    def look(self) -> tuple[int, int | None, int | None]:
-        """Jobs queued, the second the first running job ends, the second the first worker is free."""
+    def look(self, now_s: int) -> tuple[int, int | None, int | None, int | None]:
+        """Jobs queued and released before `now_s`, the second the first running job ends, the second
+        the first worker is free, the first second a poll can start a job released later (a revised
+        order's, held until its fulfilment resumes)."""
         status = self.open["status"]
         running = self.open.filter(status == "Running")["ended_s"]
-        return (int((status == "Queued").sum()), running.min() if running.len() else None,
-                int(self.busy_s.min()) if len(self.busy_s) else None)
+        queued = self.open.filter(status == "Queued")["release_s"]
+        later = queued.filter(queued >= now_s)
+        return (queued.len() - later.len(), running.min() if running.len() else None,
+                int(self.busy_s.min()) if len(self.busy_s) else None, later.min() + 1 if later.len() else None)
 
     def add(self, jobs: pl.DataFrame) -> None:
         """Queue new jobs (columns of `SCHEMA` but status and the times of a start)."""
