@@ -389,3 +389,40 @@ def test_the_point_of_no_return_is_set_per_order_item(revised):
     assert (refused["status"], refused["status_reason"]) == (
         "Rejected", "the base order is past the point of no return: submit a follow-on order")
     assert jobs_of(revised, "TWO")[0]["ponr_offset_s"] > 3 * 3600  # INET's: the end of Provision
+
+
+@pytest.fixture(scope="module")
+def seed_rules(tmp_path_factory) -> cmpsim.Run:
+    run = cmpsim.run(load(SCENARIOS / "seed-rules.yaml", overrides={"accounts": {"generate": {"count": 200}}}),
+                     out=tmp_path_factory.mktemp("seed-rules") / "run")
+    yield run
+    run.close()
+
+
+@pytest.mark.parametrize("case, status, reason", [
+    ("HOME-TOO-SOON", "Rejected", "the base order is not past the point of no return: submit a supplemental order"),
+    ("TV-REV", "Rejected", "the base order is past the point of no return: submit a follow-on order"),
+    ("PAIR-REV", "Applied", None),
+    ("HOME-DONE", "Rejected", "the base order is complete: submit a modify order"),
+    ("PAIR-LATE-REV", "Discarded", "discarded for follow-on order {PAIR-FOLLOW}"),
+    ("PAIR-FOLLOW", "Complete", None),
+    ("HOME-MOVE", "Complete", None),
+])
+def test_the_seed_rules_scenario_shows_each_rule_on_a_real_run(seed_rules, case, status, reason):
+    """scenarios/seed-rules.yaml: one explicit order per rule of seed 004, each ending as the seed says."""
+    ids = dict(seed_rules.sql("SELECT external_id, order_id FROM service_orders WHERE external_id IS NOT NULL").rows())
+    found = order(seed_rules, case)
+    assert (found["status"], found["status_reason"]) == (status, reason and reason.format(**ids))
+
+
+def test_the_seed_rules_scenario_names_priorities_and_moves_an_asset(seed_rules):
+    priorities = dict(seed_rules.sql("""SELECT s.external_id, o.priority FROM orders o JOIN service_orders s
+                                        USING (order_id) WHERE s.external_id IN ('HOME', 'TV', 'HOME-MOVE')""").rows())
+    assert priorities == {"HOME": 9, "TV": 3, "HOME-MOVE": 7}  # Urgent, Low, High (Table 8-5)
+    mix = seed_rules.sql("SELECT priority, count(*) AS n FROM orders WHERE kind = 'service' GROUP BY ALL")
+    assert set(mix["priority"]) <= {3, 5, 7, 9}  # the random orders drew from the named mix
+    moved = seed_rules.sql("SELECT state, location FROM assets WHERE asset_id = 'AS-HOME-1'").row(0)
+    assert moved == ("Active", "2 New Street")
+    logged = seed_rules.sql("""SELECT activity FROM events WHERE object_id = 'AS-HOME-1' ORDER BY seq""")
+    assert logged["activity"].to_list() == ["Asset Active", "Asset Moving", "Asset Active"]
+    assert check(seed_rules.con).ok

@@ -60,6 +60,11 @@ RECORDED_FOR_THE_SEEDS = {
         "seed 004: a revision suspends its order's fulfilment while the changes and the compensation plan are "
         "worked out (fulfilment.revision_minutes, default 15, now in every resolved scenario kept in run_info); "
         "Fulfilment Resumed is logged 15 minutes after Fulfilment Suspended, no longer in the same second"),
+    "point of no return per order item": (
+        "service, priority-what-if, priority-capacity-cut: fulfilment_jobs, run_info; price-lists: run_info",
+        "seed 004 sets the point of no return per order item: the service scenario's IPTV (and so the scenarios "
+        "extending it) names its own, the end of Design (the set-top box ships), so IPTV jobs' ponr_offset_s are "
+        "earlier; no revision outcome changed"),
 }
 
 

@@ -57,7 +57,11 @@ def _log(sim, judged: pl.DataFrame) -> None:
         ts="ended_at", object_type=pl.lit("asset"), object_id="asset_id",
         activity=pl.concat_str(pl.lit("Asset "), "new_state"),
         detail=pl.concat_str("order_id", pl.lit(" line "), "line_ref", pl.lit(" "), "action"))
-    sim.store.record_event_frame(pl.concat([lines, changed]), sim.current_job)
+    # A move whose two lines end in the same second logs the asset leaving before it arrives: the
+    # Move-Adds are recorded after the rest (the log's order for one object at one moment).
+    arrives = pl.col("detail").str.ends_with(" Move-Add")
+    sim.store.record_event_frame(pl.concat([lines, changed.filter(~arrives)]), sim.current_job)
+    sim.store.record_event_frame(changed.filter(arrives), sim.current_job)
 
 
 def _change_assets(sim, done: set[str]) -> None:
