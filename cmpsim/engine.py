@@ -5,7 +5,11 @@ name, what wakes it, and one set-based function over the database. The engine wa
 when due, runs the function, records a `job_runs` row when it did work, and raises the signals that
 wake the steps waiting for that work. The wake-ups commit together in flush windows (every simulated
 midnight, before each probe, at the end; docs/engine.md), and a stopped run resumes from the last
-flush. Steps take no simulated time; their effects are stamped with the moment they woke.
+flush. A wake-up that did work takes simulated time by the scenario's cost model (start-up plus time
+per record, optionally random): its `job_runs` row ends then, a daemon's next poll comes after it
+(polls due meanwhile are skipped: it never overlaps itself), a chained job starts when the one before
+ended, a job waits for one of its class's batch slots, and work signalled meanwhile wakes it again
+once it is done. Its effects are stamped with the moment it started (the records it selected then).
 
 A `Chain` is a scheduled process of several jobs that must run strictly in sequence (the daily
 billing run): each job starts only when the one before completed, and a job that fails stops the
@@ -31,6 +35,7 @@ import numpy as np
 import simpy
 
 from cmpsim import faults, randomness
+from cmpsim.errors import InputError
 from cmpsim.scenario import Scenario
 from cmpsim.store import Store
 
@@ -142,6 +147,13 @@ class Simulation:
     def __post_init__(self) -> None:
         self.env = simpy.Environment()
         self._waiting: dict[str, list[simpy.Event]] = {}
+        self._raised: Counter[str] = Counter()  # signals raised so far, by name (for a busy job's missed work)
+        self._costs = self.scenario["cost_model"]
+        self._check_cost_model()
+        self._took_s = 0  # simulated seconds the last wake-up took (its cost)
+        self._signals_after: tuple[str, ...] = ()  # what it signals once that time is over
+        self._slots_free = {"job": int(self._costs["slots"]["job"])}
+        self._slot_queue: dict[str, list[simpy.Event]] = {"job": []}
         self.start = self.scenario.start
         self.current_job = ""
         # Versions of what steps wrote, per domain ("*": every domain): bumped by each wake-up that
@@ -185,7 +197,9 @@ class Simulation:
         return randomness.stream(self.scenario.seed, stream, self.now_s)
 
     def signal(self, name: str) -> None:
-        """Wake every step waiting for `name`; signals raised while it is pending coalesce."""
+        """Wake every step waiting for `name`; signals raised while it is pending coalesce (and a step
+        busy with earlier work when one is raised wakes again once it is done)."""
+        self._raised[name] += 1
         for event in self._waiting.pop(name, []):
             event.succeed()
 
@@ -247,6 +261,7 @@ class Simulation:
                 processed = int(step.run(self))
                 self._injected_failure(step)
                 if processed or record_idle:
+                    self._took_s = self.cost_s(step, processed)
                     self._record_run(step, started, processed, "Completed", None)
                     self._journal_wakeup(step, processed)
         except JobFailure as failure:
@@ -255,6 +270,7 @@ class Simulation:
                 raise RuntimeError(f"{step.name} failed in a flush window, so it must be declared "
                                    f"may_fail: {failure}") from failure
             self._changed(step)
+            self._took_s = self.cost_s(step, None)
             with self.store.transaction():
                 self._record_run(step, started, 0, "Failed", str(failure))
                 self._journal_wakeup(step, None)
@@ -268,8 +284,11 @@ class Simulation:
         if processed or record_idle:
             self._changed(step)
         if processed:
-            for name in step.emits:
-                self.signal(name)
+            if self._took_s:  # the work is done when the wake-up's time is over: the signals wait for it
+                self._signals_after += step.emits
+            else:
+                for name in step.emits:
+                    self.signal(name)
         return processed
 
     def _journal_wakeup(self, step: Step, processed: int | None) -> None:
@@ -281,6 +300,7 @@ class Simulation:
         if self.wake_no not in self._journal:
             return self._done(step, 0, record_idle)
         processed = self._journal[self.wake_no]
+        self._took_s = self.cost_s(step, processed)  # as the wake-up took: its schedule unfolds the same
         if processed is None:
             self._changed(step)
             return None
@@ -333,30 +353,74 @@ class Simulation:
             raise JobFailure(f"{step.name} crashed (injected fault): its work was rolled back")
         self.checkpoint()
 
-    def run_chain(self, chain: Chain) -> bool:
-        """Run the chain's jobs in sequence; False when one failed and the rest did not run."""
-        return all(self.execute(job, record_idle=True) is not None for job in chain.jobs)
-
     def _record_run(self, step: Step, started: dt.datetime, processed: int, status: str, detail: str | None) -> None:
         run_no = self.store.allocate("job_run", 1) + 1
-        self.store.append("job_runs", (run_no, step.name, step.component, started, self.now, processed, status,
+        ended = started + dt.timedelta(seconds=self._took_s)
+        self.store.append("job_runs", (run_no, step.name, step.component, started, ended, processed, status,
                                        detail))
         if status == "Failed":
             self.store.record_events_at(self.now, "job", [step.name], "Job Failed", step.name, [detail])
 
-    def _wake(self, item: Step | Chain) -> None:
-        if isinstance(item, Chain):
-            self.run_chain(item)
-        else:
-            self.execute(item)
+    # Steps take time (the scenario's cost model).
+    def cost_s(self, step: Step, processed: int | None) -> int:
+        """Simulated seconds a wake-up of `step` that handled `processed` records takes (None: it
+        failed, after its start-up): start-up + per record, plus its random part, drawn from a stream
+        of its own at this moment (so a resumed run draws the same)."""
+        spec = self._costs["steps"].get(step.name) or self._costs["defaults"].get(step.component)
+        if not spec:
+            return 0
+        seconds = float(spec.get("startup_seconds", 0)) + float(spec.get("per_record_seconds", 0)) * (processed or 0)
+        if spec.get("random_seconds"):
+            seconds += float(randomness.draw(spec["random_seconds"], self.rng(f"cost.{step.name}"), 1)[0])
+        return max(0, round(seconds))
+
+    def _check_cost_model(self) -> None:
+        names = sorted({s.name for item in self.steps for s in (item.jobs if isinstance(item, Chain) else (item,))})
+        for name in self._costs["steps"]:
+            if name not in names:
+                raise InputError(self.scenario.source, f"cost_model.steps.{name}",
+                                 f"a job or daemon of the run ({', '.join(names)})", repr(name))
+
+    def _wake(self, item: Step | Chain, seen: dict[str, int] | None = None) -> Iterator[simpy.Event]:
+        """Wake a step (or a chain's jobs one after another), each taking the time its work costs; a
+        job first takes a batch slot of its class, waiting for one when all are taken. `seen` gets the
+        count of the step's signal as its wake-up ended (what it signalled itself is spent)."""
+        for job in item.jobs if isinstance(item, Chain) else (item,):
+            slot = job.component if job.component in self._slots_free else None
+            if slot is not None:
+                if self._slots_free[slot] == 0:  # all taken: wait for one, handed over in turn (no
+                    freed = self.env.event()     # yield at all when one is free, so that a run without
+                    self._slot_queue[slot].append(freed)  # waits unfolds as it always did)
+                    yield freed
+                else:
+                    self._slots_free[slot] -= 1
+            self._took_s = 0
+            processed = self.execute(job, record_idle=isinstance(item, Chain))
+            if seen is not None:
+                seen.update((name, self._raised[name]) for name in seen)
+            if self._took_s:
+                signals, self._signals_after = self._signals_after, ()
+                yield self.env.timeout(self._took_s)
+                for name in signals:
+                    self.signal(name)
+            if slot is not None:
+                if self._slot_queue[slot]:
+                    self._slot_queue[slot].pop(0).succeed()  # the slot goes to the first job waiting
+                else:
+                    self._slots_free[slot] += 1
+            if processed is None and isinstance(item, Chain):
+                return  # a failed job stops the chain for this wake-up
 
     def _lifecycle(self, step: Step | Chain) -> Iterator[simpy.Event]:
         env, trigger = self.env, step.trigger
         if isinstance(trigger, Every):
             yield env.timeout(trigger.offset_s)
             while True:
-                self._wake(step)
-                yield env.timeout(trigger.interval_s)
+                woke = env.now
+                yield from self._wake(step)
+                # the next poll due after this one's work (a daemon never overlaps itself)
+                polls = max(1, -(-int(env.now - woke) // trigger.interval_s))
+                yield env.timeout(woke + polls * trigger.interval_s - env.now)
         elif isinstance(trigger, DailyAt):
             day = int(env.now // DAY_S)
             while True:
@@ -364,14 +428,17 @@ class Simulation:
                     at = day * DAY_S + moment
                     if at >= env.now:
                         yield env.timeout(at - env.now)
-                        self._wake(step)
+                        yield from self._wake(step)
                 day += 1
         else:
+            seen = {trigger.signal: self._raised[trigger.signal]}
             while True:
-                event = env.event()
-                self._waiting.setdefault(trigger.signal, []).append(event)
-                yield event
-                self._wake(step)
+                if self._raised[trigger.signal] == seen[trigger.signal]:  # nothing came while it worked
+                    event = env.event()
+                    self._waiting.setdefault(trigger.signal, []).append(event)
+                    yield event
+                yield from self._wake(step, seen)  # work signalled while it worked wakes it again at once
+
 
     def _day_ticker(self) -> Iterator[simpy.Event]:
         """Call the hour hooks at each simulated hour (when there are any) and the day hooks at each

@@ -33,6 +33,14 @@ FIRST_DAY, LAST_DAY = dt.date(1970, 1, 1), dt.date(2999, 12, 31)
 PROCESSES = ("hardware", "service", "billing", "ledger", "probes", "comms")
 DEFAULTS: dict[str, Any] = {
     "processes": list(PROCESSES),
+    # Simulated time a wake-up with work takes (docs/engine.md, "Steps take time"): a batch job starts
+    # up in half a minute and handles twenty records a second, a daemon a hundred; the people and
+    # parties outside the platform (CRM users, manufacturers, providers) take no time of the platform.
+    "cost_model": {"defaults": {"job": {"startup_seconds": 30, "per_record_seconds": 0.05},
+                                "daemon": {"startup_seconds": 1, "per_record_seconds": 0.01},
+                                "user": {"startup_seconds": 0, "per_record_seconds": 0},
+                                "external": {"startup_seconds": 0, "per_record_seconds": 0}},
+                   "steps": {}, "slots": {"job": 4}},
     "currency": "EUR",
     "security": {"key_env": "CMPSIM_KEY"},
     "accounts": {"generate": {"count": 0, "country": "GB", "bill_cycle_days": [1, 8, 15, 22]}},

@@ -186,7 +186,12 @@ def test_hardware_billed_at_once_is_invoiced_on_completion_outside_the_cycle(imm
                          FROM charges c JOIN invoices i USING (invoice_id) WHERE c.billing_mode = 'immediate'""")
     assert charges.height > 50 and set(charges["status"]) == {"Billed"}
     assert set(charges["invoice_type"]) == {"immediate"}
-    assert (charges["produced_at"] == charges["charge_date"]).all()  # at the moment the dispatch job billed them
+    # produced when the dispatch job that billed them was done (it signals Immediate Invoice Production)
+    early = run.sql("""SELECT count(*) AS n FROM charges c JOIN invoices i USING (invoice_id)
+                       WHERE c.billing_mode = 'immediate' AND i.produced_at <> (
+                           SELECT min(ended_at) FROM job_runs r WHERE r.job = 'Sales Order Dispatch'
+                           AND r.started_at = c.charge_date)""")["n"][0]
+    assert early == 0 and (charges["produced_at"] > charges["charge_date"]).all()
     assert run.sql("SELECT count(*) AS n FROM charges WHERE status = 'Unbilled'")["n"][0] == 0
     # One invoice per order and completion: lines a second warehouse dispatched later get their own.
     per_invoice = run.sql("""SELECT invoice_id, count(DISTINCT source_id) AS orders, count(DISTINCT charge_date) AS at

@@ -6,15 +6,21 @@ import duckdb
 import polars as pl
 import pytest
 
-from cmpsim.engine import DAY_S, DailyAt, Every, OnWork, Simulation, Step
+from cmpsim.engine import DAY_S, Chain, DailyAt, Every, OnWork, Simulation, Step
+from cmpsim.errors import InputError
 from cmpsim.scenario import load
 from cmpsim.store import Store
 from conftest import SMALL
 
+INSTANT = {"defaults": {c: {"startup_seconds": 0, "per_record_seconds": 0}
+                        for c in ("job", "daemon", "user", "external")}}
 
-def simulation(tmp_path, steps) -> Simulation:
+
+def simulation(tmp_path, steps, costs: dict | None = None) -> Simulation:
+    """A simulation of `steps` whose wake-ups take no time, unless `costs` (a cost_model) says so."""
     store = Store(tmp_path / "t.duckdb")
-    return Simulation(scenario=load(SMALL), store=store, run_dir=tmp_path, key=b"k" * 32, steps=steps)
+    scenario = load(SMALL, overrides={"cost_model": costs or INSTANT})
+    return Simulation(scenario=scenario, store=store, run_dir=tmp_path, key=b"k" * 32, steps=steps)
 
 
 def test_polls_schedules_and_work_triggers(tmp_path):
@@ -46,6 +52,76 @@ def test_polls_schedules_and_work_triggers(tmp_path):
     assert [t for name, t in woke if name == "nightly"] == [22 * 3600]
     runs = sim.store.frame("SELECT job, processed, started_at FROM job_runs ORDER BY run_no")
     assert runs["job"].to_list() == ["Producer", "Consumer", "Producer", "Consumer"]  # idle wake-ups leave no row
+
+
+def job_runs(sim) -> list[tuple]:
+    return sim.store.con.execute("""SELECT job, strftime(started_at, '%H:%M:%S'), strftime(ended_at, '%H:%M:%S'),
+                                           processed FROM job_runs ORDER BY run_no""").fetchall()
+
+
+def test_a_wake_up_takes_its_start_up_and_time_per_record(tmp_path):
+    """A job that handled 600 records at 01:00 with a start-up of 30 s and 0.5 s a record ends 5 min 30 s
+    later; the job it signals starts then, and its own effects carry its start."""
+    def batch(sim):
+        return 600 if sim.now_s == 3600 else 0
+
+    sim = simulation(tmp_path, [Step("Batch", "job", DailyAt((3600,)), batch, emits=("done",)),
+                                Step("Next", "job", OnWork("done"), lambda sim: 1)],
+                     {"steps": {"Batch": {"startup_seconds": 30, "per_record_seconds": 0.5}}})
+    sim.run(1)
+    assert job_runs(sim) == [("Batch", "01:00:00", "01:05:30", 600), ("Next", "01:05:30", "01:06:00", 1)]
+
+
+def test_a_chained_job_starts_when_the_one_before_ends(tmp_path):
+    sim = simulation(tmp_path, [Chain("Billing", DailyAt((7200,)), (
+        Step("First", "job", None, lambda sim: 100), Step("Second", "job", None, lambda sim: 0),
+        Step("Third", "job", None, lambda sim: 10)))], {"defaults": {"job": {"startup_seconds": 60,
+                                                                              "per_record_seconds": 6}}})
+    sim.run(1)
+    assert job_runs(sim) == [("First", "02:00:00", "02:11:00", 100), ("Second", "02:11:00", "02:12:00", 0),
+                             ("Third", "02:12:00", "02:14:00", 10)]
+
+
+def test_a_daemon_never_overlaps_itself_and_skips_the_polls_due_while_it_works(tmp_path):
+    """Polls every 10 minutes; the 00:10 poll takes 25 minutes, so the polls of 00:20 and 00:30 are
+    skipped and the next is at 00:40."""
+    polls: list[int] = []
+
+    def daemon(sim):
+        polls.append(sim.now_s // 60)
+        return 50 if sim.now_s == 600 else 0
+
+    sim = simulation(tmp_path, [Step("Poller", "daemon", Every(600), daemon)],
+                     {"defaults": {"daemon": {"startup_seconds": 0, "per_record_seconds": 30}}})
+    sim.run(1)
+    assert polls[:5] == [0, 10, 40, 50, 60]
+    assert job_runs(sim) == [("Poller", "00:10:00", "00:35:00", 50)]
+
+
+def test_a_job_waits_for_a_batch_slot_and_work_signalled_meanwhile_wakes_it_again(tmp_path):
+    """One batch slot: B, due at 01:00 with A still working (00:50-01:10), starts at 01:10. Work signalled
+    to A while it worked (at 01:00) wakes it again once it is done, after B, which waited first."""
+    def a(sim):
+        return 20
+
+    def kick(sim):
+        sim.signal("a")
+        return 0
+
+    sim = simulation(tmp_path, [Step("Kick", "daemon", DailyAt((3000, 3600)), kick),
+                                Step("A", "job", OnWork("a"), a),
+                                Step("B", "job", DailyAt((3600,)), lambda sim: 1)],
+                     {"defaults": {"job": {"startup_seconds": 0, "per_record_seconds": 60}}, "slots": {"job": 1}})
+    sim.run(1)
+    assert job_runs(sim) == [("A", "00:50:00", "01:10:00", 20), ("B", "01:10:00", "01:11:00", 1),
+                             ("A", "01:11:00", "01:31:00", 20)]
+
+
+def test_a_cost_for_a_step_the_run_does_not_have_is_refused(tmp_path):
+    with pytest.raises(InputError, match=r"cost_model\.steps\.Invoice Productoin: expected a job or daemon of "
+                                         r"the run \(Batch\), found 'Invoice Productoin'"):
+        simulation(tmp_path, [Step("Batch", "job", DailyAt((3600,)), lambda sim: 0)],
+                   {"steps": {"Invoice Productoin": {"startup_seconds": 1}}})
 
 
 def test_a_failed_step_rolls_back_everything_it_wrote(tmp_path):

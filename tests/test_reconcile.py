@@ -137,7 +137,9 @@ def test_an_invoice_posted_with_a_wrong_amount(tmp_path, ledger):
         gross = run.sql("SELECT gross_amount FROM invoices WHERE invoice_id = ?", [first])["gross_amount"][0]
         wrong = gross + Decimal("10.00")
         assert (b["sl_amount"], b["gl_amount"]) == ((wrong, gross) if ledger == "SL" else (gross, wrong))
-        assert b["cause"] == f"{ledger}:invoice:{first} posted 10.00 off its amount (2026-01-08 02:00, fault 0)"
+        posting = run.sql("""SELECT strftime(started_at, '%Y-%m-%d %H:%M') AS t FROM job_runs
+                             WHERE job = 'Invoice Posting' AND started_at::DATE = '2026-01-08'""")["t"][0]
+        assert b["cause"] == f"{ledger}:invoice:{first} posted 10.00 off its amount ({posting}, fault 0)"
 
 
 def test_a_receivables_line_posted_to_the_wrong_account(tmp_path):
@@ -154,11 +156,11 @@ def test_a_receivables_line_posted_to_the_wrong_account(tmp_path):
 
 def test_invoice_posting_crashing_half_way_leaves_the_gl_behind_for_a_day(tmp_path):
     with run_with(tmp_path, [{"kind": "crash_job", "job": "Invoice Posting", "date": "2026-01-08"}]) as run:
-        runs = run.sql("""SELECT job, status FROM job_runs WHERE started_at = '2026-01-08 02:00:00'
+        runs = run.sql("""SELECT job, status, started_at FROM job_runs WHERE started_at::DATE = '2026-01-08'
                           AND job IN ('Invoice Posting', 'Usage Archiving') ORDER BY run_no""").rows()
-        assert runs == [("Invoice Posting", "Failed")]  # and the billing run stopped there
+        assert [r[:2] for r in runs] == [("Invoice Posting", "Failed")]  # and the billing run stopped there
         sl_only = run.sql("""SELECT doc_type, doc_id FROM postings WHERE ledger = 'SL'
-                             AND created_at = '2026-01-08 02:00:00'""").rows()
+                             AND created_at = ?""", [runs[0][2]]).rows()
         rec = reconcile(run.con, as_of=dt.date(2026, 1, 8))
         assert len(sl_only) > 10 and found(rec) == {("missing in GL", t, d) for t, d in sl_only}
         assert all("Invoice Posting crashed half-way" in c for c in rec.breaks["cause"])

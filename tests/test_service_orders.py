@@ -426,3 +426,21 @@ def test_the_seed_rules_scenario_names_priorities_and_moves_an_asset(seed_rules)
     logged = seed_rules.sql("""SELECT activity FROM events WHERE object_id = 'AS-HOME-1' ORDER BY seq""")
     assert logged["activity"].to_list() == ["Asset Active", "Asset Moving", "Asset Active"]
     assert check(seed_rules.con).ok
+
+
+def test_the_seed_rules_billing_run_overruns_and_the_probe_says_so(seed_rules):
+    """Jobs take time (the scenario's cost model): Invoice Production takes 30 s plus its time per
+    account, each job of the chain starts when the one before ended, and the 07:00 probe finds the run
+    not finished: an alert."""
+    chain = seed_rules.sql("""SELECT job, started_at, ended_at, processed FROM job_runs
+                              WHERE started_at::DATE = '2026-01-08' AND job IN ('Invoice Production',
+                                    'Statement Production', 'Bill Print', 'Invoice Posting', 'Usage Archiving')
+                              ORDER BY run_no""").rows()
+    production = chain[0]
+    assert production[0] == "Invoice Production" and production[3] > 2
+    assert (production[2] - production[1]).total_seconds() == 30 + 7200 * production[3]
+    assert all(after[1] == before[2] for before, after in zip(chain, chain[1:], strict=False))
+    assert chain[-1][0] == "Usage Archiving" and chain[-1][2].hour >= 7
+    probe = seed_rules.sql("""SELECT value, breached FROM probe_results WHERE probe = 'Billing Run Not Completed'
+                              AND evaluated_at = '2026-01-08 07:00:00'""").rows()
+    assert probe == [(0, True)]

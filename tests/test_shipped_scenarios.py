@@ -65,6 +65,13 @@ RECORDED_FOR_THE_SEEDS = {
         "seed 004 sets the point of no return per order item: the service scenario's IPTV (and so the scenarios "
         "extending it) names its own, the end of Design (the set-top box ships), so IPTV jobs' ponr_offset_s are "
         "earlier; no revision outcome changed"),
+    "jobs take time": (
+        "every scenario: nearly every table and file",
+        "issue 20 (seed 002's billing run, seed 003's comms jobs): a wake-up with work takes simulated time by the "
+        "scenario's cost_model (default: a job 30 s + 0.05 s a record, a daemon 1 s + 0.01 s a record); job_runs "
+        "end then, chained jobs start when the one before ended, a job signalled by another starts when that one "
+        "is done, so every moment downstream of a job (billing documents, postings, files, communications, the "
+        "draws taken at those moments) moved; the probe Billing Run Not Completed asks for ended_at <= $now"),
 }
 
 
