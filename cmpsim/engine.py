@@ -28,6 +28,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Literal
 
@@ -209,8 +210,8 @@ class Simulation:
         The wake-ups commit in flush windows (Store.open_window): at every simulated midnight, before
         every probe and at the end. A run stopped in between keeps its last flush, for `resume`."""
         for step in self.steps:
-            self.env.process(self._lifecycle(step))
-        self.env.process(self._day_ticker())
+            self.env.process(self._stopping_at_once(self._lifecycle(step)))
+        self.env.process(self._stopping_at_once(self._day_ticker()))
         self.store.open_window()
         try:
             self.env.run(until=days * DAY_S)
@@ -440,6 +441,20 @@ class Simulation:
                 yield from self._wake(step, seen)  # work signalled while it worked wakes it again at once
 
 
+    def _stopping_at_once(self, process: Iterator[simpy.Event]) -> Iterator[simpy.Event]:
+        """A step's schedule whose exception (Ctrl-C landing in a wake-up, a stop request, a defect)
+        stops the run before anything else happens. SimPy on its own only fails the process and raises
+        when it gets to that event, after the other steps due in the same second have run (and a probe
+        among them may have flushed the window): a resumed run then replayed a different schedule."""
+        try:
+            yield from process
+        except BaseException as exc:
+            halt = self.env.event()
+            halt.callbacks.append(partial(_raise, exc))
+            halt._ok, halt._value = True, None
+            self.env.schedule(halt, priority=simpy.core.URGENT)  # before any other event of this second
+            raise
+
     def _day_ticker(self) -> Iterator[simpy.Event]:
         """Call the hour hooks at each simulated hour (when there are any) and the day hooks at each
         midnight, before any step due at that same moment. Between two wake-ups everything is
@@ -465,3 +480,7 @@ class Simulation:
             if midnight:
                 for hook in self.day_hooks:
                     hook(self, tick * every // DAY_S)
+
+
+def _raise(exc: BaseException, _event: simpy.Event) -> None:
+    raise exc

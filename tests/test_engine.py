@@ -124,6 +124,22 @@ def test_a_cost_for_a_step_the_run_does_not_have_is_refused(tmp_path):
                    {"steps": {"Invoice Productoin": {"startup_seconds": 1}}})
 
 
+def test_ctrl_c_in_a_wake_up_stops_the_run_before_any_other_step_of_that_second(tmp_path):
+    """SimPy alone only fails the interrupted step's process and raises when it reaches that event,
+    after the other steps due in the same second ran (a probe among them flushing the window)."""
+    ran: list[str] = []
+
+    def interrupted(sim):
+        ran.append("A")
+        raise KeyboardInterrupt
+
+    sim = simulation(tmp_path, [Step("A", "job", DailyAt((3600,)), interrupted),
+                                Step("B", "job", DailyAt((3600,)), lambda sim: ran.append("B") or 1)])
+    with pytest.raises(KeyboardInterrupt):
+        sim.run(1)
+    assert ran == ["A"]
+
+
 def test_a_failed_step_rolls_back_everything_it_wrote(tmp_path):
     def broken(sim):
         sim.con.execute("INSERT INTO run_info VALUES ('half', 'written')")
