@@ -20,6 +20,7 @@ from cmpsim.fulfilment import pricelists
 from cmpsim.fulfilment.jobs import epoch_s, epoch_ts, sync_public_lines
 from cmpsim.fulfilment.workqueue import work_queue
 from cmpsim.randomness import draw
+from cmpsim.store import registered
 
 ORDER_COLUMNS = {"source_no": pl.Int64, "external_id": pl.Utf8, "submitted_s": pl.Int64, "account_id": pl.Utf8,
                  "order_type": pl.Utf8, "base_external": pl.Utf8, "priority": pl.Int32, "due_s": pl.Int64,
@@ -297,8 +298,8 @@ def _discard_pending_revisions(sim, follow_ons: pl.DataFrame) -> None:
     if follow_ons.height == 0:
         return
     con = sim.con
-    con.register("_fo", follow_ons.select("order_id", "base_order_id", "seq", "submitted_s").to_arrow())
-    discarded = con.execute(f"""
+    with registered(con, "_fo", follow_ons.select("order_id", "base_order_id", "seq", "submitted_s").to_arrow()):
+        discarded = con.execute(f"""
         UPDATE orders SET status = 'Discarded', status_reason = 'discarded for follow-on order ' || h.follow_on,
                completed_at = {epoch_ts(sim, 'h.at_s')}
         FROM (SELECT s.order_id, arg_min(f.order_id, f.seq) AS follow_on, arg_min(f.submitted_s, f.seq) AS at_s
@@ -307,12 +308,13 @@ def _discard_pending_revisions(sim, follow_ons: pl.DataFrame) -> None:
               WHERE o.status = 'Pending' GROUP BY s.order_id) h
         WHERE orders.order_id = h.order_id
         RETURNING orders.order_id, orders.completed_at, orders.status_reason""").fetchall()
-    con.unregister("_fo")
     if not discarded:
         return
     ids = [order_id for order_id, _, _ in discarded]
-    con.execute("UPDATE service_orders SET revision_status = 'Discarded' WHERE order_id IN (SELECT unnest(?))", [ids])
-    con.execute("UPDATE service_lines SET status = 'Discarded' WHERE order_id IN (SELECT unnest(?))", [ids])
-    sync_public_lines(sim, "SELECT unnest([{}])".format(", ".join(f"'{i}'" for i in ids)))  # SO-… ids
+    with registered(con, "_discarded", pl.DataFrame({"order_id": ids}).to_arrow()):
+        con.execute("UPDATE service_orders SET revision_status = 'Discarded' "
+                    "WHERE order_id IN (SELECT order_id FROM _discarded)")
+        con.execute("UPDATE service_lines SET status = 'Discarded' WHERE order_id IN (SELECT order_id FROM _discarded)")
+        sync_public_lines(sim, "SELECT order_id FROM _discarded")
     sim.store.record_events_at([at for _, at, _ in discarded], "order", ids, "Revision Discarded", sim.current_job,
                                detail=[reason for _, _, reason in discarded])
