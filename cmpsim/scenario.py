@@ -160,6 +160,7 @@ MANUFACTURER_DEFAULTS = {"response_delay_hours": {"dist": "fixed", "value": 12},
 PRODUCT_DEFAULTS = {"serialised": False, "manufacturer": "", "enrolable": False}
 SERVICE_DEFAULTS: dict[str, Any] = {
     "fulfilment": {"poll_minutes": 15, "compensation_factor": 0.5, "revision_minutes": 15},
+    "order_queue": {"consumers": 4, "message_seconds": {"dist": "fixed", "value": 0}, "poll_seconds": 60},
     "demand": {"orders_per_day": 0, "priority_mix": {"5": 1}, "product_mix": {}, "future_dated_rate": 0.0,
                "future_days": {"dist": "fixed", "value": 7}, "modify_rate": 0.0},
     "explicit_orders": [],

@@ -428,6 +428,27 @@ def test_the_seed_rules_scenario_names_priorities_and_moves_an_asset(seed_rules)
     assert check(seed_rules.con).ok
 
 
+def test_the_order_queue_hands_control_back_and_takes_the_most_urgent_message_first(seed_rules):
+    """Seed 004: the CRM drops an order into the queue and gives control back at once (Submitted at the
+    moment of submission); priority is honoured by the queue, not only by fulfilment: one consumer, two
+    minutes a message, three orders dropped at 14:00 with the Urgent one last."""
+    received = seed_rules.sql("""
+        SELECT s.external_id, strftime(s.submitted_at, '%H:%M:%S') AS submitted,
+               strftime(s.received_at, '%H:%M:%S') AS received, s.queue_status,
+               strftime(o.released_at, '%H:%M:%S') AS released
+        FROM service_orders s JOIN (SELECT order_id, released_at FROM service_orders) o USING (order_id)
+        WHERE s.external_id LIKE 'QUEUE-%' ORDER BY s.received_at""").rows()
+    assert [r[0] for r in received] == ["QUEUE-URGENT", "QUEUE-LOW-1", "QUEUE-LOW-2"]
+    assert {r[1] for r in received} == {"14:00:00"}
+    assert [r[2] for r in received] == ["14:02:00", "14:04:00", "14:06:00"]
+    assert all(r[3] == "Received" for r in received)
+    assert [r[4] for r in received] == [r[2] for r in received]  # order management releases from receipt
+    logged = seed_rules.sql("""SELECT e.activity, e.detail FROM events e JOIN service_orders s ON s.order_id = e.object_id
+                               WHERE s.external_id = 'QUEUE-LOW-2' ORDER BY e.seq""").rows()
+    assert logged[:3] == [("Order Submitted", "new priority 3"), ("Order Received", "queued 360 s, consumer 0"),
+                          ("Order Released", None)]
+
+
 def test_the_seed_rules_billing_run_overruns_and_the_probe_says_so(seed_rules):
     """Jobs take time (the scenario's cost model): Invoice Production takes 30 s plus its time per
     account, each job of the chain starts when the one before ended, and the 07:00 probe finds the run

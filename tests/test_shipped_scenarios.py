@@ -72,6 +72,13 @@ RECORDED_FOR_THE_SEEDS = {
         "end then, chained jobs start when the one before ended, a job signalled by another starts when that one "
         "is done, so every moment downstream of a job (billing documents, postings, files, communications, the "
         "draws taken at those moments) moved; the probe Billing Run Not Completed asks for ended_at <= $now"),
+    "order queue": (
+        "every scenario with service orders: service_orders, queue_consumers, events, job_runs, wakeups, counters, "
+        "run_info, summary.json",
+        "seed 004: the CRM drops each order into the order queue and its consumers hand it to order management; "
+        "service_orders carries queue_status, message_s, dequeued_at, received_at, queue_consumer, the Order Queue "
+        "daemon logs Order Received (its wake-ups and job runs are new); with the default queue (four consumers, "
+        "instant messages) every order is received the second it was submitted, so no release, start or end moved"),
 }
 
 

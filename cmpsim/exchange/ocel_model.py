@@ -128,7 +128,7 @@ LIFECYCLE = (
     "Item Dispatched", "Item Failed", "Charge Created",
     "Enrolment Requested", "Device Enrolled", "Enrolment Failed", "Unenrolment Requested", "Device Unenrolled",
     "Unenrolment Rejected",
-    "Order Submitted", "Revision Submitted", "Order Rejected", "Order Released", "Fulfilment Started",
+    "Order Submitted", "Revision Submitted", "Order Rejected", "Order Received", "Order Released", "Fulfilment Started",
     "Fulfilment Suspended", "Line Added", "Line Removed", "Line Redo", "Line Repriced", "Revision Applied",
     "Revision Rejected", "Revision Discarded", "Fulfilment Resumed", "Line Complete", "Line Failed", "Asset Active",
     "Asset Suspended", "Asset Moving", "Asset Disconnected", "Order Complete", "Order Error", "Order Failed",

@@ -9,6 +9,7 @@ from cmpsim.engine import Every, Step, in_domain
 from cmpsim.fulfilment.capture import capture_step
 from cmpsim.fulfilment.fulfil import fulfilment_due, fulfilment_step, fulfilment_wake_at
 from cmpsim.fulfilment.installed import installed_base
+from cmpsim.fulfilment.orderqueue import order_queue_due, order_queue_step, order_queue_wake_at
 from cmpsim.fulfilment.tables import DDL
 from cmpsim.scenario import Scenario
 from cmpsim.store import Store
@@ -42,6 +43,9 @@ def load_reference(store: Store, scenario: Scenario) -> None:
     store.insert("fulfilment_workers", pl.DataFrame({
         "worker": range(service["fulfilment"]["workers"]),
         "busy_until": [scenario.start] * service["fulfilment"]["workers"]}))
+    store.insert("queue_consumers", pl.DataFrame({
+        "consumer": range(service["order_queue"]["consumers"]),
+        "busy_until": [scenario.start] * service["order_queue"]["consumers"]}))
 
 
 def steps(scenario: Scenario) -> list[Step]:
@@ -52,8 +56,11 @@ def steps(scenario: Scenario) -> list[Step]:
         return []  # no order can ever arrive: the installed base is billed, nothing is fulfilled
     capture_s = scenario["schedules"]["agentview_interval_minutes"] * 60
     poll_s = scenario["service"]["fulfilment"]["poll_minutes"] * 60
+    queue_s = scenario["service"]["order_queue"]["poll_seconds"]
     return in_domain([
         Step("CRM Order Capture", "user", Every(capture_s, capture_s), capture_step),
+        Step("Order Queue", "daemon", Every(queue_s, queue_s), order_queue_step, due=order_queue_due,
+             due_on_state_only=True, wake_at=order_queue_wake_at),
         Step("Order Fulfilment", "daemon", Every(poll_s, poll_s), fulfilment_step, due=fulfilment_due,
              wake_at=fulfilment_wake_at),
     ], "service")

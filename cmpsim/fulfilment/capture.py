@@ -18,6 +18,7 @@ import polars as pl
 from cmpsim.arrivals import arrivals_in, random_account_ids
 from cmpsim.fulfilment import pricelists
 from cmpsim.fulfilment.jobs import epoch_s, epoch_ts, sync_public_lines
+from cmpsim.fulfilment.orderqueue import dequeue, message_seconds
 from cmpsim.fulfilment.workqueue import work_queue
 from cmpsim.randomness import draw
 from cmpsim.store import registered
@@ -47,6 +48,7 @@ def capture_step(sim) -> int:
         seq=pl.int_range(1, orders.height + 1) + base)
     lines = pl.concat([explicit_lines, random_lines]).join(orders.select("source_no", "order_id"), on="source_no")
     _record(sim, orders, lines)
+    dequeue(sim)  # the order queue's consumers listen: they take what was dropped at once
     return orders.height
 
 
@@ -255,6 +257,8 @@ def _insert(sim, orders: pl.DataFrame, lines: pl.DataFrame) -> None:
         .then(pl.lit("base")).otherwise("order_type"),
         shown_type=pl.when((pl.col("order_type") == "new") & (pl.col("due_s") > pl.col("submitted_s")))
         .then(pl.lit("future-dated")).otherwise("order_type"))
+    # Dropped into the order queue (orderqueue.py); each message's processing time drawn now.
+    orders = orders.with_columns(message_s=pl.Series(message_seconds(sim, orders.height), dtype=pl.Int64))
     lines = lines.join(orders.select("order_id", "status"), on="order_id").with_columns(
         line_no=pl.col("line_ref").rank("ordinal").over("order_id").cast(pl.Int32),
         depends_on_order=pl.when(pl.col("depends_on_line").is_not_null()).then("base_order_id"))
@@ -268,7 +272,8 @@ def _insert(sim, orders: pl.DataFrame, lines: pl.DataFrame) -> None:
     con.execute("""
         INSERT INTO service_orders SELECT order_id, external_id, seq, base_order_id, processed_as,
                ?::TIMESTAMP + to_seconds(submitted_s), ?::TIMESTAMP + to_seconds(due_s), NULL, NULL,
-               CASE WHEN order_type = 'supplemental' THEN status END
+               CASE WHEN order_type = 'supplemental' THEN status END,
+               CASE WHEN status <> 'Rejected' THEN 'Queued' END, message_s, NULL, NULL, NULL
         FROM _so ORDER BY order_id""", [start, start])
     con.execute("""
         INSERT INTO service_lines SELECT l.order_id, l.line_no, l.line_ref, l.parent_ref, l.product_id,
@@ -312,7 +317,9 @@ def _discard_pending_revisions(sim, follow_ons: pl.DataFrame) -> None:
         return
     ids = [order_id for order_id, _, _ in discarded]
     with registered(con, "_discarded", pl.DataFrame({"order_id": ids}).to_arrow()):
-        con.execute("UPDATE service_orders SET revision_status = 'Discarded' "
+        # A revision still in the order queue is taken out of it: order management never sees it.
+        con.execute("UPDATE service_orders SET revision_status = 'Discarded', queue_status = CASE queue_status "
+                    "WHEN 'Queued' THEN 'Withdrawn' ELSE queue_status END "
                     "WHERE order_id IN (SELECT order_id FROM _discarded)")
         con.execute("UPDATE service_lines SET status = 'Discarded' WHERE order_id IN (SELECT order_id FROM _discarded)")
         sync_public_lines(sim, "SELECT order_id FROM _discarded")

@@ -4,7 +4,8 @@ Each line of a released order becomes one fulfilment job: a worker carries the l
 configured steps one after another, so the job's duration is the sum of the steps' durations
 (drawn when the line is released) and the point of no return falls at a known offset into it.
 At every poll the daemon, in this order:
-1. releases the orders now due (a future-dated order at its due date; a follow-on order once the
+1. releases the orders now due (received from the order queue, `orderqueue`; a future-dated order
+   at its due date; a follow-on order once the
    base lines it depends on are complete), judging each line's action against its asset;
 2. schedules the window since the last poll with `scheduling.schedule_window`: higher priority
    first among jobs not started, FIFO within a priority, no pre-emption — exact for every job
@@ -29,10 +30,11 @@ from cmpsim.fulfilment.scheduling import schedule_window
 from cmpsim.fulfilment.workqueue import work_queue
 
 ORDERS = """
-    SELECT count(*) FILTER (WHERE o.status = 'Pending') AS revisions,
-           min(s.due_at) FILTER (WHERE o.status = 'Submitted') AS next_due
+    SELECT count(*) FILTER (WHERE o.status = 'Pending' AND s.received_at <= $now) AS revisions,
+           min(CASE WHEN o.status = 'Submitted' THEN greatest(s.due_at, s.received_at) ELSE s.received_at END)
+               FILTER (WHERE o.status = 'Submitted' OR s.received_at > $now) AS next_due
     FROM service_orders s JOIN orders o USING (order_id)
-    WHERE o.kind = 'service' AND o.status IN ('Pending', 'Submitted')"""
+    WHERE o.kind = 'service' AND o.status IN ('Pending', 'Submitted') AND s.received_at IS NOT NULL"""
 
 
 def _state(sim) -> dict:
@@ -43,7 +45,7 @@ def _state(sim) -> dict:
     queue = work_queue(sim)
     key = (sim.wake_no, queue.orders_changed)
     if queue.orders_look[0] != key:
-        revisions, next_due = sim.con.execute(ORDERS).fetchall()[0]
+        revisions, next_due = sim.con.execute(ORDERS, {"now": sim.now}).fetchall()[0]
         queue.orders_look = (key, revisions, sim.second_of(next_due))
     queued, next_end, first_free, next_release = queue.look(sim.now_s)
     _, revisions, next_due = queue.orders_look
@@ -118,13 +120,14 @@ def released(sim) -> int:
             WHERE f.depends_on_order IS NOT NULL AND f.status = 'Submitted' GROUP BY f.order_id),
         due AS (
             SELECT s.order_id, s.seq, o.priority,
-                   greatest(s.submitted_at, s.due_at, coalesce(d.done_at, s.submitted_at)) AS release_at
+                   greatest(s.received_at, s.due_at, coalesce(d.done_at, s.received_at)) AS release_at
             FROM service_orders s JOIN orders o USING (order_id) LEFT JOIN deps d USING (order_id)
-            WHERE o.kind = 'service' AND o.status = 'Submitted' AND s.due_at <= ? AND coalesce(d.ready, true))
+            WHERE o.kind = 'service' AND o.status = 'Submitted' AND s.received_at <= $now AND s.due_at <= $now
+              AND coalesce(d.ready, true))
         SELECT d.order_id, d.seq, d.priority, {epoch_s(sim, 'd.release_at')} AS release_s, l.line_no,
                l.line_ref, l.product_id, l.action, l.asset_id, l.location
         FROM due d JOIN service_lines l USING (order_id) WHERE l.status = 'Submitted'
-        ORDER BY d.seq, l.line_no""", [sim.now])
+        ORDER BY d.seq, l.line_no""", {"now": sim.now})
     if lines.height == 0:
         return 0
     work_queue(sim).orders_changed += 1

@@ -43,7 +43,7 @@ def apply_revisions(sim) -> int:
                    AS earlier_pending
         FROM service_orders r JOIN service_orders s USING (order_id) JOIN orders o ON o.order_id = r.order_id
              JOIN orders b ON b.order_id = r.base_order_id
-        WHERE o.status = 'Pending' ORDER BY s.seq""", [sim.now])
+        WHERE o.status = 'Pending' AND r.received_at <= ? ORDER BY s.seq""", [sim.now, sim.now])
     if pending.height == 0:
         return 0
     verdicts = pending.with_columns(reason=pl.when(pl.col("base_type") == "supplemental")

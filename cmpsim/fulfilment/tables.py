@@ -10,7 +10,9 @@ CREATE TABLE IF NOT EXISTS service_prices (
 CREATE TABLE IF NOT EXISTS service_orders (
     order_id VARCHAR NOT NULL, external_id VARCHAR, seq BIGINT NOT NULL, base_order_id VARCHAR,
     processed_as VARCHAR NOT NULL, submitted_at TIMESTAMP NOT NULL, due_at TIMESTAMP NOT NULL,
-    released_at TIMESTAMP, started_at TIMESTAMP, revision_status VARCHAR);
+    released_at TIMESTAMP, started_at TIMESTAMP, revision_status VARCHAR, queue_status VARCHAR, message_s BIGINT,
+    dequeued_at TIMESTAMP, received_at TIMESTAMP, queue_consumer INTEGER);
+CREATE TABLE IF NOT EXISTS queue_consumers (consumer INTEGER NOT NULL, busy_until TIMESTAMP NOT NULL);
 CREATE TABLE IF NOT EXISTS service_lines (
     order_id VARCHAR NOT NULL, line_no INTEGER NOT NULL, line_ref VARCHAR NOT NULL, parent_ref VARCHAR,
     product_id VARCHAR NOT NULL, is_bundle BOOLEAN NOT NULL, action VARCHAR NOT NULL,

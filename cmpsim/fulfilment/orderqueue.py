@@ -1,0 +1,107 @@
+"""The order queue between the CRM and order management (seed 004: the JMS queue in front of AIA).
+
+When a CRM user submits an order, the CRM drops it into the queue and hands control back at once:
+CRM Order Capture records the order as Submitted (or Pending, a revision) with `queue_status`
+Queued and the time its message takes to process (`message_s`, drawn from
+`service.order_queue.message_seconds`: the connector's transformation and the hand-over to order
+management). The Order Queue daemon is the queue's consumers: a limited number
+(`order_queue.consumers`) each take one message at a time, the highest JMS priority first (the
+order's priority, 0-9), the earliest enqueued within a priority, never pre-empting one begun
+(`scheduling.schedule_window`, the same rule as the fulfilment workers). A message taken is
+`Dequeued`; at the end of its processing order management has the order (`received_at`), and
+the first poll after that logs "Order Received" (with its wait and consumer) and marks it
+`Received`. Fulfilment releases and revises an order once it is received (`received_at` has passed),
+from that moment. Consumers take messages at each poll and as soon as the CRM has dropped some:
+order management can have an order the second it was submitted.
+
+A message enqueued before the daemon saw it (the CRM records its users' submissions in batches)
+is taken from the moment it was enqueued when a consumer was free then: the queue loses no time to
+the batching, so a queue with free consumers and instant messages delivers every order the
+second it was submitted.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+
+from cmpsim.fulfilment.jobs import epoch_s, epoch_ts
+from cmpsim.fulfilment.scheduling import schedule_window
+from cmpsim.randomness import draw
+from cmpsim.store import registered
+
+LOOK = """
+    SELECT count(*) FILTER (WHERE queue_status = 'Queued'),
+           min(received_at) FILTER (WHERE queue_status = 'Dequeued'),
+           (SELECT min(busy_until) FROM queue_consumers)
+    FROM service_orders WHERE queue_status IN ('Queued', 'Dequeued')"""
+
+
+def message_seconds(sim, n: int) -> np.ndarray:
+    """How long each of `n` messages enqueued now takes a consumer, in whole seconds."""
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    spec = sim.scenario["service"]["order_queue"]["message_seconds"]
+    return np.round(draw(spec, sim.rng("order_queue.messages"), n)).astype(np.int64)
+
+
+def order_queue_wake_at(sim) -> int | None:
+    """The first second the consumers have something to do: a consumer frees up for a queued message,
+    or a message's processing ends."""
+    queued, next_received, first_free = sim.con.execute(LOOK).fetchall()[0]
+    moments = [sim.second_of(next_received), sim.second_of(first_free) if queued else None]
+    return min((m for m in moments if m is not None), default=None)
+
+
+def order_queue_due(sim) -> bool:
+    moment = order_queue_wake_at(sim)
+    return moment is not None and moment <= sim.now_s
+
+
+def order_queue_step(sim) -> int:
+    return dequeue(sim) + _receive(sim)
+
+
+def dequeue(sim) -> int:
+    """Consumers take the queued messages, highest priority first, from when each was enqueued: at every
+    poll, and as soon as CRM Order Capture has put orders in the queue (the consumers listen to it)."""
+    queued = sim.store.frame(f"""
+        SELECT s.order_id, s.seq, o.priority, {epoch_s(sim, 's.submitted_at')} AS release_s, s.message_s
+        FROM service_orders s JOIN orders o USING (order_id)
+        WHERE s.queue_status = 'Queued' ORDER BY s.seq""")
+    if queued.height == 0:
+        return 0
+    consumers = sim.con.execute(f"SELECT consumer, {epoch_s(sim, 'busy_until')} FROM queue_consumers "
+                                "ORDER BY consumer").fetchall()
+    busy = np.asarray([b for _, b in consumers], dtype=np.int64)
+    t0 = min(int(queued["release_s"].min()), int(busy.min()), sim.now_s)
+    plan = schedule_window(queued["release_s"].to_numpy(), queued["priority"].to_numpy(), queued["seq"].to_numpy(),
+                           queued["message_s"].to_numpy(), busy, t0, sim.now_s + 1)
+    if len(plan.job_index) == 0:
+        return 0
+    taken = pl.DataFrame({"order_id": queued["order_id"].to_numpy()[plan.job_index], "start_s": plan.start_s,
+                          "end_s": plan.end_s, "consumer": plan.worker})
+    con = sim.con
+    with registered(con, "_taken", taken.to_arrow()):
+        con.execute(f"""UPDATE service_orders SET queue_status = 'Dequeued', dequeued_at = {epoch_ts(sim, 't.start_s')},
+                               received_at = {epoch_ts(sim, 't.end_s')}, queue_consumer = t.consumer
+                        FROM _taken t WHERE service_orders.order_id = t.order_id""")
+    with registered(con, "_busy", pl.DataFrame({"consumer": [c for c, _ in consumers],
+                                                "busy_s": plan.busy_until_s}).to_arrow()):
+        con.execute(f"""UPDATE queue_consumers SET busy_until = {epoch_ts(sim, 'b.busy_s')} FROM _busy b
+                        WHERE queue_consumers.consumer = b.consumer""")
+    return taken.height
+
+
+def _receive(sim) -> int:
+    """Messages processed by now: order management has the order."""
+    received = sim.con.execute(f"""
+        UPDATE service_orders SET queue_status = 'Received'
+        WHERE queue_status = 'Dequeued' AND received_at <= ?
+        RETURNING received_at, order_id,
+                  'queued ' || ({epoch_s(sim, 'received_at')} - {epoch_s(sim, 'submitted_at')})::VARCHAR
+                  || ' s, consumer ' || queue_consumer::VARCHAR, seq""", [sim.now]).fetchall()
+    received.sort(key=lambda r: (r[0], r[3]))
+    sim.store.record_events_at([r[0] for r in received], "order", [r[1] for r in received], "Order Received",
+                               sim.current_job, [r[2] for r in received])
+    return len(received)
