@@ -161,6 +161,7 @@ PRODUCT_DEFAULTS = {"serialised": False, "manufacturer": "", "enrolable": False}
 SERVICE_DEFAULTS: dict[str, Any] = {
     "fulfilment": {"poll_minutes": 15, "compensation_factor": 0.5, "revision_minutes": 15},
     "order_queue": {"consumers": 4, "message_seconds": {"dist": "fixed", "value": 0}, "poll_seconds": 60},
+    "fallout": {"rate": 0.0, "operators": 2, "handling_minutes": {"dist": "fixed", "value": 30}, "poll_minutes": 15},
     "demand": {"orders_per_day": 0, "priority_mix": {"5": 1}, "product_mix": {}, "future_dated_rate": 0.0,
                "future_days": {"dist": "fixed", "value": 7}, "modify_rate": 0.0},
     "explicit_orders": [],
@@ -657,6 +658,14 @@ def _service_problems(data: dict[str, Any], listed: set[str]) -> Iterator[tuple[
     for key in service["demand"]["product_mix"]:
         if key not in products:
             yield (["service", "demand", "product_mix", key], "a product of the service catalogue", repr(key))
+    for i, order in enumerate(service["explicit_orders"]):
+        for j, line in enumerate(order["lines"]):
+            if "fallout" in line and line["fallout"]["step"] not in steps:
+                yield (["service", "explicit_orders", i, "lines", j, "fallout", "step"],
+                       f"one of the steps {', '.join(steps)}", repr(line["fallout"]["step"]))
+    outcomes = service["fallout"].get("outcomes")
+    if outcomes is not None and not sum(outcomes.values()) > 0:
+        yield (["service", "fallout", "outcomes"], "at least one weight above 0", repr(dict(outcomes)))
     bundles = {p["id"] for p in service["products"] if p["bundle"]}
     for key in service.get("installed_base", {}).get("product_mix", {}):
         if key not in products or key in bundles:

@@ -443,10 +443,65 @@ def test_the_order_queue_hands_control_back_and_takes_the_most_urgent_message_fi
     assert [r[2] for r in received] == ["14:02:00", "14:04:00", "14:06:00"]
     assert all(r[3] == "Received" for r in received)
     assert [r[4] for r in received] == [r[2] for r in received]  # order management releases from receipt
-    logged = seed_rules.sql("""SELECT e.activity, e.detail FROM events e JOIN service_orders s ON s.order_id = e.object_id
-                               WHERE s.external_id = 'QUEUE-LOW-2' ORDER BY e.seq""").rows()
+    logged = seed_rules.sql("""
+        SELECT e.activity, e.detail FROM events e JOIN service_orders s ON s.order_id = e.object_id
+        WHERE s.external_id = 'QUEUE-LOW-2' ORDER BY e.seq""").rows()
     assert logged[:3] == [("Order Submitted", "new priority 3"), ("Order Received", "queued 360 s, consumer 0"),
                           ("Order Released", None)]
+    # The way back: order management's status reaches the CRM's copy of every order, never before it
+    # happened (Discarded, Rejected: decided by the CRM itself).
+    copies = seed_rules.sql("""
+        SELECT o.status, s.crm_status, s.crm_updated_at >= coalesce(o.completed_at, s.submitted_at)
+        FROM orders o JOIN service_orders s USING (order_id)""").rows()
+    assert {status for status, _, _ in copies} >= {"Complete", "Applied", "Rejected", "Discarded"}
+    assert all(status == crm and later for status, crm, later in copies)
+
+
+def test_failed_steps_go_to_fallout_and_the_operator_retries_fixes_or_cancels(seed_rules):
+    """A failed step sends the line to the fallout queue, not to Failed: the operator (one, a shift a task)
+    takes the tasks one at a time, most urgent first, and retries the line from the failed step (it may
+    fail again), fixes it (it goes on and cannot) or cancels it (its done steps undone, latest first)."""
+    jobs = {(r[0], r[1]): r[2:] for r in seed_rules.sql("""
+        SELECT s.external_id, row_number() OVER (PARTITION BY j.order_id, j.line_no ORDER BY j.job_no) AS n,
+               j.kind, j.steps, j.fallout_step, j.release_at
+        FROM fulfilment_jobs j JOIN service_orders s USING (order_id)
+        WHERE s.external_id LIKE 'FALL-%' AND j.line_no = 1""").rows()}
+    tasks = {r[0]: r[1:] for r in seed_rules.sql("""
+        SELECT s.external_id, t.step, t.outcome, t.queued_at, t.ended_at FROM fallout_tasks t
+        JOIN service_orders s USING (order_id) WHERE s.external_id LIKE 'FALL-%'""").rows()}
+    assert {k: v[:2] for k, v in tasks.items()} == {
+        "FALL-RETRY": ("Provision", "retry"), "FALL-FIX": ("Activate", "fix"), "FALL-CANCEL": ("Activate", "cancel")}
+    # The failed job ends with the failed step; the task is queued then; the line goes on when it ends.
+    assert jobs[("FALL-RETRY", 1)][:3] == ("fulfil", ["Design", "Provision"], "Provision")
+    assert jobs[("FALL-RETRY", 2)][:3] == ("fulfil", ["Provision", "Activate"], None)
+    assert jobs[("FALL-FIX", 2)][:3] == ("fulfil", ["Activate"], None)
+    assert jobs[("FALL-CANCEL", 2)][:3] == ("compensate", ["Undo Provision", "Undo Design"], None)
+    for case, second in (("FALL-RETRY", 2), ("FALL-FIX", 2), ("FALL-CANCEL", 2)):
+        assert jobs[(case, second)][3] == tasks[case][3]
+    lines = dict(seed_rules.sql("""SELECT s.external_id || ' ' || l.line_ref, l.status || coalesce(': ' || l.reason, '')
+                                   FROM service_lines l JOIN service_orders s USING (order_id)
+                                   WHERE s.external_id LIKE 'FALL-%'""").rows())
+    assert lines == {"FALL-RETRY 1": "Complete", "FALL-FIX 1": "Complete",
+                     "FALL-CANCEL 1": "Cancelled: cancelled in fallout: Activate failed", "FALL-CANCEL 2": "Complete"}
+    logged = seed_rules.sql("""SELECT e.activity FROM events e JOIN service_orders s ON s.order_id = e.object_id
+                               WHERE s.external_id = 'FALL-CANCEL' AND e.activity LIKE '%Fallout%' ORDER BY e.seq""")
+    assert logged["activity"].to_list() == ["Line Fallout", "Fallout Cancelled"]
+    # Explicit orders fail only where scripted; random ones at the scenario's rate.
+    named = seed_rules.sql("""SELECT DISTINCT s.external_id FROM fallout_tasks t JOIN service_orders s USING (order_id)
+                              WHERE s.external_id IS NOT NULL""")["external_id"].to_list()
+    assert sorted(named) == ["FALL-CANCEL", "FALL-FIX", "FALL-RETRY"]
+    assert seed_rules.sql("""SELECT count(*) FROM fallout_tasks t JOIN service_orders s USING (order_id)
+                             WHERE s.external_id IS NULL""").item() > 0
+    # One operator, one task at a time; none started while a more urgent one was waiting.
+    all_tasks = seed_rules.sql("SELECT task_no, priority, queued_at, started_at, ended_at FROM fallout_tasks "
+                               "ORDER BY started_at").rows()
+    assert all(b[3] >= a[4] for a, b in zip(all_tasks, all_tasks[1:], strict=False))
+    assert not [(t, u) for t in all_tasks for u in all_tasks
+                if u[2] <= t[3] < u[3] and u[1] > t[1]]
+    # The slow desk leaves a task waiting over four hours: the probe Fallout Backlog raises its alert.
+    breached = seed_rules.sql("SELECT count(*) FROM probe_results WHERE probe = 'Fallout Backlog' AND breached").item()
+    assert breached > 0
+    assert check(seed_rules.con).ok
 
 
 def test_the_seed_rules_billing_run_overruns_and_the_probe_says_so(seed_rules):

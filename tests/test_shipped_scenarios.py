@@ -79,6 +79,13 @@ RECORDED_FOR_THE_SEEDS = {
         "service_orders carries queue_status, message_s, dequeued_at, received_at, queue_consumer, the Order Queue "
         "daemon logs Order Received (its wake-ups and job runs are new); with the default queue (four consumers, "
         "instant messages) every order is received the second it was submitted, so no release, start or end moved"),
+    "fallout and status updates back to the CRM": (
+        "every scenario: run_info, probe_results (and what follows a probe: events, comms); every scenario with "
+        "service orders: service_orders, fulfilment_jobs, events, job_runs, wakeups, counters",
+        "seed 004 and issue 20: fulfilment_jobs carries fallout_step (null: no step failed, the default rate is "
+        "0), the baseline's probe Fallout Backlog is evaluated at 09:00, 13:00 and 17:00 (never breached there), "
+        "the Order Queue daemon sends order management's status changes back to service_orders.crm_status and "
+        "crm_updated_at at its polls (so it wakes more often); seed-rules: its scripted and random fallouts"),
 }
 
 

@@ -21,7 +21,7 @@ ORDER_STATES = """CASE WHEN o.status = 'Complete' AND failed.order_id IS NOT NUL
                             WHEN 'Discarded' THEN 'cancelled' ELSE 'acknowledged' END END"""
 ITEM_STATES = """CASE l.status WHEN 'Complete' THEN 'completed' WHEN 'Failed' THEN 'failed'
                      WHEN 'Rejected' THEN 'rejected' WHEN 'In Progress' THEN 'inProgress'
-                     WHEN 'Cancelled' THEN 'cancelled' WHEN 'Discarded' THEN 'cancelled'
+                     WHEN 'Cancelled' THEN 'cancelled' WHEN 'Discarded' THEN 'cancelled' WHEN 'Fallout' THEN 'held'
                      WHEN 'Applied' THEN 'completed' ELSE 'acknowledged' END"""
 ACTIONS = """CASE l.action WHEN 'Add' THEN 'add' WHEN 'Move-Add' THEN 'add' WHEN 'Delete' THEN 'delete'
                  WHEN 'Move-Delete' THEN 'delete' ELSE 'modify' END"""

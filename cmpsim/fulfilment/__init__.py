@@ -7,6 +7,7 @@ import polars as pl
 
 from cmpsim.engine import Every, Step, in_domain
 from cmpsim.fulfilment.capture import capture_step
+from cmpsim.fulfilment.fallout import fallout_due, fallout_step, fallout_wake_at
 from cmpsim.fulfilment.fulfil import fulfilment_due, fulfilment_step, fulfilment_wake_at
 from cmpsim.fulfilment.installed import installed_base
 from cmpsim.fulfilment.orderqueue import order_queue_due, order_queue_step, order_queue_wake_at
@@ -43,6 +44,9 @@ def load_reference(store: Store, scenario: Scenario) -> None:
     store.insert("fulfilment_workers", pl.DataFrame({
         "worker": range(service["fulfilment"]["workers"]),
         "busy_until": [scenario.start] * service["fulfilment"]["workers"]}))
+    store.insert("fallout_operators", pl.DataFrame({
+        "operator": range(service["fallout"]["operators"]),
+        "busy_until": [scenario.start] * service["fallout"]["operators"]}))
     store.insert("queue_consumers", pl.DataFrame({
         "consumer": range(service["order_queue"]["consumers"]),
         "busy_until": [scenario.start] * service["order_queue"]["consumers"]}))
@@ -57,10 +61,12 @@ def steps(scenario: Scenario) -> list[Step]:
     capture_s = scenario["schedules"]["agentview_interval_minutes"] * 60
     poll_s = scenario["service"]["fulfilment"]["poll_minutes"] * 60
     queue_s = scenario["service"]["order_queue"]["poll_seconds"]
+    desk_s = service["fallout"]["poll_minutes"] * 60
     return in_domain([
         Step("CRM Order Capture", "user", Every(capture_s, capture_s), capture_step),
         Step("Order Queue", "daemon", Every(queue_s, queue_s), order_queue_step, due=order_queue_due,
-             due_on_state_only=True, wake_at=order_queue_wake_at),
+             due_on_state_only=True, wake_at=order_queue_wake_at, reads_pending="events"),
         Step("Order Fulfilment", "daemon", Every(poll_s, poll_s), fulfilment_step, due=fulfilment_due,
              wake_at=fulfilment_wake_at),
-    ], "service")
+    ] + ([Step("Fallout Desk", "user", Every(desk_s, desk_s), fallout_step, due=fallout_due, due_on_state_only=True,
+               wake_at=fallout_wake_at)] if service["fallout"]["rate"] > 0 else []), "service")

@@ -273,8 +273,9 @@ def _insert(sim, orders: pl.DataFrame, lines: pl.DataFrame) -> None:
         INSERT INTO service_orders SELECT order_id, external_id, seq, base_order_id, processed_as,
                ?::TIMESTAMP + to_seconds(submitted_s), ?::TIMESTAMP + to_seconds(due_s), NULL, NULL,
                CASE WHEN order_type = 'supplemental' THEN status END,
-               CASE WHEN status <> 'Rejected' THEN 'Queued' END, message_s, NULL, NULL, NULL
-        FROM _so ORDER BY order_id""", [start, start])
+               CASE WHEN status <> 'Rejected' THEN 'Queued' END, message_s, NULL, NULL, NULL,
+               status, ?::TIMESTAMP + to_seconds(submitted_s)
+        FROM _so ORDER BY order_id""", [start, start, start])
     con.execute("""
         INSERT INTO service_lines SELECT l.order_id, l.line_no, l.line_ref, l.parent_ref, l.product_id,
                coalesce(l.is_bundle, false), l.action, nullif(nullif(l.price_list, ''), '-'), l.resolved_price_list,
@@ -316,11 +317,13 @@ def _discard_pending_revisions(sim, follow_ons: pl.DataFrame) -> None:
     if not discarded:
         return
     ids = [order_id for order_id, _, _ in discarded]
-    with registered(con, "_discarded", pl.DataFrame({"order_id": ids}).to_arrow()):
-        # A revision still in the order queue is taken out of it: order management never sees it.
-        con.execute("UPDATE service_orders SET revision_status = 'Discarded', queue_status = CASE queue_status "
-                    "WHEN 'Queued' THEN 'Withdrawn' ELSE queue_status END "
-                    "WHERE order_id IN (SELECT order_id FROM _discarded)")
+    frame = pl.DataFrame({"order_id": ids, "at": [at for _, at, _ in discarded]})
+    with registered(con, "_discarded", frame.to_arrow()):
+        # A revision still in the order queue is taken out of it: order management never sees it. The
+        # CRM discarded it itself: its copy says so at once.
+        con.execute("UPDATE service_orders SET revision_status = 'Discarded', crm_status = 'Discarded', "
+                    "crm_updated_at = d.at, queue_status = CASE queue_status WHEN 'Queued' THEN 'Withdrawn' "
+                    "ELSE queue_status END FROM _discarded d WHERE service_orders.order_id = d.order_id")
         con.execute("UPDATE service_lines SET status = 'Discarded' WHERE order_id IN (SELECT order_id FROM _discarded)")
         sync_public_lines(sim, "SELECT order_id FROM _discarded")
     sim.store.record_events_at([at for _, at, _ in discarded], "order", ids, "Revision Discarded", sim.current_job,

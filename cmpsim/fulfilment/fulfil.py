@@ -24,6 +24,7 @@ import polars as pl
 
 from cmpsim.fulfilment import assets as asset_rules
 from cmpsim.fulfilment.effects import apply_line_effects
+from cmpsim.fulfilment.fallout import fell_out, scripted_fallouts
 from cmpsim.fulfilment.jobs import epoch_s, epoch_ts, finish_orders, named_assets, queue_jobs, sync_public_lines
 from cmpsim.fulfilment.revisions import apply_revisions
 from cmpsim.fulfilment.scheduling import schedule_window
@@ -119,13 +120,13 @@ def released(sim) -> int:
             JOIN order_lines p ON p.order_id = b.order_id AND p.line_no = b.line_no
             WHERE f.depends_on_order IS NOT NULL AND f.status = 'Submitted' GROUP BY f.order_id),
         due AS (
-            SELECT s.order_id, s.seq, o.priority,
+            SELECT s.order_id, s.seq, o.priority, s.external_id,
                    greatest(s.received_at, s.due_at, coalesce(d.done_at, s.received_at)) AS release_at
             FROM service_orders s JOIN orders o USING (order_id) LEFT JOIN deps d USING (order_id)
             WHERE o.kind = 'service' AND o.status = 'Submitted' AND s.received_at <= $now AND s.due_at <= $now
               AND coalesce(d.ready, true))
         SELECT d.order_id, d.seq, d.priority, {epoch_s(sim, 'd.release_at')} AS release_s, l.line_no,
-               l.line_ref, l.product_id, l.action, l.asset_id, l.location
+               l.line_ref, l.product_id, l.action, l.asset_id, l.location, d.external_id
         FROM due d JOIN service_lines l USING (order_id) WHERE l.status = 'Submitted'
         ORDER BY d.seq, l.line_no""", {"now": sim.now})
     if lines.height == 0:
@@ -138,7 +139,9 @@ def released(sim) -> int:
     rejected = verdicts.filter(pl.col("verdict") == "rejected").select("order_id", line_ref="line_no",
                                                                        reason="reason")
     accepted = lines.join(rejected, on=["order_id", "line_ref"], how="anti")
-    queue_jobs(sim, accepted, kind="fulfil")
+    scripts = scripted_fallouts(sim).drop("scripted_outcome")
+    queue_jobs(sim, accepted.join(scripts, on=["external_id", "line_ref"], how="left", maintain_order="left"),
+               kind="fulfil")
     _mark_released(sim, lines.group_by("order_id").agg(release_s=pl.col("release_s").min()), rejected)
     return lines.select("order_id").n_unique()
 
@@ -205,9 +208,12 @@ def completed(sim) -> int:
         JOIN orders o USING (order_id) JOIN service_orders s USING (order_id)""")
     con.register("_ended", lines.to_arrow())
     queue.finish(ended["job_no"])
-    fulfilled = lines.filter(pl.col("kind") == "fulfil")
+    fell = pl.col("fallout_step").is_not_null()
+    fell_out(sim, lines.filter((pl.col("kind") == "fulfil") & fell))
+    fulfilled = lines.filter((pl.col("kind") == "fulfil") & ~fell)
     apply_line_effects(sim, fulfilled.sort("ended_at", "order_seq", "line_no", maintain_order=True))
-    # A fulfilled line is completed when its job ended, whatever the verdict (a compensation job's is not).
+    # A fulfilled line is completed when its job ended, whatever the verdict (a compensation job's is not,
+    # nor one that fell out).
     con.register("_line_ends", fulfilled.select("order_id", "line_no", "ended_at").to_arrow())
     sync_public_lines(sim, "SELECT order_id FROM _ended", ended_lines="_line_ends")
     finish_orders(sim, ended["order_id"].to_list())

@@ -14,6 +14,10 @@ the first poll after that logs "Order Received" (with its wait and consumer) and
 from that moment. Consumers take messages at each poll and as soon as the CRM has dropped some:
 order management can have an order the second it was submitted.
 
+The way back: the daemon also sends order management's status changes (released, complete, failed,
+a revision applied or rejected) back to the CRM's copy of the order (`crm_status`,
+`crm_updated_at`), first in first out, at each poll.
+
 A message enqueued before the daemon saw it (the CRM records its users' submissions in batches)
 is taken from the moment it was enqueued when a consumer was free then: the queue loses no time to
 the batching, so a queue with free consumers and instant messages delivers every order the
@@ -37,6 +41,12 @@ LOOK = """
     FROM service_orders WHERE queue_status IN ('Queued', 'Dequeued')"""
 
 
+# Status updates back to the CRM's copy of the order: what each event of order management makes it.
+CRM_STATUS = {"Order Released": "In Progress", "Order Complete": "Complete", "Order Failed": "Failed",
+              "Revision Applied": "Applied", "Revision Rejected": "Rejected"}
+CRM_CURSOR = "crm.updates_seq"  # the last event sent back to the CRM
+
+
 def message_seconds(sim, n: int) -> np.ndarray:
     """How long each of `n` messages enqueued now takes a consumer, in whole seconds."""
     if n == 0:
@@ -54,12 +64,15 @@ def order_queue_wake_at(sim) -> int | None:
 
 
 def order_queue_due(sim) -> bool:
+    """Messages to take or received, or status changes in order management the CRM has not been sent
+    (counted in the log and in the events held in memory: the look writes nothing)."""
     moment = order_queue_wake_at(sim)
-    return moment is not None and moment <= sim.now_s
+    return (moment is not None and moment <= sim.now_s) or sim.store.has_events_since(
+        sim.store.allocate(CRM_CURSOR, 0), tuple(CRM_STATUS))
 
 
 def order_queue_step(sim) -> int:
-    return dequeue(sim) + _receive(sim)
+    return dequeue(sim) + _receive(sim) + _update_crm(sim)
 
 
 def dequeue(sim) -> int:
@@ -105,3 +118,24 @@ def _receive(sim) -> int:
     sim.store.record_events_at([r[0] for r in received], "order", [r[1] for r in received], "Order Received",
                                sim.current_job, [r[2] for r in received])
     return len(received)
+
+
+def _update_crm(sim) -> int:
+    """Seed 004: order management sends status updates back to the CRM order. The updates go back in
+    the order they happened (first in, first out, whatever the priority: the seed's data-integrity
+    exception), at each poll: the CRM's copy (`crm_status`, `crm_updated_at`) follows order
+    management's status one poll later at most."""
+    cursor = sim.store.allocate(CRM_CURSOR, 0)
+    sent = sim.store.frame("""
+        SELECT e.seq, e.object_id AS order_id, e.activity FROM events e
+        WHERE e.seq > ? AND e.object_type = 'order' AND e.object_id LIKE 'SO-%'
+          AND e.activity IN (SELECT unnest(?::VARCHAR[])) ORDER BY e.seq""", [cursor, list(CRM_STATUS)])
+    if sent.height == 0:
+        return 0
+    sim.store.allocate(CRM_CURSOR, int(sent["seq"].max()) - cursor)
+    latest = sent.group_by("order_id").agg(pl.col("activity").sort_by("seq").last()).with_columns(
+        status=pl.col("activity").replace_strict(CRM_STATUS))
+    with registered(sim.con, "_crm", latest.to_arrow()):
+        sim.con.execute("""UPDATE service_orders SET crm_status = c.status, crm_updated_at = ? FROM _crm c
+                           WHERE service_orders.order_id = c.order_id""", [sim.now])
+    return sent.height

@@ -11,7 +11,8 @@ CREATE TABLE IF NOT EXISTS service_orders (
     order_id VARCHAR NOT NULL, external_id VARCHAR, seq BIGINT NOT NULL, base_order_id VARCHAR,
     processed_as VARCHAR NOT NULL, submitted_at TIMESTAMP NOT NULL, due_at TIMESTAMP NOT NULL,
     released_at TIMESTAMP, started_at TIMESTAMP, revision_status VARCHAR, queue_status VARCHAR, message_s BIGINT,
-    dequeued_at TIMESTAMP, received_at TIMESTAMP, queue_consumer INTEGER);
+    dequeued_at TIMESTAMP, received_at TIMESTAMP, queue_consumer INTEGER, crm_status VARCHAR,
+    crm_updated_at TIMESTAMP);
 CREATE TABLE IF NOT EXISTS queue_consumers (consumer INTEGER NOT NULL, busy_until TIMESTAMP NOT NULL);
 CREATE TABLE IF NOT EXISTS service_lines (
     order_id VARCHAR NOT NULL, line_no INTEGER NOT NULL, line_ref VARCHAR NOT NULL, parent_ref VARCHAR,
@@ -23,7 +24,14 @@ CREATE TABLE IF NOT EXISTS fulfilment_jobs (
     job_no BIGINT NOT NULL, order_id VARCHAR NOT NULL, line_no INTEGER NOT NULL, kind VARCHAR NOT NULL,
     priority INTEGER NOT NULL, seq BIGINT NOT NULL, release_at TIMESTAMP NOT NULL, duration_s BIGINT NOT NULL,
     steps VARCHAR[] NOT NULL, step_durations_s BIGINT[] NOT NULL, ponr_offset_s BIGINT,
-    status VARCHAR NOT NULL, worker INTEGER, started_at TIMESTAMP, ended_at TIMESTAMP, interrupted_at TIMESTAMP);
+    status VARCHAR NOT NULL, worker INTEGER, started_at TIMESTAMP, ended_at TIMESTAMP, interrupted_at TIMESTAMP,
+    fallout_step VARCHAR);
+CREATE TABLE IF NOT EXISTS fallout_tasks (
+    task_no BIGINT NOT NULL, order_id VARCHAR NOT NULL, line_no INTEGER NOT NULL, job_no BIGINT NOT NULL,
+    step VARCHAR NOT NULL, step_index INTEGER NOT NULL, priority INTEGER NOT NULL, seq BIGINT NOT NULL,
+    queued_at TIMESTAMP NOT NULL, handling_s BIGINT NOT NULL, outcome VARCHAR NOT NULL, status VARCHAR NOT NULL,
+    operator INTEGER, started_at TIMESTAMP, ended_at TIMESTAMP);
+CREATE TABLE IF NOT EXISTS fallout_operators (operator INTEGER NOT NULL, busy_until TIMESTAMP NOT NULL);
 CREATE TABLE IF NOT EXISTS fulfilment_workers (worker INTEGER NOT NULL, busy_until TIMESTAMP NOT NULL);
 CREATE TABLE IF NOT EXISTS assets (
     asset_id VARCHAR NOT NULL, account_id VARCHAR NOT NULL, product_id VARCHAR NOT NULL, state VARCHAR NOT NULL,

@@ -20,7 +20,8 @@ OPEN = ("Queued", "Running")
 SCHEMA = {"job_no": pl.Int64, "order_id": pl.String, "line_no": pl.Int32, "kind": pl.String, "priority": pl.Int32,
           "seq": pl.Int64, "release_s": pl.Int64, "duration_s": pl.Int64, "steps": pl.List(pl.String),
           "step_durations_s": pl.List(pl.Int64), "ponr_offset_s": pl.Int64, "status": pl.String,
-          "worker": pl.Int32, "started_s": pl.Int64, "ended_s": pl.Int64, "interrupted_s": pl.Int64}
+          "worker": pl.Int32, "started_s": pl.Int64, "ended_s": pl.Int64, "interrupted_s": pl.Int64,
+          "fallout_step": pl.String}
 TIMES = {"release_at": "release_s", "started_at": "started_s", "ended_at": "ended_s", "interrupted_at": "interrupted_s"}
 
 
@@ -48,7 +49,7 @@ class WorkQueue:
                 else f"{alias}.{name}"
         return ", ".join(column(c) for c in ("job_no", "order_id", "line_no", "kind", "priority", "seq", "release_at",
                                              "duration_s", "steps", "step_durations_s", "ponr_offset_s", "status",
-                                             "worker", "started_at", "ended_at", "interrupted_at"))
+                                             "worker", "started_at", "ended_at", "interrupted_at", "fallout_step"))
 
     def load(self, con) -> None:
         """The open jobs and the workers as the record holds them."""
@@ -56,7 +57,7 @@ class WorkQueue:
         columns = ", ".join(seconds.get(c, c) for c in ("job_no", "order_id", "line_no", "kind", "priority", "seq",
                                                        "release_at", "duration_s", "steps", "step_durations_s",
                                                        "ponr_offset_s", "status", "worker", "started_at",
-                                                       "ended_at", "interrupted_at"))
+                                                       "ended_at", "interrupted_at", "fallout_step"))
         self.open = con.sql(f"SELECT {columns} FROM fulfilment_jobs WHERE status IN {OPEN} ORDER BY job_no"
                             ).pl().cast(SCHEMA)
         workers = con.execute(f"SELECT worker, (epoch(busy_until) - epoch({self.start_sql}))::BIGINT "
