@@ -11,6 +11,7 @@ Importing this module makes notebooks show Altair charts as Vega-Lite, which Jup
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Sequence
 
@@ -143,6 +144,25 @@ def histogram(values: Sequence[float], title: str, bins: int = 30, unit: str = "
                          marked.mark_text(align="left", baseline="top", y=2).encode(text="text:N"))
     return _finish(view.properties(width=WIDTH, height=170), title)
 
+
+def timeline(rows: Sequence[tuple[str, dt.datetime, dt.datetime, str]], title: str,
+             colours: dict[str, str] | None = None) -> alt.Chart:
+    """When each piece of work ran (a job's run windows, an operator's tasks): one lane per name in the
+    order first met, a bar from start to end coloured by its kind (a status), its minutes in the
+    tooltip. Zooms along the time axis."""
+    lanes = list(dict.fromkeys(lane for lane, _, _, _ in rows))
+    kinds = list(dict.fromkeys(kind for _, _, _, kind in rows))
+    data = [{"lane": lane, "name": lane, "start": f"{start:%Y-%m-%dT%H:%M:%S}", "end": f"{end:%Y-%m-%dT%H:%M:%S}",
+             "series": kind, "value": round((end - start).total_seconds() / 60, 2)}
+            for lane, start, end, kind in rows]
+    y = alt.Y("lane:N", sort=lanes, title=None, axis=alt.Axis(labelLimit=220))
+    bars = alt.Chart(_data(data)).mark_bar(height={"band": 0.6}, minBandSize=2).encode(
+        y=y, x=alt.X("start:T", title=None, axis=alt.Axis(format="%d %b %H:%M", labelAngle=0)), x2="end:T",
+        color=_colours(dict.fromkeys(kinds), colours, legend=alt.Legend(orient="bottom")),
+        tooltip=[alt.Tooltip("name:N", title="title"), alt.Tooltip("series:N", title="series"),
+                 alt.Tooltip("start:T", format="%Y-%m-%d %H:%M:%S"), alt.Tooltip("end:T", format="%Y-%m-%d %H:%M:%S"),
+                 alt.Tooltip("value:Q", title="minutes", format=",.2f")])
+    return _finish(_zoomed(bars, "zoom", "x").properties(width=WIDTH, height=alt.Step(ROW + 4)), title)
 
 def _data(rows: list[dict]) -> dict:
     """Figures inline (never through Altair's data transformer and its row limit): Altair lifts them into

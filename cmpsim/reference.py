@@ -154,6 +154,7 @@ def _accounts(scenario: Scenario) -> pl.DataFrame:
             ),
             "phone": pl.Series(rng.integers(7_000_000_000, 7_999_999_999, n)).cast(pl.Utf8).str.replace(r"^", "+44"),
             "bill_cycle_day": pl.Series(cycles, dtype=pl.Int32),
+            "hardware_charges": _hardware_choice(spec, rng, n),
         }
     )
     listed = pl.DataFrame(
@@ -168,12 +169,23 @@ def _accounts(scenario: Scenario) -> pl.DataFrame:
                 "email": a.get("email"),
                 "phone": a.get("phone"),
                 "bill_cycle_day": a.get("bill_cycle_day", 1),
+                "hardware_charges": a.get("hardware_charges"),
             }
             for a in scenario["accounts"].get("listed", ())
         ],
         schema=generated.schema,
     )
     return pl.concat([generated, listed]).with_columns(price_list=pl.lit(scenario["catalogue"]["price_list"]))
+
+
+def _hardware_choice(spec, rng, n: int) -> pl.Series:
+    """How each generated customer chose to be billed for hardware: a share asked for it at once, the
+    others take the scenario's default (null); drawn after everything else, so a scenario without the
+    share generates the very same accounts."""
+    share = spec.get("hardware_immediate_share")
+    if share is None:
+        return pl.Series([None] * n, dtype=pl.Utf8)
+    return pl.Series(np.where(rng.random(n) < share, "immediate", "next_invoice"), dtype=pl.Utf8)
 
 
 def _products(scenario: Scenario) -> pl.DataFrame:

@@ -155,6 +155,7 @@ WAREHOUSE_DEFAULTS = {
     "dispatch_time": "17:00",
     "lead_time_hours": {"dist": "fixed", "value": 24},
     "error_rate": 0.0,
+    "connected": False,
 }
 MANUFACTURER_DEFAULTS = {"response_delay_hours": {"dist": "fixed", "value": 12}, "reject_rate": 0.0}
 PRODUCT_DEFAULTS = {"serialised": False, "manufacturer": "", "enrolable": False}

@@ -31,7 +31,7 @@ CREATE TABLE IF NOT EXISTS accounts (
     account_id VARCHAR PRIMARY KEY, name VARCHAR NOT NULL,
     address_line1 VARCHAR NOT NULL, city VARCHAR NOT NULL, postcode VARCHAR NOT NULL,
     country VARCHAR NOT NULL, email VARCHAR, phone VARCHAR,
-    bill_cycle_day INTEGER NOT NULL, price_list VARCHAR NOT NULL);
+    bill_cycle_day INTEGER NOT NULL, price_list VARCHAR NOT NULL, hardware_charges VARCHAR);
 CREATE TABLE IF NOT EXISTS products (
     product_id VARCHAR PRIMARY KEY, name VARCHAR NOT NULL, product_class VARCHAR NOT NULL,
     unit_price DECIMAL(18,2) NOT NULL, tax_code VARCHAR NOT NULL, tax_rate DECIMAL(6,4) NOT NULL,

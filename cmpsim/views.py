@@ -19,8 +19,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import altair as alt
 import polars as pl
 
+from cmpsim import charts
 from cmpsim.compare import Comparison, compare
 from cmpsim.errors import InputError, describe
 from cmpsim.formats import MISSING
@@ -502,3 +504,24 @@ def break_documents(con, doc_type: str, doc_id: str) -> pl.DataFrame:
     each G/L journal, with amounts — for a journal its net on the receivables control account,
     the figure reconciliation holds against the S/L."""
     return con.sql(BOOKINGS, params={"doc_type": doc_type, "doc_id": doc_id}).pl()
+
+
+def job_windows(run: Run, day: str, jobs: Sequence[str] | None = None) -> alt.Chart:
+    """When each job and daemon that did work on `day` (YYYY-MM-DD) ran, from its start to its end (the
+    scenario's cost model): one lane per job, coloured by status, so an overrun shows past its hour.
+    `jobs` keeps those named, in that order."""
+    runs = run.sql("""SELECT job, started_at, ended_at, status FROM job_runs
+                      WHERE started_at::DATE = ?::DATE ORDER BY started_at, run_no""", [day])
+    if jobs is not None:
+        runs = runs.filter(pl.col("job").is_in(list(jobs))).sort(
+            pl.col("job").replace_strict(list(jobs), list(range(len(jobs)))), "started_at", maintain_order=True)
+    return charts.timeline(runs.rows(), f"Job runs on {day}", colours={"Failed": charts.PALETTE[3]})
+
+
+def fallout_desk(run: Run) -> alt.Chart:
+    """The fallout operators' day: each task from when it was taken to when it was resolved, one lane per
+    operator, coloured by what the operator did (retry, fix, cancel)."""
+    tasks = run.sql("""SELECT 'operator ' || operator, started_at, ended_at, outcome FROM fallout_tasks
+                       WHERE started_at IS NOT NULL ORDER BY operator, started_at""")
+    return charts.timeline(tasks.rows(), "Fallout desk: tasks by operator",
+                           colours={"cancel": charts.PALETTE[3], "retry": charts.PALETTE[1], "fix": charts.PALETTE[2]})

@@ -4,6 +4,7 @@ notebook (a tooltip with the exact figures on every mark, zoom along a value axi
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import pytest
@@ -26,9 +27,14 @@ MAKERS = {
                                                       {"missing in GL": [3, 1], "wrong GL account": [0, 2]},
                                                       "Breaks by the day the document was first booked"),
     "histogram": lambda: charts.histogram([1.5, 2.0, 2.0, 3.25, 10.0], "Lead times", bins=4, unit=" h"),
+    "timeline": lambda: charts.timeline(
+        [("Invoice Production", dt.datetime(2026, 1, 8, 2), dt.datetime(2026, 1, 8, 9, 0, 30), "Completed"),
+         ("Invoice Posting", dt.datetime(2026, 1, 8, 9, 0, 30), dt.datetime(2026, 1, 8, 9, 1), "Failed")],
+        "Job runs on 2026-01-08", colours={"Failed": "#b33f40"}),
 }
 GIVEN = {"horizontal_bars": [12, 3], "bar_panels": [1234, 56, 88, 9], "grouped_bars": [26.25, 4.5, 50.125, 8.0],
-         "stacked_bars": [10, 5, 1, 0, 11], "stacked_columns": [3, 1, 0, 2], "histogram": [4, 1, 2.0]}
+         "stacked_bars": [10, 5, 1, 0, 11], "stacked_columns": [3, 1, 0, 2], "histogram": [4, 1, 2.0],
+         "timeline": [420.5, 0.5]}
 
 
 def units(spec: dict) -> list[dict]:

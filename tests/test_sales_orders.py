@@ -5,6 +5,11 @@ from __future__ import annotations
 from decimal import ROUND_HALF_UP, Decimal
 
 import polars as pl
+import pytest
+
+import cmpsim
+from cmpsim.scenario import load
+from conftest import SMALL
 
 ORDER_PATHS = {
     "New": ["Order Created"],
@@ -209,3 +214,60 @@ def test_ids_are_unique_in_the_public_tables(small_run):
         ("request_lines", "request_line_id"),
     ]:
         assert small_run.sql(f"SELECT {key} FROM {table} GROUP BY ALL HAVING count(*) > 1").height == 0, table
+
+
+@pytest.fixture(scope="module")
+def choices_run(tmp_path_factory) -> cmpsim.Run:
+    """Customers who chose how hardware is billed (half at once, a listed one on the next invoice while
+    the scenario says at once), and every warehouse connected to CMP."""
+    base = load(SMALL)
+    accounts = base.public_dict()["accounts"]
+    accounts["generate"]["hardware_immediate_share"] = 0.5
+    accounts["listed"][0]["hardware_charges"] = "next_invoice"
+    warehouses = [dict(w, connected=True) for w in base.public_dict()["warehouses"]]
+    run = cmpsim.run(base.replace(accounts=accounts, warehouses=warehouses,
+                                  billing=dict(base.public_dict()["billing"], hardware_charges="immediate")),
+                     out=tmp_path_factory.mktemp("choices") / "run")
+    yield run
+    run.close()
+
+
+def test_hardware_is_billed_as_each_customer_chose(choices_run):
+    """Seed 001: the customer is billed for the order "where appropriate" — at once or on the next
+    invoice, as each customer chose; a customer without a choice as the scenario says."""
+    charges = choices_run.sql("""
+        SELECT c.billing_mode, coalesce(a.hardware_charges, 'immediate') AS chosen, count(*) AS n
+        FROM charges c JOIN accounts a USING (account_id) WHERE c.source_type = 'sales_order' GROUP BY ALL""")
+    assert (charges["billing_mode"] == charges["chosen"]).all()
+    assert set(charges["billing_mode"]) == {"immediate", "next_invoice"}
+    demo = choices_run.sql("""SELECT DISTINCT c.billing_mode FROM charges c
+                              WHERE c.account_id = 'ACC-DEMO-1' AND c.source_type = 'sales_order'""")["billing_mode"]
+    assert demo.to_list() == ["next_invoice"]
+    # Those billed at once have invoices of their own; the others' hardware waits for their bill cycle.
+    immediate = choices_run.sql("""SELECT count(DISTINCT i.account_id) FROM invoices i
+                                   JOIN accounts a USING (account_id)
+                                   WHERE i.invoice_type = 'immediate'
+                                     AND coalesce(a.hardware_charges, 'immediate') <> 'immediate'""").item()
+    assert immediate == 0
+
+
+def test_a_connected_warehouse_answers_the_stock_check_itself(choices_run, small_run):
+    """Seed 001: "if that deployment of CMP is connected to a warehouse" a stock check asks it: what the
+    warehouse held at that moment less what it had been asked for and not yet dispatched (CMP's own
+    view, on hand less reserved, is what an unconnected deployment reads)."""
+    assert choices_run.sql("SELECT DISTINCT source FROM stock_checks")["source"].to_list() == ["warehouse"]
+    assert small_run.sql("SELECT DISTINCT source FROM stock_checks")["source"].to_list() == ["cmp"]
+    initial = {(w["id"], p): q for w in load(SMALL).public_dict()["warehouses"] for p, q in w["stock"].items()}
+    requests = choices_run.sql("SELECT warehouse_id, product_id, quantity, received_at, dispatched_at, outcome "
+                               "FROM wh_requests").rows()
+    checks = choices_run.sql("SELECT product_id, checked_at, available FROM stock_checks").rows()
+
+    def held(warehouse: str, product: str, at) -> int:
+        mine = [r for r in requests if r[0] == warehouse and r[1] == product]
+        shipped = sum(r[2] for r in mine if r[5] == "SHIPPED" and r[4] is not None and r[4] <= at)
+        asked = sum(r[2] for r in mine if r[3] <= at and (r[4] is None or r[4] > at))
+        return initial[(warehouse, product)] - shipped - asked
+
+    expected = [max((held(w, p, at) for w, product in initial if product == p), default=0) for p, at, _ in checks]
+    assert [available for _, _, available in checks] == expected
+    assert any(r[3] <= at for _, at, _ in checks for r in requests)  # some checks saw requests in hand

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 import cmpsim
+from cmpsim import views
 from cmpsim.check import check
 from cmpsim.scenario import load
 from conftest import TESTS
@@ -98,9 +99,11 @@ def test_future_dated_order_starts_at_its_due_date(small):
 
 
 def test_action_that_does_not_fit_the_asset_is_rejected_with_a_reason(small):
+    """The CRM judges a change to an asset at submission, on the state it will be in when due (here
+    Active: nothing else is open on it); order management judges it again when it comes due."""
     wrong = order(small, "WRONG-STATE")
-    assert wrong["status"] == "Failed"
-    assert wrong["status_reason"] == "1: Resume needs a Suspended asset, found Active"
+    assert wrong["status"] == "Rejected"
+    assert wrong["status_reason"] == "line 1: Resume needs a Suspended asset, found Active"
 
 
 def test_suspend_and_resume_move_the_asset_and_its_recurring_charge(small):
@@ -502,6 +505,47 @@ def test_failed_steps_go_to_fallout_and_the_operator_retries_fixes_or_cancels(se
     breached = seed_rules.sql("SELECT count(*) FROM probe_results WHERE probe = 'Fallout Backlog' AND breached").item()
     assert breached > 0
     assert check(seed_rules.con).ok
+
+
+def test_a_change_to_an_asset_is_judged_on_its_future_state(seed_rules):
+    """Seed 004, future-dated orders: the CRM simulates the asset's future state and judges each order on
+    the state the asset will be in when the order is due; several future-dated orders on one asset and
+    a new order that invalidates an earlier one are what the seed's guidelines warn about."""
+    ids = dict(seed_rules.sql("SELECT external_id, order_id FROM service_orders WHERE external_id LIKE 'TV-%'").rows())
+    outcome = {case: (found["status"], found["status_reason"]) for case in
+               ("TV-PAUSE", "TV-PAUSE-NOW", "TV-RESUME", "TV-RESUME-TWICE") for found in [order(seed_rules, case)]}
+    assert outcome == {
+        "TV-PAUSE-NOW": ("Complete", None), "TV-RESUME": ("Complete", None),
+        # Invalidated by TV-PAUSE-NOW: order management rejects its line when it comes due.
+        "TV-PAUSE": ("Failed", "1: Suspend needs an Active asset, found Suspended"),
+        "TV-RESUME-TWICE": ("Rejected", "line 1: Resume needs a Suspended asset, found Active on 2026-01-08 12:00 "
+                                        "after order TV-RESUME")}
+    warned = seed_rules.sql("""
+        SELECT s.external_id, e.activity, e.detail FROM events e JOIN service_orders s ON s.order_id = e.object_id
+        WHERE e.activity IN ('Future State Conflict', 'Future-Dated Orders On Asset') ORDER BY e.seq""").rows()
+    assert warned == [
+        ("TV-PAUSE-NOW", "Future State Conflict", "invalidates order TV-PAUSE line 1 on asset AS-TV-1: revise it "
+                                                  "(Suspend needs an Active asset, found Suspended)"),
+        ("TV-RESUME", "Future-Dated Orders On Asset", "asset AS-TV-1 has future-dated order TV-PAUSE due "
+                                                      "2026-01-08 09:00")]
+    assert seed_rules.sql("SELECT state FROM assets WHERE asset_id = 'AS-TV-1'").item() == "Active"
+    assert ids["TV-PAUSE"] != ids["TV-RESUME"]
+
+
+def test_run_windows_and_the_fallout_desk_are_charted(seed_rules):
+    """Charts of when work ran: the billing run of 8 January job by job (Invoice Production past the
+    07:00 probe), and the fallout operator's tasks by outcome; each bar's exact times in its tooltip."""
+    billing = ["Invoice Production", "Statement Production", "Bill Print", "Invoice Posting", "Usage Archiving"]
+    spec = views.job_windows(seed_rules, "2026-01-08", billing).to_dict()
+    rows = next(iter(spec["datasets"].values()))
+    assert [r["lane"] for r in rows] == [job for job in billing if job in {r["lane"] for r in rows}]
+    production = next(r for r in rows if r["lane"] == "Invoice Production")
+    assert production["start"] == "2026-01-08T02:00:00" and production["end"] > "2026-01-08T07:00:00"
+    desk = next(iter(views.fallout_desk(seed_rules).to_dict()["datasets"].values()))
+    tasks = seed_rules.sql("SELECT count(*) FROM fallout_tasks WHERE started_at IS NOT NULL").item()
+    assert len(desk) == tasks and {r["lane"] for r in desk} == {"operator 0"}
+    outcomes = {r["series"] for r in desk}
+    assert outcomes <= {"retry", "fix", "cancel"} and {"cancel", "fix"} <= outcomes
 
 
 def test_the_seed_rules_billing_run_overruns_and_the_probe_says_so(seed_rules):

@@ -86,6 +86,17 @@ RECORDED_FOR_THE_SEEDS = {
         "0), the baseline's probe Fallout Backlog is evaluated at 09:00, 13:00 and 17:00 (never breached there), "
         "the Order Queue daemon sends order management's status changes back to service_orders.crm_status and "
         "crm_updated_at at its polls (so it wakes more often); seed-rules: its scripted and random fallouts"),
+    "future state of assets": (
+        "every scenario with random modify orders: orders, service_orders, service_lines, order_lines, events, "
+        "fulfilment_jobs and everything downstream of the orders refused; seed-rules: its TV-* orders",
+        "seed 004: the CRM judges a change to an asset on the state the asset will be in when the order is due; "
+        "a random modify order on an asset that an open order will change first (a Suspend of an asset being "
+        "suspended) is now Rejected at submission instead of failing its line in fulfilment"),
+    "customers' choices and connected warehouses": (
+        "every scenario: accounts, warehouses, stock_checks, run_info",
+        "seeds 000 and 001: accounts carry hardware_charges (each customer's choice; null in the shipped "
+        "scenarios: the scenario's default), warehouses carry connected (false) and stock_checks their source "
+        "(cmp: no shipped warehouse is connected); no figure moved"),
 }
 
 

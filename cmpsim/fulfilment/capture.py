@@ -17,6 +17,7 @@ import polars as pl
 
 from cmpsim.arrivals import arrivals_in, random_account_ids
 from cmpsim.fulfilment import pricelists
+from cmpsim.fulfilment.future import judge_future
 from cmpsim.fulfilment.jobs import epoch_s, epoch_ts, sync_public_lines
 from cmpsim.fulfilment.orderqueue import dequeue, message_seconds
 from cmpsim.fulfilment.workqueue import work_queue
@@ -173,6 +174,8 @@ def _record(sim, orders: pl.DataFrame, lines: pl.DataFrame) -> None:
              .with_columns(parent_ref=pl.when(pl.col("line_ref").str.contains(r"\.")).then(
                  pl.col("line_ref").str.extract(r"^(\d+)\.")).otherwise(None)))
     problems = _problems(sim, checked, lines, set(service["price_lists"]))
+    # The CRM judges changes to assets on the state they will be in when the order is due (future.py).
+    refused, warnings = judge_future(sim, checked, lines)
     resolved = pricelists.resolve_orders(lines.select(
         "order_id", "order_type", header_price_list="header", line_no="line_ref", parent_line_no="parent_ref",
         product="product_id", action="action", is_bundle=pl.col("is_bundle").fill_null(False),
@@ -184,10 +187,15 @@ def _record(sim, orders: pl.DataFrame, lines: pl.DataFrame) -> None:
                        on=["order_id", "line_ref"], how="left")
     structural = lines.filter(pl.col("problem").is_not_null()).group_by("order_id").agg(
         reason=pl.col("problem").first())
-    reasons = pl.concat([problems, structural]).group_by("order_id", maintain_order=True).agg(
+    reasons = pl.concat([problems, structural, refused]).group_by("order_id", maintain_order=True).agg(
         reason=pl.col("reason").first())
     checked = checked.join(reasons, on="order_id", how="left")
     _insert(sim, checked, lines)
+    # The seed's guidelines on future-dated orders, as warnings on the orders accepted.
+    warned = warnings.join(checked.filter(pl.col("reason").is_null()).select("order_id", "submitted_s"), on="order_id")
+    sim.store.record_event_frame(warned.select(
+        ts=pl.lit(sim.start) + pl.duration(seconds="submitted_s"), object_type=pl.lit("order"), object_id="order_id",
+        activity="activity", detail="detail"), sim.current_job)
 
 
 def _problems(sim, orders: pl.DataFrame, lines: pl.DataFrame, price_lists: set[str]) -> pl.DataFrame:

@@ -43,6 +43,7 @@ def load_reference(store: Store, scenario: Scenario) -> None:
                     "daily_capacity_units": w["daily_capacity_units"],
                     "dispatch_time": w["dispatch_time"],
                     "error_rate": float(w["error_rate"]),
+                    "connected": bool(w["connected"]),
                 }
                 for i, w in enumerate(warehouses)
             ]

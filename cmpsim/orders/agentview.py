@@ -238,15 +238,34 @@ def _stock_checks(sim, orders: pl.DataFrame, lines: pl.DataFrame, t0: int, t1: i
     checks = checks.with_columns(
         check_id=pl.format("SC-{}", (pl.int_range(1, checks.height + 1) + base).cast(pl.Utf8).str.zfill(8))
     )
+    # Seed 001: a deployment connected to a warehouse asks the warehouse itself: what it held at that
+    # moment less what it had been asked for and not dispatched; otherwise the check reads CMP's view
+    # (on hand less reserved).
     sim.con.register("_checks", checks.to_arrow())
     sim.con.execute(
         """
         INSERT INTO stock_checks
-        SELECT c.check_id, ?::TIMESTAMP + to_seconds(c.created_s), c.order_id, c.product_id, c.quantity,
-               arg_min(s.warehouse_id, w.preference) FILTER (WHERE s.on_hand - s.reserved >= c.quantity),
-               coalesce(max(s.on_hand - s.reserved), 0), coalesce(max(s.on_hand - s.reserved), 0) >= c.quantity
-        FROM _checks c LEFT JOIN stock s USING (product_id) LEFT JOIN warehouses w USING (warehouse_id)
-        GROUP BY c.check_id, c.created_s, c.order_id, c.product_id, c.quantity ORDER BY c.check_id""",
+        WITH checks AS (SELECT *, ?::TIMESTAMP + to_seconds(created_s) AS checked_at FROM _checks),
+        asked AS (
+            SELECT c.check_id, r.warehouse_id,
+                   sum(r.quantity) FILTER (WHERE r.received_at <= c.checked_at
+                                             AND (r.dispatched_at IS NULL OR r.dispatched_at > c.checked_at)) AS open,
+                   sum(r.quantity) FILTER (WHERE r.outcome = 'SHIPPED' AND r.dispatched_at > c.checked_at) AS since
+            FROM checks c JOIN wh_requests r USING (product_id) JOIN warehouses w USING (warehouse_id)
+            WHERE w.connected GROUP BY ALL),
+        views AS (
+            SELECT c.check_id, s.warehouse_id, w.preference, w.connected,
+                   CASE WHEN w.connected THEN coalesce(h.on_hand, 0) + coalesce(a.since, 0) - coalesce(a.open, 0)
+                        ELSE s.on_hand - s.reserved END AS available
+            FROM checks c JOIN stock s USING (product_id) JOIN warehouses w USING (warehouse_id)
+                 LEFT JOIN wh_stock h USING (warehouse_id, product_id)
+                 LEFT JOIN asked a ON a.check_id = c.check_id AND a.warehouse_id = s.warehouse_id)
+        SELECT c.check_id, c.checked_at, c.order_id, c.product_id, c.quantity,
+               arg_min(v.warehouse_id, v.preference) FILTER (WHERE v.available >= c.quantity),
+               coalesce(max(v.available), 0), coalesce(max(v.available), 0) >= c.quantity,
+               CASE WHEN bool_or(v.connected) THEN 'warehouse' ELSE 'cmp' END
+        FROM checks c LEFT JOIN views v USING (check_id)
+        GROUP BY c.check_id, c.checked_at, c.order_id, c.product_id, c.quantity ORDER BY c.check_id""",
         [sim.start],
     )
     return checks.height

@@ -184,16 +184,17 @@ def _finish_orders(sim) -> None:
 
 
 def _create_charges(sim) -> None:
-    """A charge per finished order line with dispatched units; tax rounded half-up per line."""
+    """A charge per finished order line with dispatched units; tax rounded half-up per line. Billed as the
+    customer chose (`accounts.hardware_charges`), else as the scenario says (`billing.hardware_charges`)."""
     mode = sim.scenario["billing"]["hardware_charges"]
     sim.con.execute(
         """
         INSERT INTO charges
         SELECT 'CH-' || d.order_id || '-' || lpad(d.line_no::VARCHAR, 3, '0'), o.account_id, 'sales_order',
                d.order_id, d.line_no, l.product_id, p.product_class, p.name, d.shipped::INTEGER, l.unit_price,
-               net, p.tax_rate, tax, net + tax, ?, ?, 'Unbilled', NULL
+               net, p.tax_rate, tax, net + tax, coalesce(a.hardware_charges, ?), ?, 'Unbilled', NULL
         FROM _lines_done d JOIN order_lines l USING (order_id, line_no) JOIN orders o USING (order_id)
-             JOIN products p ON p.product_id = l.product_id,
+             JOIN accounts a ON a.account_id = o.account_id JOIN products p ON p.product_id = l.product_id,
              LATERAL (SELECT (l.unit_price * d.shipped)::DECIMAL(18,2) AS net),
              LATERAL (SELECT round(net * p.tax_rate, 2)::DECIMAL(18,2) AS tax)
         WHERE d.shipped > 0 ORDER BY 1""",

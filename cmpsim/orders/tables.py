@@ -7,14 +7,15 @@ outside systems whose only contact with CMP is the files they exchange.
 DDL = """
 CREATE TABLE IF NOT EXISTS warehouses (
     warehouse_id VARCHAR PRIMARY KEY, name VARCHAR NOT NULL, preference INTEGER NOT NULL,
-    daily_capacity_units INTEGER NOT NULL, dispatch_time VARCHAR NOT NULL, error_rate DOUBLE NOT NULL);
+    daily_capacity_units INTEGER NOT NULL, dispatch_time VARCHAR NOT NULL, error_rate DOUBLE NOT NULL,
+    connected BOOLEAN NOT NULL);
 CREATE TABLE IF NOT EXISTS stock (
     warehouse_id VARCHAR NOT NULL, product_id VARCHAR NOT NULL, on_hand INTEGER NOT NULL,
     reserved INTEGER NOT NULL, PRIMARY KEY (warehouse_id, product_id));
 CREATE TABLE IF NOT EXISTS stock_checks (
     check_id VARCHAR, checked_at TIMESTAMP NOT NULL, order_id VARCHAR,
     product_id VARCHAR NOT NULL, quantity INTEGER NOT NULL, warehouse_id VARCHAR,
-    available INTEGER NOT NULL, in_stock BOOLEAN NOT NULL);
+    available INTEGER NOT NULL, in_stock BOOLEAN NOT NULL, source VARCHAR NOT NULL);
 CREATE TABLE IF NOT EXISTS sales_order_details (
     order_id VARCHAR, delivery_name VARCHAR NOT NULL, delivery_line1 VARCHAR NOT NULL,
     delivery_city VARCHAR NOT NULL, delivery_postcode VARCHAR NOT NULL,
