@@ -24,9 +24,9 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
+from cmpsim.fulfilment import pools
 from cmpsim.fulfilment.jobs import epoch_s, epoch_ts, finish_orders, queue_jobs, sync_public_lines
 from cmpsim.fulfilment.revisions import SUSPENDED
-from cmpsim.fulfilment.scheduling import schedule_window
 from cmpsim.fulfilment.workqueue import work_queue
 from cmpsim.randomness import draw
 from cmpsim.store import registered
@@ -112,29 +112,15 @@ def fallout_step(sim) -> int:
 
 def _take(sim) -> int:
     """Operators take the queued tasks, highest priority first, from when each was queued."""
-    queued = sim.store.frame(f"""SELECT task_no, priority, seq, {epoch_s(sim, 'queued_at')} AS release_s, handling_s
-                                 FROM fallout_tasks WHERE status = 'Queued' ORDER BY task_no""")
-    if queued.height == 0:
-        return 0
-    operators = sim.con.execute(f"SELECT operator, {epoch_s(sim, 'busy_until')} FROM fallout_operators "
-                                "ORDER BY operator").fetchall()
-    busy = np.asarray([b for _, b in operators], dtype=np.int64)
-    t0 = min(int(queued["release_s"].min()), int(busy.min()), sim.now_s)
-    plan = schedule_window(queued["release_s"].to_numpy(), queued["priority"].to_numpy(), queued["seq"].to_numpy(),
-                           queued["handling_s"].to_numpy(), busy, t0, sim.now_s + 1)
-    if len(plan.job_index) == 0:
-        return 0
-    taken = pl.DataFrame({"task_no": queued["task_no"].to_numpy()[plan.job_index], "start_s": plan.start_s,
-                          "end_s": plan.end_s, "operator": plan.worker})
-    con = sim.con
-    with registered(con, "_taken", taken.to_arrow()):
-        con.execute(f"""UPDATE fallout_tasks SET status = 'Working', operator = t.operator,
-                               started_at = {epoch_ts(sim, 't.start_s')}, ended_at = {epoch_ts(sim, 't.end_s')}
-                        FROM _taken t WHERE fallout_tasks.task_no = t.task_no""")
-    with registered(con, "_busy", pl.DataFrame({"operator": [o for o, _ in operators],
-                                                "busy_s": plan.busy_until_s}).to_arrow()):
-        con.execute(f"""UPDATE fallout_operators SET busy_until = {epoch_ts(sim, 'b.busy_s')} FROM _busy b
-                        WHERE fallout_operators.operator = b.operator""")
+    queued = sim.store.frame(f"""
+        SELECT task_no AS key, priority, seq, {epoch_s(sim, 'queued_at')} AS release_s, handling_s AS duration_s
+        FROM fallout_tasks WHERE status = 'Queued' ORDER BY task_no""")
+    taken = pools.take(sim, queued, "fallout_operators", "operator")
+    if taken.height:
+        with registered(sim.con, "_taken", taken.to_arrow()):
+            sim.con.execute(f"""UPDATE fallout_tasks SET status = 'Working', operator = t.operator,
+                                       started_at = {epoch_ts(sim, 't.start_s')}, ended_at = {epoch_ts(sim, 't.end_s')}
+                                FROM _taken t WHERE fallout_tasks.task_no = t.key""")
     return taken.height
 
 

@@ -7,7 +7,7 @@ Queued and the time its message takes to process (`message_s`, drawn from
 management). The Order Queue daemon is the queue's consumers: a limited number
 (`order_queue.consumers`) each take one message at a time, the highest JMS priority first (the
 order's priority, 0-9), the earliest enqueued within a priority, never pre-empting one begun
-(`scheduling.schedule_window`, the same rule as the fulfilment workers). A message taken is
+(`pools.take`, the same rule as the fulfilment workers). A message taken is
 `Dequeued`; at the end of its processing order management has the order (`received_at`), and
 the first poll after that logs "Order Received" (with its wait and consumer) and marks it
 `Received`. Fulfilment releases and revises an order once it is received (`received_at` has passed),
@@ -29,8 +29,8 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
+from cmpsim.fulfilment import pools
 from cmpsim.fulfilment.jobs import epoch_s, epoch_ts
-from cmpsim.fulfilment.scheduling import schedule_window
 from cmpsim.randomness import draw
 from cmpsim.store import registered
 
@@ -79,30 +79,17 @@ def dequeue(sim) -> int:
     """Consumers take the queued messages, highest priority first, from when each was enqueued: at every
     poll, and as soon as CRM Order Capture has put orders in the queue (the consumers listen to it)."""
     queued = sim.store.frame(f"""
-        SELECT s.order_id, s.seq, o.priority, {epoch_s(sim, 's.submitted_at')} AS release_s, s.message_s
+        SELECT s.order_id AS key, s.seq, o.priority, {epoch_s(sim, 's.submitted_at')} AS release_s,
+               s.message_s AS duration_s
         FROM service_orders s JOIN orders o USING (order_id)
         WHERE s.queue_status = 'Queued' ORDER BY s.seq""")
-    if queued.height == 0:
-        return 0
-    consumers = sim.con.execute(f"SELECT consumer, {epoch_s(sim, 'busy_until')} FROM queue_consumers "
-                                "ORDER BY consumer").fetchall()
-    busy = np.asarray([b for _, b in consumers], dtype=np.int64)
-    t0 = min(int(queued["release_s"].min()), int(busy.min()), sim.now_s)
-    plan = schedule_window(queued["release_s"].to_numpy(), queued["priority"].to_numpy(), queued["seq"].to_numpy(),
-                           queued["message_s"].to_numpy(), busy, t0, sim.now_s + 1)
-    if len(plan.job_index) == 0:
-        return 0
-    taken = pl.DataFrame({"order_id": queued["order_id"].to_numpy()[plan.job_index], "start_s": plan.start_s,
-                          "end_s": plan.end_s, "consumer": plan.worker})
-    con = sim.con
-    with registered(con, "_taken", taken.to_arrow()):
-        con.execute(f"""UPDATE service_orders SET queue_status = 'Dequeued', dequeued_at = {epoch_ts(sim, 't.start_s')},
-                               received_at = {epoch_ts(sim, 't.end_s')}, queue_consumer = t.consumer
-                        FROM _taken t WHERE service_orders.order_id = t.order_id""")
-    with registered(con, "_busy", pl.DataFrame({"consumer": [c for c, _ in consumers],
-                                                "busy_s": plan.busy_until_s}).to_arrow()):
-        con.execute(f"""UPDATE queue_consumers SET busy_until = {epoch_ts(sim, 'b.busy_s')} FROM _busy b
-                        WHERE queue_consumers.consumer = b.consumer""")
+    taken = pools.take(sim, queued, "queue_consumers", "consumer")
+    if taken.height:
+        with registered(sim.con, "_taken", taken.to_arrow()):
+            sim.con.execute(f"""
+                UPDATE service_orders SET queue_status = 'Dequeued', dequeued_at = {epoch_ts(sim, 't.start_s')},
+                       received_at = {epoch_ts(sim, 't.end_s')}, queue_consumer = t.consumer
+                FROM _taken t WHERE service_orders.order_id = t.key""")
     return taken.height
 
 

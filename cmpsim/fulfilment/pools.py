@@ -1,0 +1,38 @@
+"""Small pools that take queued items one at a time each: the order queue's consumers, the fallout
+operators. A pool is a table of its members' free times (`<member> INTEGER, busy_until TIMESTAMP`);
+its items are taken by `scheduling.schedule_window`, the same rule as the fulfilment workers: the
+highest priority first, the earliest release within a priority, never pre-empting one begun.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+
+from cmpsim.fulfilment.jobs import epoch_s, epoch_ts
+from cmpsim.fulfilment.scheduling import schedule_window
+from cmpsim.store import registered
+
+
+def take(sim, queued: pl.DataFrame, pool: str, member: str) -> pl.DataFrame:
+    """The items of `queued` (columns key, priority, seq, release_s, duration_s) that the pool's members
+    start by now, from the moment each was released when a member was free then (an item released
+    before the pool saw it loses no time); returns key, start_s, end_s and `member` per item taken, and
+    records the members' new free times."""
+    taken_schema = {"key": queued.schema["key"], "start_s": pl.Int64, "end_s": pl.Int64, member: pl.Int64}
+    if queued.height == 0:
+        return pl.DataFrame(schema=taken_schema)
+    members = sim.con.execute(f"SELECT {member}, {epoch_s(sim, 'busy_until')} FROM {pool} ORDER BY {member}"
+                              ).fetchall()
+    busy = np.asarray([b for _, b in members], dtype=np.int64)
+    t0 = min(int(queued["release_s"].min()), int(busy.min()), sim.now_s)
+    plan = schedule_window(queued["release_s"].to_numpy(), queued["priority"].to_numpy(), queued["seq"].to_numpy(),
+                           queued["duration_s"].to_numpy(), busy, t0, sim.now_s + 1)
+    if len(plan.job_index) == 0:
+        return pl.DataFrame(schema=taken_schema)
+    with registered(sim.con, "_busy", pl.DataFrame({member: [m for m, _ in members],
+                                                    "busy_s": plan.busy_until_s}).to_arrow()):
+        sim.con.execute(f"UPDATE {pool} SET busy_until = {epoch_ts(sim, 'b.busy_s')} FROM _busy b "
+                        f"WHERE {pool}.{member} = b.{member}")
+    return pl.DataFrame({"key": queued["key"].to_numpy()[plan.job_index], "start_s": plan.start_s,
+                         "end_s": plan.end_s, member: plan.worker}).cast(taken_schema)
