@@ -85,7 +85,8 @@ RECORDED_FOR_THE_SEEDS = {
         "seed 004 and issue 20: fulfilment_jobs carries fallout_step (null: no step failed, the default rate is "
         "0), the baseline's probe Fallout Backlog is evaluated at 09:00, 13:00 and 17:00 (never breached there), "
         "the Order Queue daemon sends order management's status changes back to service_orders.crm_status and "
-        "crm_updated_at at its polls (so it wakes more often); seed-rules: its scripted and random fallouts"),
+        "crm_updated_at at its polls (so it wakes more often); seed-rules: its scripted and random fallouts; an "
+        "instant message is received when the consumer takes it (Order Received logged by CRM Order Capture)"),
     "future state of assets": (
         "every scenario with random modify orders: orders, service_orders, service_lines, order_lines, events, "
         "fulfilment_jobs and everything downstream of the orders refused; seed-rules: its TV-* orders",

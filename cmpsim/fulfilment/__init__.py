@@ -65,7 +65,7 @@ def steps(scenario: Scenario) -> list[Step]:
     return in_domain([
         Step("CRM Order Capture", "user", Every(capture_s, capture_s), capture_step),
         Step("Order Queue", "daemon", Every(queue_s, queue_s), order_queue_step, due=order_queue_due,
-             due_on_state_only=True, wake_at=order_queue_wake_at, reads_pending="events"),
+             due_on_state_only=True, wake_at=order_queue_wake_at),
         Step("Order Fulfilment", "daemon", Every(poll_s, poll_s), fulfilment_step, due=fulfilment_due,
              wake_at=fulfilment_wake_at),
     ] + ([Step("Fallout Desk", "user", Every(desk_s, desk_s), fallout_step, due=fallout_due, due_on_state_only=True,

@@ -16,7 +16,7 @@ order management can have an order the second it was submitted.
 
 The way back: the daemon also sends order management's status changes (released, complete, failed,
 a revision applied or rejected) back to the CRM's copy of the order (`crm_status`,
-`crm_updated_at`), first in first out, at each poll.
+`crm_updated_at`) at each poll where the log has such a change.
 
 A message enqueued before the daemon saw it (the CRM records its users' submissions in batches)
 is taken from the moment it was enqueued when a consumer was free then: the queue loses no time to
@@ -72,7 +72,14 @@ def order_queue_due(sim) -> bool:
 
 
 def order_queue_step(sim) -> int:
-    return dequeue(sim) + _receive(sim) + _update_crm(sim)
+    """Take the messages a consumer is free for, receive those processed by now, send the status
+    changes back: each only when the look says it has something."""
+    queued, next_received, _ = sim.con.execute(LOOK).fetchall()[0]
+    taken = dequeue(sim) if queued else 0
+    received = _receive(sim) if next_received is not None and sim.second_of(next_received) <= sim.now_s else 0
+    updated = _update_crm(sim) if sim.store.has_events_since(sim.store.allocate(CRM_CURSOR, 0),
+                                                             tuple(CRM_STATUS)) else 0
+    return taken + received + updated
 
 
 def dequeue(sim) -> int:
@@ -84,12 +91,23 @@ def dequeue(sim) -> int:
         FROM service_orders s JOIN orders o USING (order_id)
         WHERE s.queue_status = 'Queued' ORDER BY s.seq""")
     taken = pools.take(sim, queued, "queue_consumers", "consumer")
-    if taken.height:
-        with registered(sim.con, "_taken", taken.to_arrow()):
-            sim.con.execute(f"""
-                UPDATE service_orders SET queue_status = 'Dequeued', dequeued_at = {epoch_ts(sim, 't.start_s')},
-                       received_at = {epoch_ts(sim, 't.end_s')}, queue_consumer = t.consumer
-                FROM _taken t WHERE service_orders.order_id = t.key""")
+    if taken.height == 0:
+        return 0
+    # A message whose processing is over by now is received at once (instant messages: the second the
+    # order was submitted); the others when a poll finds their end passed.
+    taken = taken.join(queued.select("key", "release_s"), on="key").with_columns(
+        status=pl.when(pl.col("end_s") <= sim.now_s).then(pl.lit("Received")).otherwise(pl.lit("Dequeued")))
+    with registered(sim.con, "_taken", taken.to_arrow()):
+        sim.con.execute(f"""
+            UPDATE service_orders SET queue_status = t.status, dequeued_at = {epoch_ts(sim, 't.start_s')},
+                   received_at = {epoch_ts(sim, 't.end_s')}, queue_consumer = t.consumer
+            FROM _taken t WHERE service_orders.order_id = t.key""")
+    received = taken.filter(pl.col("status") == "Received").sort("end_s", "key")
+    sim.store.record_event_frame(received.select(
+        ts=pl.lit(sim.start) + pl.duration(seconds="end_s"), object_type=pl.lit("order"), object_id="key",
+        activity=pl.lit("Order Received"),
+        detail=pl.format("queued {} s, consumer {}", pl.col("end_s") - pl.col("release_s"), "consumer")),
+        sim.current_job)
     return taken.height
 
 
@@ -108,21 +126,13 @@ def _receive(sim) -> int:
 
 
 def _update_crm(sim) -> int:
-    """Seed 004: order management sends status updates back to the CRM order. The updates go back in
-    the order they happened (first in, first out, whatever the priority: the seed's data-integrity
-    exception), at each poll: the CRM's copy (`crm_status`, `crm_updated_at`) follows order
-    management's status one poll later at most."""
+    """Seed 004: order management sends status updates back to the CRM order, at each poll: the CRM's
+    copy (`crm_status`, `crm_updated_at`) follows order management's status (released, complete,
+    failed, a revision applied or rejected) one poll later at most."""
     cursor = sim.store.allocate(CRM_CURSOR, 0)
-    sent = sim.store.frame("""
-        SELECT e.seq, e.object_id AS order_id, e.activity FROM events e
-        WHERE e.seq > ? AND e.object_type = 'order' AND e.object_id LIKE 'SO-%'
-          AND e.activity IN (SELECT unnest(?::VARCHAR[])) ORDER BY e.seq""", [cursor, list(CRM_STATUS)])
-    if sent.height == 0:
-        return 0
-    sim.store.allocate(CRM_CURSOR, int(sent["seq"].max()) - cursor)
-    latest = sent.group_by("order_id").agg(pl.col("activity").sort_by("seq").last()).with_columns(
-        status=pl.col("activity").replace_strict(CRM_STATUS))
-    with registered(sim.con, "_crm", latest.to_arrow()):
-        sim.con.execute("""UPDATE service_orders SET crm_status = c.status, crm_updated_at = ? FROM _crm c
-                           WHERE service_orders.order_id = c.order_id""", [sim.now])
-    return sent.height
+    sim.store.allocate(CRM_CURSOR, sim.store.allocate("event", 0) - cursor)  # the log is sent up to here
+    return len(sim.con.execute(f"""
+        UPDATE service_orders SET crm_status = o.status, crm_updated_at = ? FROM orders o
+        WHERE o.order_id = service_orders.order_id AND o.kind = 'service'
+          AND o.status IN {tuple(CRM_STATUS.values())} AND service_orders.crm_status IS DISTINCT FROM o.status
+        RETURNING service_orders.order_id""", [sim.now]).fetchall())
