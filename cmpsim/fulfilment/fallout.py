@@ -96,9 +96,7 @@ def fell_out(sim, jobs: pl.DataFrame) -> None:
 def fallout_wake_at(sim) -> int | None:
     """The first second the operators have something to do: one frees up for a queued task, or a
     task in hand is done."""
-    queued, next_done, first_free = sim.con.execute(LOOK).fetchall()[0]
-    moments = [sim.second_of(next_done), sim.second_of(first_free) if queued else None]
-    return min((m for m in moments if m is not None), default=None)
+    return pools.next_moment(sim, LOOK)
 
 
 def fallout_due(sim) -> bool:

@@ -58,17 +58,19 @@ def message_seconds(sim, n: int) -> np.ndarray:
 def order_queue_wake_at(sim) -> int | None:
     """The first second the consumers have something to do: a consumer frees up for a queued message,
     or a message's processing ends."""
-    queued, next_received, first_free = sim.con.execute(LOOK).fetchall()[0]
-    moments = [sim.second_of(next_received), sim.second_of(first_free) if queued else None]
-    return min((m for m in moments if m is not None), default=None)
+    return pools.next_moment(sim, LOOK)
 
 
 def order_queue_due(sim) -> bool:
     """Messages to take or received, or status changes in order management the CRM has not been sent
     (counted in the log and in the events held in memory: the look writes nothing)."""
     moment = order_queue_wake_at(sim)
-    return (moment is not None and moment <= sim.now_s) or sim.store.has_events_since(
-        sim.store.allocate(CRM_CURSOR, 0), tuple(CRM_STATUS))
+    return (moment is not None and moment <= sim.now_s) or _crm_behind(sim)
+
+
+def _crm_behind(sim) -> bool:
+    """Order management changed a status since the CRM was last sent them (the look writes nothing)."""
+    return sim.store.has_events_since(sim.store.allocate(CRM_CURSOR, 0), tuple(CRM_STATUS))
 
 
 def order_queue_step(sim) -> int:
@@ -77,8 +79,7 @@ def order_queue_step(sim) -> int:
     queued, next_received, _ = sim.con.execute(LOOK).fetchall()[0]
     taken = dequeue(sim) if queued else 0
     received = _receive(sim) if next_received is not None and sim.second_of(next_received) <= sim.now_s else 0
-    updated = _update_crm(sim) if sim.store.has_events_since(sim.store.allocate(CRM_CURSOR, 0),
-                                                             tuple(CRM_STATUS)) else 0
+    updated = _update_crm(sim) if _crm_behind(sim) else 0
     return taken + received + updated
 
 

@@ -1,6 +1,6 @@
 """Small pools that take queued items one at a time each: the order queue's consumers, the fallout
 operators. A pool is a table of its members' free times (`<member> INTEGER, busy_until TIMESTAMP`);
-its items are taken by `scheduling.schedule_window`, the same rule as the fulfilment workers: the
+its items are taken by `take`, with `scheduling.schedule_window`, the same rule as the fulfilment workers: the
 highest priority first, the earliest release within a priority, never pre-empting one begun.
 """
 
@@ -36,3 +36,12 @@ def take(sim, queued: pl.DataFrame, pool: str, member: str) -> pl.DataFrame:
                         f"WHERE {pool}.{member} = b.{member}")
     return pl.DataFrame({"key": queued["key"].to_numpy()[plan.job_index], "start_s": plan.start_s,
                          "end_s": plan.end_s, member: plan.worker}).cast(taken_schema)
+
+
+def next_moment(sim, look: str) -> int | None:
+    """The first second a pool has something to do, from its `look` (SQL giving the items queued, the
+    first end of one in hand and the first member's free time): a member frees up for a queued item,
+    or an item in hand is done."""
+    queued, next_end, first_free = sim.con.execute(look).fetchall()[0]
+    moments = [sim.second_of(next_end), sim.second_of(first_free) if queued else None]
+    return min((m for m in moments if m is not None), default=None)
