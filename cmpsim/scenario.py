@@ -449,11 +449,14 @@ def _number_priorities(service: dict[str, Any]) -> None:
 
 
 def _origin(chain: list[tuple[Path, dict[str, Any]]], parts: list[Any]) -> str:
-    """The file of the chain that sets the deepest prefix of `parts` (the child wins ties)."""
+    """The file of the chain that sets the deepest prefix of `parts` (the child wins ties); under a list or a
+    distribution, which a child replaces whole, the nearest file that has it (its items are the ones in effect)."""
     best, best_depth = str(chain[0][0]), -1
     for path, doc in chain:
         node, depth = doc, 0
         for part in parts:
+            if isinstance(node, list) or (isinstance(node, Mapping) and "dist" in node):
+                return str(path)
             try:
                 node = node[part]
             except (KeyError, IndexError, TypeError):
@@ -664,6 +667,7 @@ def _service_problems(data: dict[str, Any], listed: set[str]) -> Iterator[tuple[
             if "fallout" in line and line["fallout"]["step"] not in steps:
                 yield (["service", "explicit_orders", i, "lines", j, "fallout", "step"],
                        f"one of the steps {', '.join(steps)}", repr(line["fallout"]["step"]))
+            yield from _line_action_problems(line, ["service", "explicit_orders", i, "lines", j])
     outcomes = service["fallout"].get("outcomes")
     if outcomes is not None and not sum(outcomes.values()) > 0:
         yield (["service", "fallout", "outcomes"], "at least one weight above 0", repr(dict(outcomes)))
@@ -673,6 +677,18 @@ def _service_problems(data: dict[str, Any], listed: set[str]) -> Iterator[tuple[
             yield (["service", "installed_base", "product_mix", key],
                    "a product of the service catalogue, not a bundle", repr(key))
     yield from _service_order_problems(data, listed)
+
+
+def _line_action_problems(line: dict[str, Any], path: list[Any]) -> Iterator[tuple[list[Any], str, str]]:
+    """Every line names its action, but one whose price is overridden on an installed asset: the CRM makes
+    that one Update (seed 004, Table 8-4), so an overridden line acting on an asset may say nothing else."""
+    overridden, action = "price_override" in line, line.get("action")
+    if action is None and not (overridden and "asset" in line):
+        yield (path + ["action"], "one of Add, Move-Add, Move-Delete, Delete, Update, Suspend, Resume (only a line "
+               "with a price_override and an asset may leave it out: the CRM makes it Update)", "nothing")
+    elif overridden and action not in (None, "Add", "Update"):
+        yield (path + ["action"], "Update, Add or nothing on a line with a price_override (a manual price "
+               "override makes a line on an installed asset an Update)", repr(action))
 
 
 def _service_order_problems(data: dict[str, Any], listed: set[str]) -> Iterator[tuple[list[Any], str, str]]:

@@ -103,6 +103,24 @@ def test_a_priority_off_both_scales_is_refused_saying_what_is_allowed(tmp_path, 
     assert message(path) == f"{path}: {expected}"
 
 
+@pytest.mark.parametrize(("line", "expected"), [
+    ('{line: "1", product: INET, asset: AS-X-1}',
+     "expected one of Add, Move-Add, Move-Delete, Delete, Update, Suspend, Resume (only a line with a "
+     "price_override and an asset may leave it out: the CRM makes it Update), found nothing"),
+    ('{line: "1", product: INET, action: Suspend, asset: AS-X-1, price_override: "20.00"}',
+     "expected Update, Add or nothing on a line with a price_override (a manual price override makes a line on "
+     "an installed asset an Update), found 'Suspend'"),
+])
+def test_a_line_says_its_action_unless_a_price_override_makes_it_an_update(tmp_path, line, expected):
+    """Seed 004, Table 8-4: overriding a line's price manually changes its action to Update."""
+    path = variant(tmp_path, f"""\
+        service:
+          explicit_orders:
+            - {{id: A, type: modify, at: "2026-01-05T09:00", account: ACC-DEMO-1, lines: [{line}]}}
+        """)
+    assert message(path) == f"{path}: service.explicit_orders[0].lines[0].action: {expected}"
+
+
 def test_a_products_point_of_no_return_is_one_of_the_steps(tmp_path):
     path = variant(tmp_path, """\
         service:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from decimal import Decimal
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 import cmpsim
@@ -144,6 +145,41 @@ def test_seed_price_list_tables_come_out_exactly(tables):
                          ("T84", "2.2", premium)]
     assets = dict(tables.sql("SELECT asset_id, price_list FROM assets ORDER BY 1").rows())
     assert assets == {"AS-T82-1": consumer, "AS-T82-2": premium, "AS-T82-2.1": premium, "AS-T82-2.2": premium}
+
+
+def test_a_manual_price_override_makes_the_line_an_update_and_its_price_the_monthly_charge(tables):
+    """Seed 004, Table 8-4: the CSR overrides each line's price, so the CRM makes the line an Update (T84's
+    lines say no action) and the new price lists take effect; the overridden price is what the asset
+    costs a month from the moment the line completes, where the price list gave it before."""
+    t84 = tables.sql("""SELECT l.line_ref, l.action, l.price_override, p.unit_price, a.price_override AS kept
+                        FROM service_lines l JOIN service_orders s USING (order_id)
+                             JOIN order_lines p USING (order_id, line_no) JOIN assets a USING (asset_id)
+                        WHERE s.external_id = 'T84' ORDER BY l.line_no""").rows()
+    overrides = [Decimal("28.00"), Decimal("4.50"), Decimal("8.75"), Decimal("2.49")]
+    refs = ["1", "2", "2.1", "2.2"]
+    assert t84 == [(ref, "Update", price, price, price) for ref, price in zip(refs, overrides, strict=True)]
+    periods = tables.sql("""SELECT r.asset_id, list(r.monthly_amount ORDER BY r.active_from) AS amounts,
+                                   bool_and(r.active_from = l.completed_at) AS from_completion
+                            FROM recurring_charges r JOIN order_lines l USING (order_id, line_no)
+                            GROUP BY ALL ORDER BY 1""").rows()
+    # T82 (revised by T83) priced Internet Access at the Premium list, the bundle at the Consumer list.
+    before = [Decimal("27.50"), Decimal("5.00"), Decimal("10.00"), Decimal("2.99")]
+    assert periods == [(f"AS-T82-{ref}", [old, new], True)
+                       for ref, old, new in zip(refs, before, overrides, strict=True)]
+
+
+def test_order_lines_carry_the_price_each_line_is_charged(tables):
+    """The public order_lines follow the service lines after a revision repriced them (T83 moved T82's
+    Internet Access to the Premium list: 27.50, not the Consumer list's 30.00) and after an override."""
+    lines = tables.sql("""SELECT s.external_id, l.line_ref, p.unit_price,
+                                 coalesce(l.price_override, pr.recurring) AS charged
+                          FROM order_lines p JOIN service_lines l USING (order_id, line_no)
+                               JOIN service_orders s USING (order_id)
+                               LEFT JOIN service_prices pr ON pr.product_id = l.product_id
+                                    AND pr.price_list = l.resolved_price_list
+                          WHERE l.status <> 'Rejected' ORDER BY s.seq, l.line_no""")
+    assert lines.filter(pl.col("unit_price") != pl.col("charged")).height == 0
+    assert lines.row(0)[:3] == ("T82", "1", Decimal("27.50"))
 
 
 def test_table_8_2_before_its_revision(tables):

@@ -98,6 +98,14 @@ RECORDED_FOR_THE_SEEDS = {
         "seeds 000 and 001: accounts carry hardware_charges (each customer's choice; null in the shipped "
         "scenarios: the scenario's default), warehouses carry connected (false) and stock_checks their source "
         "(cmp: no shipped warehouse is connected); no figure moved"),
+    "manual price override": (
+        "every scenario: assets, service_lines; price-lists: order_lines, recurring_charges, run_info; service: "
+        "order_lines",
+        "seed 004, Table 8-4: service_lines and assets carry price_override (null unless an order line sets one); "
+        "price-lists' T84 overrides each line's price, which makes its lines Update (they say no action) and the "
+        "overridden prices the assets' monthly charges; and order_lines.unit_price now follows a revision that "
+        "repriced the line (it kept the price of the list the line had before: the service scenario's revised "
+        "lines)"),
 }
 
 

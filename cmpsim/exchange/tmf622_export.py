@@ -6,7 +6,7 @@ with), item ids are the line references, `state` is the order's state in TMF ter
 back to TMF's scale ("0" for 9 and above, "1" for 7–8, "2" for 5–6, "3" for 3–4, "4" below); the
 seeds' Suspend and Resume are `modify` with the product's status `suspended` or `active`, Move-Add
 and Move-Delete are `add` and `delete` of the product at its new and old place. Item prices are the
-product's prices at the line's resolved price list.
+product's prices at the line's resolved price list; a manual price override replaces the monthly one.
 """
 
 from __future__ import annotations
@@ -34,8 +34,9 @@ def _item_prices() -> str:
         return obj(("taxRate", "to_json(sp.tax_rate)"),
                    ("dutyFreeAmount", money(f"{amount} * l.quantity", "cfg.currency")))
 
+    monthly = "coalesce(l.price_override, pr.recurring)"  # a manual price override wins over the price list
     recurring = obj(("name", json_str("'MonthlyFee'")), ("priceType", json_str("'recurring'")),
-                    ("recurringChargePeriod", json_str("'month'")), ("price", price("pr.recurring")))
+                    ("recurringChargePeriod", json_str("'month'")), ("price", price(monthly)))
     one_off = obj(("name", json_str("'OneOffFee'")), ("priceType", json_str("'nonRecurring'")),
                   ("price", price("pr.one_off")))
     return f"CASE WHEN pr.product_id IS NOT NULL THEN '[' || {recurring} || ',' || {one_off} || ']' END"

@@ -29,7 +29,7 @@ ORDER_COLUMNS = {"source_no": pl.Int64, "external_id": pl.Utf8, "submitted_s": p
                  "header_price_list": pl.Utf8}
 LINE_COLUMNS = {"source_no": pl.Int64, "line_ref": pl.Utf8, "product_id": pl.Utf8, "action": pl.Utf8,
                 "price_list": pl.Utf8, "asset_id": pl.Utf8, "location": pl.Utf8, "depends_on_line": pl.Utf8,
-                "quantity": pl.Int32}
+                "quantity": pl.Int32, "price_override": pl.Utf8}
 
 
 def capture_step(sim) -> int:
@@ -66,10 +66,12 @@ def _explicit(sim, t0: int, t1: int) -> tuple[pl.DataFrame, pl.DataFrame]:
                        "account_id": spec["account"], "order_type": spec.get("type", "new"),
                        "base_external": spec.get("base_order"), "priority": spec.get("priority"),
                        "due_s": due_s, "header_price_list": spec.get("price_list")})
+        # A line whose price is overridden and says no action is an Update: the CRM makes it so (Table 8-4).
         lines += [{"source_no": source_no, "line_ref": line["line"], "product_id": line["product"],
-                   "action": line["action"], "price_list": line.get("price_list"), "asset_id": line.get("asset"),
-                   "location": line.get("location"), "depends_on_line": line.get("depends_on"),
-                   "quantity": line.get("quantity", 1)} for line in spec["lines"]]
+                   "action": line.get("action", "Update"), "price_list": line.get("price_list"),
+                   "asset_id": line.get("asset"), "location": line.get("location"),
+                   "depends_on_line": line.get("depends_on"), "quantity": line.get("quantity", 1),
+                   "price_override": line.get("price_override")} for line in spec["lines"]]
     return pl.DataFrame(orders, schema=ORDER_COLUMNS), pl.DataFrame(lines, schema=LINE_COLUMNS)
 
 
@@ -117,7 +119,8 @@ def _new_order_lines(sim, rng: np.random.Generator, orders: pl.DataFrame) -> pl.
     return (pl.concat([top, parts.select(top.columns)]).with_columns(
         action=pl.lit("Add"), price_list=pl.lit(None, pl.Utf8), asset_id=pl.lit(None, pl.Utf8),
         location=pl.format("SP-{}", "source_no"), depends_on_line=pl.lit(None, pl.Utf8),
-        quantity=pl.lit(1, pl.Int32)).select(list(LINE_COLUMNS)).cast(LINE_COLUMNS))
+        quantity=pl.lit(1, pl.Int32), price_override=pl.lit(None, pl.Utf8)).select(list(LINE_COLUMNS))
+            .cast(LINE_COLUMNS))
 
 
 def _modify_lines(sim, rng: np.random.Generator, orders: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -142,7 +145,7 @@ def _modify_lines(sim, rng: np.random.Generator, orders: pl.DataFrame) -> tuple[
         "source_no": acting["source_no"], "line_ref": ["1"] * k, "product_id": picked["product_id"],
         "action": np.where(picked["state"].to_numpy() == "Suspended", "Resume", verbs),
         "price_list": [None] * k, "asset_id": picked["asset_id"], "location": [None] * k,
-        "depends_on_line": [None] * k, "quantity": [1] * k}, schema=LINE_COLUMNS)
+        "depends_on_line": [None] * k, "quantity": [1] * k, "price_override": [None] * k}, schema=LINE_COLUMNS)
     return kept, lines
 
 
@@ -288,11 +291,11 @@ def _insert(sim, orders: pl.DataFrame, lines: pl.DataFrame) -> None:
         INSERT INTO service_lines SELECT l.order_id, l.line_no, l.line_ref, l.parent_ref, l.product_id,
                coalesce(l.is_bundle, false), l.action, nullif(nullif(l.price_list, ''), '-'), l.resolved_price_list,
                l.price_list_source, l.price_list_from_header, l.asset_id, l.location, l.depends_on_order,
-               l.depends_on_line, l.quantity, l.status, NULL
+               l.depends_on_line, l.quantity, l.status, NULL, l.price_override::DECIMAL(18,2)
         FROM _sl l ORDER BY l.order_id, l.line_no""")
     con.execute("""
         INSERT INTO order_lines SELECT l.order_id, l.line_no, l.product_id, l.action, l.resolved_price_list,
-               l.quantity, coalesce(p.recurring, 0), l.status, NULL, NULL
+               l.quantity, coalesce(l.price_override::DECIMAL(18,2), p.recurring, 0), l.status, NULL, NULL
         FROM _sl l LEFT JOIN service_prices p ON p.product_id = l.product_id AND p.price_list = l.resolved_price_list
         ORDER BY l.order_id, l.line_no""")
     sim.store.record_event_frame(orders.select(

@@ -3,7 +3,9 @@
 The line's action is judged again against the asset as it is now (another order may have changed
 it since release): a line that no longer fits fails with the reason. An accepted Add creates the
 asset and a one-off charge; every change of state or price list closes the asset's current
-recurring-charge period and opens the next, which the billing run pro-rates.
+recurring-charge period and opens the next, which the billing run pro-rates. A line's manual price
+override (Siebel CRM's, seed 004) stays with its asset and is the monthly price of every period
+after it, whatever the price list says, until an Update overrides it again.
 """
 
 from __future__ import annotations
@@ -69,7 +71,7 @@ def _change_assets(sim, done: set[str]) -> None:
     if "Add" in done:
         con.execute("""
             INSERT INTO assets SELECT asset_id, account_id, product_id, 'Active', location, resolved_price_list,
-                   coalesce(price_list_from_header, true), order_id, ended_at
+                   coalesce(price_list_from_header, true), order_id, ended_at, price_override
             FROM _judged WHERE verdict = 'accepted' AND action = 'Add' ORDER BY asset_id""")
     if done - {"Add"}:
         con.execute("""
@@ -78,7 +80,9 @@ def _change_assets(sim, done: set[str]) -> None:
                                      ELSE assets.price_list END,
                    price_list_from_header = CASE WHEN j.action = 'Update'
                                                  THEN coalesce(j.price_list_from_header, assets.price_list_from_header)
-                                                 ELSE assets.price_list_from_header END
+                                                 ELSE assets.price_list_from_header END,
+                   price_override = CASE WHEN j.action = 'Update' THEN coalesce(j.price_override, assets.price_override)
+                                         ELSE assets.price_override END
             FROM _judged j WHERE assets.asset_id = j.asset_id AND j.verdict = 'accepted' AND j.action <> 'Add'""")
 
 
@@ -116,7 +120,8 @@ def _one_off_charges(con) -> None:
 def _new_periods(con) -> None:
     con.execute(f"""
         INSERT INTO recurring_charges
-        SELECT a.asset_id, a.account_id, a.product_id, a.price_list, (pr.recurring * j.quantity)::DECIMAL(18,2),
+        SELECT a.asset_id, a.account_id, a.product_id, a.price_list,
+               (coalesce(a.price_override, pr.recurring) * j.quantity)::DECIMAL(18,2),
                sp.tax_rate, a.state, j.ended_at, NULL, j.order_id, j.line_no
         FROM _judged j JOIN (SELECT * FROM assets WHERE asset_id IN (SELECT asset_id FROM _judged)) a USING (asset_id)
              JOIN service_products sp ON sp.product_id = a.product_id

@@ -202,7 +202,8 @@ def completed(sim) -> int:
     con.register("_ended_jobs", ended.to_arrow())
     lines = sim.store.frame(f"""
         SELECT {queue.job_columns_sql('j')}, l.line_ref, l.action, l.asset_id, l.location, l.product_id,
-               l.resolved_price_list, l.price_list_from_header, l.quantity, o.account_id, s.seq AS order_seq,
+               l.resolved_price_list, l.price_list_from_header, l.price_override, l.quantity, o.account_id,
+               s.seq AS order_seq,
                s.external_id
         FROM _ended_jobs j JOIN service_lines l USING (order_id, line_no)
         JOIN orders o USING (order_id) JOIN service_orders s USING (order_id)""")

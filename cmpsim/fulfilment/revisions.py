@@ -26,6 +26,9 @@ import polars as pl
 from cmpsim.fulfilment.jobs import epoch_s, queue_jobs, sync_public_lines
 
 WORK_FIELDS = ("product_id", "action", "asset_id", "location", "quantity")
+# What a repriced line takes from its revision: its price list as sent and resolved, its manual price.
+PRICE_FIELDS = ("requested_price_list", "resolved_price_list", "price_list_source", "price_list_from_header",
+                "price_override")
 SUSPENDED = "Suspended"  # the step of a running job held while its order's revision is worked out
 
 
@@ -87,7 +90,8 @@ def _delta(sim) -> pl.DataFrame:
                b.line_no AS base_line_no, n.order_id AS revision_id, n.line_no AS revision_line_no,
                CASE WHEN b.line_ref IS NULL THEN 'added' WHEN n.line_ref IS NULL THEN 'removed'
                     WHEN {' OR '.join(f'b.{f} IS DISTINCT FROM n.{f}' for f in WORK_FIELDS)} THEN 'redo'
-                    WHEN b.resolved_price_list IS DISTINCT FROM n.resolved_price_list THEN 'repriced'
+                    WHEN b.resolved_price_list IS DISTINCT FROM n.resolved_price_list
+                         OR b.price_override IS DISTINCT FROM n.price_override THEN 'repriced'
                     ELSE 'unchanged' END AS change
         FROM (SELECT l.* FROM service_lines l JOIN _rv r ON l.order_id = r.base_order_id AND r.reason IS NULL
               WHERE l.status NOT IN ('Cancelled', 'Rejected')) b
@@ -199,8 +203,7 @@ def _paused(job: dict, pause_s: int) -> dict:
 def _rewrite_lines(sim) -> None:
     """The base orders take the revised lines and header; removed lines are cancelled."""
     con = sim.con
-    fields = ", ".join(f"{f} = n.{f}" for f in WORK_FIELDS + ("requested_price_list", "resolved_price_list",
-                                                               "price_list_source", "price_list_from_header"))
+    fields = ", ".join(f"{f} = n.{f}" for f in WORK_FIELDS + PRICE_FIELDS)
     con.execute(f"""UPDATE service_lines SET {fields}
                     FROM _delta d JOIN service_lines n ON n.order_id = d.revision_id AND n.line_no = d.revision_line_no
                     WHERE service_lines.order_id = d.base_order_id AND service_lines.line_no = d.base_line_no
@@ -215,14 +218,14 @@ def _rewrite_lines(sim) -> None:
         SELECT d.base_order_id, m.top + row_number() OVER (PARTITION BY d.base_order_id ORDER BY d.line_ref),
                n.line_ref, n.parent_ref, n.product_id, n.is_bundle, n.action, n.requested_price_list,
                n.resolved_price_list, n.price_list_source, n.price_list_from_header, n.asset_id, n.location,
-               n.depends_on_order, n.depends_on_line, n.quantity, 'Submitted', NULL
+               n.depends_on_order, n.depends_on_line, n.quantity, 'Submitted', NULL, n.price_override
         FROM _delta d JOIN service_lines n ON n.order_id = d.revision_id AND n.line_no = d.revision_line_no
              JOIN (SELECT order_id, max(line_no) AS top FROM service_lines GROUP BY ALL) m
                ON m.order_id = d.base_order_id
         WHERE d.change = 'added' ORDER BY 1, 2""")
     con.execute("""
         INSERT INTO order_lines SELECT l.order_id, l.line_no, l.product_id, l.action, l.resolved_price_list,
-               l.quantity, coalesce(p.recurring, 0), l.status, NULL, NULL
+               l.quantity, coalesce(l.price_override, p.recurring, 0), l.status, NULL, NULL
         FROM service_lines l LEFT JOIN service_prices p ON p.product_id = l.product_id
              AND p.price_list = l.resolved_price_list
         WHERE l.order_id IN (SELECT base_order_id FROM _rv WHERE reason IS NULL)

@@ -19,7 +19,8 @@ CREATE TABLE IF NOT EXISTS service_lines (
     product_id VARCHAR NOT NULL, is_bundle BOOLEAN NOT NULL, action VARCHAR NOT NULL,
     requested_price_list VARCHAR, resolved_price_list VARCHAR, price_list_source VARCHAR,
     price_list_from_header BOOLEAN, asset_id VARCHAR, location VARCHAR, depends_on_order VARCHAR,
-    depends_on_line VARCHAR, quantity INTEGER NOT NULL, status VARCHAR NOT NULL, reason VARCHAR);
+    depends_on_line VARCHAR, quantity INTEGER NOT NULL, status VARCHAR NOT NULL, reason VARCHAR,
+    price_override DECIMAL(18,2));
 CREATE TABLE IF NOT EXISTS fulfilment_jobs (
     job_no BIGINT NOT NULL, order_id VARCHAR NOT NULL, line_no INTEGER NOT NULL, kind VARCHAR NOT NULL,
     priority INTEGER NOT NULL, seq BIGINT NOT NULL, release_at TIMESTAMP NOT NULL, duration_s BIGINT NOT NULL,
@@ -36,7 +37,7 @@ CREATE TABLE IF NOT EXISTS fulfilment_workers (worker INTEGER NOT NULL, busy_unt
 CREATE TABLE IF NOT EXISTS assets (
     asset_id VARCHAR NOT NULL, account_id VARCHAR NOT NULL, product_id VARCHAR NOT NULL, state VARCHAR NOT NULL,
     location VARCHAR, price_list VARCHAR NOT NULL, price_list_from_header BOOLEAN NOT NULL,
-    created_by VARCHAR NOT NULL, changed_at TIMESTAMP NOT NULL);
+    created_by VARCHAR NOT NULL, changed_at TIMESTAMP NOT NULL, price_override DECIMAL(18,2));
 CREATE TABLE IF NOT EXISTS recurring_charges (
     asset_id VARCHAR NOT NULL, account_id VARCHAR NOT NULL, product_id VARCHAR NOT NULL, price_list VARCHAR NOT NULL,
     monthly_amount DECIMAL(18,2) NOT NULL, tax_rate DECIMAL(6,4) NOT NULL, state VARCHAR NOT NULL,
