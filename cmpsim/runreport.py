@@ -123,7 +123,7 @@ def _setting_text(value: Any) -> str:
 
 def _charts(run, currency: str) -> dict[str, str | None]:
     """The report's charts by name; None where the run has nothing to draw (no invoice yet, no comms)."""
-    out: dict[str, str | None] = dict.fromkeys(("orders", "lead", "money", "comms"))
+    out: dict[str, str | None] = dict.fromkeys(("orders", "lead", "money", "comms", "night"))
     status = run.sql("SELECT kind, status, count(*) AS n FROM orders GROUP BY ALL")
     if status.height:
         panels = {}
@@ -161,4 +161,22 @@ def _charts(run, currency: str) -> dict[str, str | None]:
         out["comms"] = chart_uri(charts.stacked_bars([formats.words(c) for c in channels["channel"]], series,
                                                      "Communications by channel and status",
                                                      axis_label="communications", colours=COMMS_STATUSES))
+    night = busiest_night(run)
+    if night is not None:
+        out["night"] = chart_uri(charts.timeline(night.rows(), "Batch jobs of the busiest night",
+                                                 colours={"Failed": charts.PALETTE[3]}))
     return out
+
+
+def busiest_night(run) -> pl.DataFrame | None:
+    """The runs of the batch jobs (not daemons) started before noon on the day they took longest in all —
+    a bill run's night, where an overrun past the morning's probes shows — as (job, started_at, ended_at,
+    status) in start order; None when no job ran in a morning."""
+    night = run.sql("""
+        WITH nights AS (SELECT *, started_at::DATE AS day FROM job_runs
+                        WHERE component = 'job' AND hour(started_at) < 12),
+             busiest AS (SELECT day FROM nights GROUP BY day
+                         ORDER BY sum(epoch(ended_at) - epoch(started_at)) DESC, day LIMIT 1)
+        SELECT job, started_at, ended_at, status FROM nights JOIN busiest USING (day)
+        ORDER BY started_at, run_no""")
+    return night if night.height else None

@@ -13,6 +13,7 @@ from click.testing import CliRunner
 from cmpsim.cli import main
 from cmpsim.compare import compare
 from cmpsim.kpis import kpis, roll_forward
+from cmpsim.runreport import busiest_night
 from conftest import SMALL
 from pdftext import pdf_text
 
@@ -40,7 +41,8 @@ def test_the_run_report_pdf_holds_its_figures_charts_probes_and_verdict(small_ru
     assert f"Share of hardware orders in error {share:.1f}%" in text  # shares as percentages, one decimal
     # The charts are there as drawings whose words a reader (and this test) can read.
     for title in ("Orders by final status", "Hardware sales orders", "Service orders", "Lead time of completed orders",
-                  "Money billed and received per day", "Communications by channel and status"):
+                  "Money billed and received per day", "Communications by channel and status",
+                  "Batch jobs of the busiest night"):
         assert title in text, title
     assert "Postings Rejected" in text and "Files Quarantined Today" in text  # the probe table
     roll = roll_forward(small_run.con)  # the receivables roll-forward, line by line, tied to the cent
@@ -50,7 +52,21 @@ def test_the_run_report_pdf_holds_its_figures_charts_probes_and_verdict(small_ru
     assert f"= Closing receivables (sales ledger at the end) {roll.closing:,.2f}" in text
     assert "The lines add up to the closing balance to the cent." in text
     assert "Reconciled" in text or "break(s) to explain" in text
-    assert (tmp_path / "run-report.html").read_text().count("data:image/svg+xml;base64,") == 4
+    assert (tmp_path / "run-report.html").read_text().count("data:image/svg+xml;base64,") == 5
+
+
+def test_the_busiest_night_is_the_morning_the_jobs_worked_longest(billing_run):
+    """The report's run-window chart shows the batch jobs (not daemons) started before noon on the day
+    their runs took longest in all: every one of them, from its start to its end."""
+    runs = billing_run.sql("SELECT job, component, started_at, ended_at, status FROM job_runs ORDER BY run_no")
+    mornings: dict = {}
+    for job, component, started, ended, status in runs.rows():
+        if component == "job" and started.hour < 12:
+            mornings.setdefault(started.date(), []).append((job, started, ended, status))
+    day = max(sorted(mornings), key=lambda d: sum((e - s).total_seconds() for _, s, e, _ in mornings[d]))
+    night = busiest_night(billing_run)
+    assert sorted(night.rows(), key=lambda r: r[1]) == sorted(mornings[day], key=lambda r: r[1])
+    assert any(ended > started for _, started, ended, _ in night.rows())  # the cost model's run windows
 
 
 def test_the_run_report_speaks_in_words_units_and_currency(folders, tmp_path):
