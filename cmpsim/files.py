@@ -17,7 +17,15 @@ Layout of a run folder:
     files/quarantine/<kind>/<name>.entry.json  an inbox entry that is no generic file, described
                                        (with its .reason.json); the entry itself, when it is a
                                        folder or a file, kept unread beside it as <name>.entry
-    files/parties/<party>/...          outside parties' own files (e.g. a warehouse's CSV)
+    files/parties/<party>/received/<name>  generic files handed over to the party (hand_over); a
+                                       warehouse and the ledger read them through their adaptors only
+    files/parties/<warehouse>/inbox/<stem>.csv  the warehouse's pick requests, written by its adaptor
+                                       from the order-request files (<stem>: the name without .json.enc)
+    files/parties/<warehouse>/outbox/<name>.csv  the warehouse's own dispatch answers, which its
+                                       adaptor delivers to CMP as order-dispatch files
+    files/parties/ledger/import/<stem>.csv  the accounting package's journal (G/L) and transaction
+                                       (S/L) imports, written by its adaptor from the posting files
+    (the outside parties' formats: docs/exchange.md, "The outside parties' own formats")
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ from decimal import Decimal
 from cmpsim.engine import Step
 from cmpsim.ledger import accounting_system_step, invoice_posting_step
 from cmpsim.ledger.accounting import RECEIVED
+from cmpsim.ledger.adaptor import IMPORT
 from conftest import live_copy
 
 
@@ -119,4 +120,7 @@ def test_the_ledger_system_books_a_file_once_even_if_it_arrives_twice(billing_ru
     assert sim.execute(Step("Ledger System", "external", None, accounting_system_step)) == 1
     assert sim.store.scalar("SELECT count(*) FROM sl_entries") == entries
     assert sim.store.scalar("SELECT status FROM acct_files ORDER BY received_at DESC LIMIT 1") == "Duplicate"
+    # The adaptor recognised the transmitted bytes and imported nothing for the copy.
+    assert (sim.run_dir / IMPORT / original.name.replace(".json.enc", ".csv")).is_file()
+    assert not (sim.run_dir / IMPORT / original.name.replace(".json.enc", "-again.csv")).exists()
     sim.store.close()

@@ -1,17 +1,21 @@
 """The ledger system behind the adaptor: a simulated third-party accounting system.
 
-It reads the posting files CMP transmitted to its inbox, in name order, and books what it accepts
-into the sales ledger (`sl_entries`) and the general ledger (`gl_journals`, `gl_entries`) — the
-only way anything reaches the books. For every file it answers CMP with a response file (the
-records booked) and, when it refused some, an error file (each refused record with a code):
+It takes the posting files CMP transmitted to `files/parties/ledger/received/`, in name order, and
+books what it accepts into the sales ledger (`sl_entries`) and the general ledger (`gl_journals`,
+`gl_entries`) — the only way anything reaches the books. The adaptor stands at the door: a file
+whose bytes it has already taken (the same checksum as a file processed) is set aside as a
+duplicate, a file it cannot open (authentication, JSON or schema) is refused whole, and every
+other file becomes an import file of the accounting package's own format (cmpsim.ledger.adaptor,
+in `files/parties/ledger/import/`). The accounting package books from that import file only, and
+for every file answers CMP with a response file (the records booked) and, when it refused some,
+an error file (each refused record with a code):
 - PERIOD_CLOSED: the record is dated in a month the ledger has closed (a month closes
   `ledger.accounting_system.period_close_days` after its end);
 - UNBALANCED (a journal whose debits differ from its credits), UNKNOWN_ACCOUNT (a G/L account
   not in the chart of accounts);
 - VALIDATION_FAILED: refused by the scenario's `reject` fault (count = records refused).
-A file it has already processed (the same bytes) is set aside as a duplicate; a file it cannot
-read is refused whole. Files stay in `files/parties/ledger/received/`, where CMP's register says
-they are; `acct_files` is the ledger system's own record of what it has read.
+Transmitted files stay in `received/`, where CMP's register says they are; `acct_files` is the
+ledger system's own record of what it has read, by the transmitted file's name and checksum.
 """
 
 from __future__ import annotations
@@ -21,7 +25,8 @@ from pathlib import Path
 import polars as pl
 
 from cmpsim import faults
-from cmpsim.files import FileRejected, deliver_inbound, open_document, sha256
+from cmpsim.files import FileRejected, deliver_inbound, sha256
+from cmpsim.ledger.adaptor import import_file, read_gl_journal_import, read_sl_transaction_import
 
 PARTY = "ledger"
 RECEIVED = Path("files", "parties", PARTY, "received")
@@ -47,19 +52,23 @@ def accounting_system_step(sim) -> int:
 
 
 def _process(sim, path: Path) -> None:
+    """One transmitted file through the adaptor's door (duplicate, refused, or converted), then booked
+    from its import file."""
     blob, kind = path.read_bytes(), path.name.split("__")[0]
     ledger = "SL" if kind == "sl-posting" else "GL"
+    # The checksum is of the bytes CMP transmitted: a file sent again re-extracted (new name, new
+    # creation time) is a new file to the ledger, even where its import file would read the same.
     digest = sha256(blob)
     if sim.store.scalar("SELECT count(*) FROM acct_files WHERE sha256 = ? AND status = 'Processed'", [digest]):
         _log_file(sim, path.name, ledger, digest, "Duplicate", None, None, None, "same bytes as a file processed")
         return
     try:
-        document = open_document(sim.key, kind, f"{kind}.schema.json", blob)
+        imported = import_file(sim, kind, path.name, blob)
     except FileRejected as exc:
         _log_file(sim, path.name, ledger, digest, "Refused", None, None, None, str(exc))
         _answer(sim, ledger, path.name, 0, [], pl.DataFrame(), file_error=str(exc))
         return
-    records = _records(document, ledger)
+    records = _records(imported.read_bytes(), ledger)
     verdicts = _judge(sim, ledger, kind, path.name, records)
     accepted = verdicts.filter(pl.col("code").is_null())
     _book(sim, ledger, path.name, records.join(accepted.select("postingId"), on="postingId", how="semi"))
@@ -68,15 +77,19 @@ def _process(sim, path: Path) -> None:
     _answer(sim, ledger, path.name, records.height, accepted["postingId"].to_list(), rejected)
 
 
-def _records(document: dict, ledger: str) -> pl.DataFrame:
+def _records(csv_bytes: bytes, ledger: str) -> pl.DataFrame:
+    """The records of an import file, one per S/L transaction or G/L journal (its lines nested, in
+    line order), in the order of the file, under the names the judging and booking use."""
     if ledger == "SL":
-        return pl.DataFrame(document["records"], schema={
-            "postingId": pl.Utf8, "docType": pl.Utf8, "docId": pl.Utf8, "accountId": pl.Utf8, "postingDate": pl.Utf8,
-            "amount": pl.Utf8, "description": pl.Utf8})
-    return pl.DataFrame([{**j, "lines": j["lines"]} for j in document["journals"]], schema={
-        "postingId": pl.Utf8, "docType": pl.Utf8, "docId": pl.Utf8, "accountId": pl.Utf8, "postingDate": pl.Utf8,
-        "description": pl.Utf8, "lines": pl.List(pl.Struct({"lineNo": pl.Int64, "glAccount": pl.Utf8, "debit": pl.Utf8,
-                                                          "credit": pl.Utf8, "description": pl.Utf8}))})
+        return read_sl_transaction_import(csv_bytes).select(
+            postingId="TXN_REF", docType="DOC_TYPE", docId="DOCUMENT", accountId="CUSTOMER_ID", postingDate="TXN_DATE",
+            amount="AMOUNT", description="DESCRIPTION")
+    lines = read_gl_journal_import(csv_bytes)
+    return lines.group_by("JOURNAL_REF", maintain_order=True).agg(
+        pl.col("DOC_TYPE", "DOCUMENT", "CUSTOMER_ID", "JOURNAL_DATE", "DESCRIPTION").first(),
+        lines=pl.struct(lineNo="LINE_NO", glAccount="ACCT_NO", debit="DEBIT", credit="CREDIT", description="MEMO"),
+    ).select(postingId="JOURNAL_REF", docType="DOC_TYPE", docId="DOCUMENT", accountId="CUSTOMER_ID",
+             postingDate="JOURNAL_DATE", description="DESCRIPTION", lines="lines")
 
 
 def _judge(sim, ledger: str, kind: str, file_name: str, records: pl.DataFrame) -> pl.DataFrame:

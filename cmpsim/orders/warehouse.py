@@ -1,7 +1,9 @@
-"""The simulated warehouses: an outside party CMP only meets through files.
+"""The simulated warehouses: an outside party CMP only meets through files, each through its adaptor.
 
-Intake: the warehouse collects the order-request files CMP extracted for it, and gives each line
-a moment it is ready to pick (lead time drawn per line) and a failure draw.
+Intake: the warehouse's adaptor collects the order-request generic files CMP extracted for it and
+writes each as a pick-request CSV of the warehouse's own format (`PICK_COLUMNS`) into
+`files/parties/<warehouse>/inbox/`; the warehouse reads those CSVs, and only those, and gives each
+line a moment it is ready to pick (lead time drawn per line) and a failure draw.
 Dispatch run, daily at the warehouse's dispatch time: strict FIFO over ready lines within the
 day's capacity (units); a line fails with the warehouse's error rate, or for lack of physical
 stock; dispatched serialised units get serial numbers. The warehouse writes its answer as a CSV
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+from pathlib import Path
 
 import polars as pl
 
@@ -23,29 +26,72 @@ ERROR_KINDS = [
     ("ADDRESS_UNDELIVERABLE", "Carrier cannot deliver to the delivery address"),
 ]
 CSV_COLUMNS = ["CMP_REF", "ORDER_REF", "SKU", "QTY", "STATUS", "SERIALS", "ERR_CODE", "ERR_TEXT", "DISPATCH_TS"]
+# The warehouse's pick request: one row per request line, in the order lines of the generic file.
+PICK_COLUMNS = ["CMP_REF", "ORDER_REF", "LINE_NO", "SKU", "QTY", "SERIALISED", "CUSTOMER_REF", "SHIP_TO_NAME",
+                "SHIP_TO_ADDRESS", "SHIP_TO_CITY", "SHIP_TO_POSTCODE", "SHIP_TO_COUNTRY", "BATCH_REF"]
+_ORDER_REQUEST = pl.Struct({
+    "orderId": pl.Utf8, "accountId": pl.Utf8,
+    "delivery": pl.Struct({"name": pl.Utf8, "line1": pl.Utf8, "city": pl.Utf8, "postcode": pl.Utf8,
+                           "country": pl.Utf8}),
+    "lines": pl.List(pl.Struct({"requestLineId": pl.Utf8, "lineNo": pl.Int64, "productId": pl.Utf8,
+                                "quantity": pl.Int64, "serialised": pl.Boolean}))})
+
+
+def inbox(wid: str) -> Path:
+    """Where the warehouse's adaptor leaves its pick requests, relative to the run folder."""
+    return Path("files", "parties", wid, "inbox")
 
 
 def warehouse_intake_step(sim) -> int:
-    """Every warehouse collects the order-request files waiting for it."""
+    """Every warehouse's adaptor delivers the order-request files waiting for it as pick requests,
+    and the warehouse takes in the lines of the pick requests delivered; returns lines taken in."""
     received = 0
     for warehouse in sim.scenario["warehouses"]:
-        received += _collect(sim, warehouse)
+        received += _take_in(sim, warehouse, deliver_pick_requests(sim, warehouse["id"]))
     return received
 
 
-def _collect(sim, warehouse) -> int:
+def deliver_pick_requests(sim, wid: str) -> list[Path]:
+    """The warehouse adaptor, outbound: each order-request file CMP hands over (`collect_outbound`)
+    written whole as `<inbox>/<file name without .json.enc>.csv`; returns the CSVs, in name order."""
+    paths = []
+    for name, document in collect_outbound(sim, "order-request", wid):
+        path = sim.run_dir / inbox(wid) / f"{name.removesuffix('.json.enc')}.csv"
+        write_atomic(path, pick_request_csv(document))
+        paths.append(path)
+    return paths
+
+
+def pick_request_csv(document: dict) -> bytes:
+    """An order-request document as the warehouse's pick-request CSV (`PICK_COLUMNS`): one row per
+    request line, quantities as whole numbers, SERIALISED `Y` or `N`, the order's delivery address."""
+    lines = (pl.DataFrame({"order": document["orders"]}, schema={"order": _ORDER_REQUEST}).unnest("order")
+             .explode("lines").unnest("delivery", "lines"))
+    buffer = io.BytesIO()
+    lines.select(
+        CMP_REF="requestLineId", ORDER_REF="orderId", LINE_NO="lineNo", SKU="productId", QTY="quantity",
+        SERIALISED=pl.when("serialised").then(pl.lit("Y")).otherwise(pl.lit("N")), CUSTOMER_REF="accountId",
+        SHIP_TO_NAME="name", SHIP_TO_ADDRESS="line1", SHIP_TO_CITY="city", SHIP_TO_POSTCODE="postcode",
+        SHIP_TO_COUNTRY="country", BATCH_REF=pl.lit(document["batchId"], pl.Utf8),
+    ).write_csv(buffer)
+    return buffer.getvalue()
+
+
+def read_pick_request(csv_bytes: bytes) -> pl.DataFrame:
+    """The warehouse reading a pick-request CSV: `PICK_COLUMNS`, LINE_NO and QTY whole numbers,
+    SERIALISED true or false (anything but `Y` or `N` is an error), the rest text as written."""
+    return pl.read_csv(io.BytesIO(csv_bytes), infer_schema=False).select(PICK_COLUMNS).with_columns(
+        pl.col("LINE_NO", "QTY").cast(pl.Int64), pl.col("SERIALISED").replace_strict({"Y": True, "N": False}))
+
+
+def _take_in(sim, warehouse, paths: list[Path]) -> int:
+    """The warehouse reads the pick requests just delivered: a lead time and a failure draw per line,
+    drawn in request-line order from the warehouse's own stream, kept in `wh_requests`."""
     wid = warehouse["id"]
-    frames = [
-        pl.DataFrame(document["orders"])
-        .select("orderId", "lines")
-        .explode("lines")
-        .unnest("lines")
-        .with_columns(file_name=pl.lit(name))
-        for name, document in collect_outbound(sim, "order-request", wid)
-    ]
+    frames = [read_pick_request(path.read_bytes()).with_columns(file_name=pl.lit(path.name)) for path in paths]
     if not frames:
         return 0
-    lines = pl.concat(frames).sort("requestLineId")
+    lines = pl.concat(frames).sort("CMP_REF")
     rng = sim.rng(f"warehouse.{wid}")
     lead_s = (draw(warehouse["lead_time_hours"], rng, lines.height) * 3600).round().astype("int64")
     lines = lines.with_columns(lead_s=pl.Series(lead_s), fail_draw=pl.Series(rng.random(lines.height)))
@@ -53,9 +99,9 @@ def _collect(sim, warehouse) -> int:
     sim.con.execute(
         """
         INSERT INTO wh_requests
-        SELECT ?, file_name, requestLineId, orderId, productId, quantity, serialised, ?::TIMESTAMP,
+        SELECT ?, file_name, CMP_REF, ORDER_REF, SKU, QTY, SERIALISED, ?::TIMESTAMP,
                ?::TIMESTAMP + to_seconds(lead_s), fail_draw, NULL, NULL, NULL, NULL, NULL
-        FROM _received ORDER BY requestLineId""",
+        FROM _received ORDER BY CMP_REF""",
         [wid, sim.now, sim.now],
     )
     return lines.height
