@@ -106,6 +106,13 @@ RECORDED_FOR_THE_SEEDS = {
         "overridden prices the assets' monthly charges; and order_lines.unit_price now follows a revision that "
         "repriced the line (it kept the price of the list the line had before: the service scenario's revised "
         "lines)"),
+    "outbound adaptors": (
+        "every scenario with hardware orders: wh_requests, files/parties/<warehouse>/inbox/*.csv; every scenario "
+        "that posts to the ledger: files/parties/ledger/import/*.csv",
+        "seeds 000 and 002: the warehouses and the ledger system read CMP's generic files only through their "
+        "adaptors, which write each as the party's own CSV (a warehouse's pick request, the accounting package's "
+        "journal or transaction import); wh_requests.file_name names the pick request the warehouse read. Every "
+        "other table and every file there before is unchanged"),
 }
 
 
