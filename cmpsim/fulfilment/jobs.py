@@ -110,19 +110,22 @@ def named_assets(sim, asset_ids: pl.Series) -> pl.DataFrame:
                            [asset_ids.drop_nulls().unique().sort().to_list()])
 
 
-def sync_public_lines(sim, orders_sql: str, ended_lines: str | None = None) -> None:
-    """The public order_lines follow service_lines (status, reason, price list and the unit price it or a
-    manual override gives); with `ended_lines` (a table of order_id, line_no, ended_at) those lines are
-    completed at ended_at too."""
+def sync_public_lines(sim, orders_sql: str, ended_lines: str | None = None, repriced: bool = False) -> None:
+    """The public order_lines follow service_lines (status, reason, price list); with `ended_lines` (a
+    table of order_id, line_no, ended_at) those lines are completed at ended_at too; `repriced` (after a
+    revision) sets the unit price the line's price list or its manual override gives, too."""
     completed, ended = (", completed_at = coalesce(e.ended_at, order_lines.completed_at)",
                         f"LEFT JOIN {ended_lines} e USING (order_id, line_no)") if ended_lines else ("", "")
+    lines = f"SELECT * FROM service_lines WHERE order_id IN ({orders_sql})"
+    price = ""
+    if repriced:
+        lines = f"""SELECT s.*, p.recurring FROM ({lines}) s LEFT JOIN service_prices p
+                    ON p.product_id = s.product_id AND p.price_list = s.resolved_price_list"""
+        price = ", unit_price = coalesce(l.price_override, l.recurring, 0)"
     sim.con.execute(f"""
         UPDATE order_lines SET status = l.status, status_reason = l.reason, price_list = l.resolved_price_list,
-               product_id = l.product_id, action = l.action, quantity = l.quantity,
-               unit_price = coalesce(l.price_override, l.recurring, 0){completed}
-        FROM (SELECT s.*, p.recurring FROM service_lines s LEFT JOIN service_prices p
-                ON p.product_id = s.product_id AND p.price_list = s.resolved_price_list
-              WHERE s.order_id IN ({orders_sql})) l {ended}
+               product_id = l.product_id, action = l.action, quantity = l.quantity{price}{completed}
+        FROM ({lines}) l {ended}
         WHERE order_lines.order_id = l.order_id AND order_lines.line_no = l.line_no""")
 
 

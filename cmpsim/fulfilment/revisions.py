@@ -236,7 +236,7 @@ def _rewrite_lines(sim) -> None:
                    WHERE order_id IN (SELECT r.base_order_id FROM _rv r JOIN orders o ON o.order_id = r.base_order_id
                                       WHERE r.reason IS NULL AND o.status = 'In Progress')
                      AND status = 'Submitted'""")
-    sync_public_lines(sim, "SELECT base_order_id FROM _rv WHERE reason IS NULL")
+    sync_public_lines(sim, "SELECT base_order_id FROM _rv WHERE reason IS NULL", repriced=True)
 
 
 def _take_header(sim) -> None:
