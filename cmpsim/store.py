@@ -347,13 +347,24 @@ class Store:
                 activity=pl.Series(activity, dtype=pl.String) if isinstance(activity, list) else pl.lit(activity),
                 detail=pl.Series(detail, dtype=pl.String) if detail is not None else pl.lit(None, pl.String)), job)
 
-    def _flush_events(self) -> None:
-        """Number the events recorded by the wake-up (or transaction) that ends. When they are all rows
-        the step held, they are numbered here and kept in memory, to reach `events` in bulk at the next
-        commit, or sooner when a step reads the log (`write_events`): no statement at all. Events of
-        queries are evaluated and appended in one statement."""
+    def number_events(self) -> frozenset[str]:
+        """Number the events the wake-up has recorded so far, as its end would, and return their
+        activities: what the triggers it invokes look at (engine.OnEvents). Events it records after
+        are numbered when it ends."""
+        return self._flush_events()
+
+    @property
+    def last_event(self) -> int:
+        """The sequence number of the last event numbered (0: none yet)."""
+        return self._counters.get("event", 0)
+
+    def _flush_events(self) -> frozenset[str]:
+        """Number the events recorded by the wake-up (or transaction) that ends, and return their
+        activities. When they are all rows the step held, they are numbered here and kept in memory, to
+        reach `events` in bulk at the next commit, or sooner when a step reads the log (`write_events`):
+        no statement at all. Events of queries are evaluated and appended in one statement."""
         if not self._pending_events:
-            return
+            return frozenset()
         pending, self._pending_events = self._pending_events, []
         base = self._counters.get("event", 0)
         if all(sql is None for sql, _ in pending):
@@ -364,8 +375,9 @@ class Store:
             events = events.select(pl.int_range(base + 1, base + 1 + events.height, dtype=pl.Int64).alias("seq"),
                                    *EVENT_ROWS_SCHEMA)
             self.allocate("event", events.height)
-            self._events.append((events, base + 1, frozenset(events["activity"].unique().to_list())))
-            return
+            activities = frozenset(events["activity"].unique().to_list())
+            self._events.append((events, base + 1, activities))
+            return activities
         # The fragment's position orders events of one moment and object that were recorded one after
         # the other (Suspended, then the line changes, then Resumed), whatever their names. Written at
         # once: one statement evaluates the queries and appends their rows.
@@ -373,12 +385,13 @@ class Store:
                                    for i, (sql, _) in enumerate(pending))
         params = [p for sql, given in pending
                   for p in (given if sql is not None else [given[c].to_list() for c in EVENT_ROWS_SCHEMA])]
-        n = self.con.execute(
+        logged = self.con.execute(
             "INSERT INTO events SELECT ? + row_number() OVER (ORDER BY ts, object_type, object_id, _frag, "
-            f"activity, detail), ts, object_type, object_id, activity, job, detail FROM ({union})",
-            [base] + params).fetchall()[0][0]
-        self.allocate("event", n)
+            f"activity, detail), ts, object_type, object_id, activity, job, detail FROM ({union}) RETURNING activity",
+            [base] + params).fetchall()
+        self.allocate("event", len(logged))
         self._events_written += 1
+        return frozenset(activity for (activity,) in logged)
 
     def write_events(self) -> None:
         """Append the events numbered since the last write to `events`, in one statement: at every
