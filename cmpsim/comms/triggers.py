@@ -1,12 +1,13 @@
 """Triggers: what creates an entry in the Comms Request Header (`comms`).
 
-The Comms Trigger daemon reads the event log from where it stopped (`comms_cursor`) and creates one
-header per rule (`comms.rules`) whose trigger matches: a hardware order dispatched (Order Complete),
-an order in error, failed or rejected, an invoice produced, a customer service case opened. It also
-turns each pending probe alert into one header per recipient. A daily job adds the invoices
-overdue by the rule's `after_days`. A workflow event makes its header when it is created, whatever
-its WhenToCreate (seed 003); with OnResolve the header waits (status Waiting) until the case is
-resolved.
+The Comms Trigger is invoked by the work that logs a triggering event — a hardware order dispatched
+(Order Complete), an order in error, failed or rejected, an invoice produced, a customer service case
+opened — or raises a probe alert (engine.OnEvents): within that wake-up and at its moment, it reads
+the event log from where it stopped (`comms_cursor`) and creates one header per rule (`comms.rules`)
+whose trigger matches, and one per recipient of each pending probe alert. A daily job adds the
+invoices overdue by the rule's `after_days`. A workflow event makes its header when it is created,
+whatever its WhenToCreate (seed 003); with OnResolve the header waits (status Waiting) until the case
+is resolved.
 
 The channel is the rule's, or the customer's preferred one (`preferred`), or follows the probe
 recipient (`recipient`: an address with @ by e-mail, anything else by push to external). Each
@@ -18,9 +19,12 @@ from __future__ import annotations
 import polars as pl
 
 from cmpsim.comms.tables import cursor_sql, move_cursor
+from cmpsim.probes import ACTIVITY as PROBE_ACTIVITY
 from cmpsim.store import registered
 
 ACTIVITIES = ("Order Complete", "Order Error", "Order Failed", "Order Rejected", "Invoice Produced", "Case Opened")
+# What invokes the Comms Trigger: an event it makes headers for, or a probe raising an alert.
+INVOKED_BY = (*ACTIVITIES, PROBE_ACTIVITY["alert"])
 EVENT_TRIGGERS = {
     "order_dispatched": "e.object_type = 'order' AND e.activity = 'Order Complete' AND o.kind = 'hardware'",
     "order_error": "e.object_type = 'order' AND e.activity IN ('Order Error', 'Order Failed', 'Order Rejected')",
@@ -35,21 +39,35 @@ def rules(sim, trigger: str) -> list[tuple[int, dict]]:
     return [(i, r) for i, r in enumerate(sim.scenario["comms"]["rules"]) if r["trigger"] == trigger]
 
 
-def comms_trigger_due(sim) -> bool:
-    """Anything that triggers since the last wake-up: an event of interest (in the log, or held in memory
-    for it: the look writes nothing), or a pending probe alert."""
-    cursor, alerts = sim.con.execute(f"""
-        SELECT coalesce({cursor_sql('events')}, 0), (SELECT count(*) FROM probe_alerts WHERE status = 'Pending')"""
-                                     ).fetchall()[0]
-    return bool(alerts) or sim.store.has_events_since(cursor, ACTIVITIES)
+class ReadUpTo:
+    """The last event of the log the Comms Trigger has read: kept in memory between commits and
+    written to `comms_cursor` at each (store.WorkingState), so a resumed run reads on from where its
+    last flush left it and creates no header twice."""
+
+    def __init__(self, seq: int | None):
+        self.seq = self._marked = self._written = seq
+
+    def write(self, con) -> None:
+        if self.seq != self._written:
+            move_cursor(con, "events", self.seq)
+            self._written = self.seq
+
+    def mark(self) -> None:
+        self._marked = self.seq
+
+    def restore(self) -> None:
+        self.seq = self._marked
+
+
+def _read_up_to(store) -> ReadUpTo:
+    return ReadUpTo(store.scalar(f"SELECT {cursor_sql('events')}"))
 
 
 def comms_trigger_step(sim) -> int:
-    """Headers for the events logged since the last wake-up and for pending probe alerts."""
-    cursor, top, alerts = sim.con.execute(
-        f"SELECT {cursor_sql('events')}, (SELECT max(seq) FROM events), "
-        "(SELECT count(*) FROM probe_alerts WHERE status = 'Pending' AND evaluated_at <= ?)", [sim.now]).fetchall()[0]
-    last, top = cursor or 0, top or 0
+    """Headers for the events logged since the trigger last read the log and for pending probe alerts,
+    created when the work that logged them invokes it: they carry that wake-up's moment."""
+    cursor = sim.store.working("comms trigger", _read_up_to)
+    last, top = cursor.seq or 0, sim.store.last_event
     parts = []
     for trigger, condition in EVENT_TRIGGERS.items():
         for rule_no, _ in rules(sim, trigger):
@@ -67,13 +85,12 @@ def comms_trigger_step(sim) -> int:
                    epoch(evaluated_at)::BIGINT
             FROM probe_alerts WHERE status = 'Pending' AND evaluated_at <= TIMESTAMP '{sim.now}'""")
     events = f"SELECT * FROM events WHERE seq > {last} AND seq <= {top} AND activity IN {ACTIVITIES}"
-    created = _create(sim, " UNION ALL ".join(parts), f"_cm_events AS MATERIALIZED ({events})") if parts else 0
-    if alerts:
+    created = _create(sim, " UNION ALL ".join(parts), f"_cm_events AS MATERIALIZED ({events})") if parts else None
+    if created is not None and "probe_alert" in created:  # the alerts a header was requested for
         sim.con.execute("UPDATE probe_alerts SET status = 'Requested' WHERE status = 'Pending' AND evaluated_at <= ?",
                         [sim.now])
-    if cursor is None or top != last:  # the cursor moves (or is set) only when it changes
-        move_cursor(sim.con, "events", top)
-    return created
+    cursor.seq = top
+    return 0 if created is None else len(created)
 
 
 def payment_overdue_step(sim) -> int:
@@ -84,16 +101,16 @@ def payment_overdue_step(sim) -> int:
         WHERE s.outstanding > 0 AND s.due_date + {int(rule.get('after_days', 0))} <= DATE '{sim.today}'
           AND NOT EXISTS (SELECT 1 FROM comms c WHERE c.rule_no = {rule_no} AND c.object_id = s.invoice_id)"""
              for rule_no, rule in rules(sim, "payment_overdue")]
-    return _create(sim, " UNION ALL ".join(parts)) if parts else 0
+    return len(_create(sim, " UNION ALL ".join(parts))) if parts else 0
 
 
-def _create(sim, candidates_sql: str, with_sql: str | None = None) -> int:
+def _create(sim, candidates_sql: str, with_sql: str | None = None) -> list[str]:
     """Insert one header per candidate (rule_no, object_id, account_id, recipient), channel resolved;
-    `with_sql` names what the candidates read (a WITH clause's list)."""
+    `with_sql` names what the candidates read (a WITH clause's list). Returns the trigger of each."""
     found = sim.store.frame(f"{f'WITH {with_sql} ' if with_sql else ''}SELECT * FROM ({candidates_sql}) "
                             "ORDER BY sort, rule_no, object_id, recipient")
     if found.height == 0:
-        return 0
+        return []
     spec = sim.scenario["comms"]
     rule = pl.DataFrame([{"rule_no": i, "trigger": r["trigger"], "template": r["template"],
                           "rule_channel": r["channel"]} for i, r in enumerate(spec["rules"])])
@@ -120,4 +137,4 @@ def _create(sim, candidates_sql: str, with_sql: str | None = None) -> int:
         sim.now, "comm", [request_id for request_id, *_ in created], "Comm Requested", sim.current_job,
         [f"{trigger} {object_id} by {channel}{' (waits for the case to be resolved)' if status == 'Waiting' else ''}"
          for _, trigger, object_id, channel, status in created])
-    return found.height
+    return [trigger for _, trigger, *_ in created]
