@@ -186,13 +186,17 @@ class Store:
         """What a transaction kept for its commit: the working states written, moves recorded, events
         numbered, bookkeeping rows appended, counters written (a window's moves and events are written as
         each wake-up ends)."""
-        for state in self._working.values():
-            state.write(self.con)
+        self.write_working()
         self._flush_moves()
         self._flush_events()
         self.write_events()
         self._append_later()
         self._flush_counters()
+
+    def write_working(self) -> None:
+        """Bring the record up to date with the processes' working states, as every commit does."""
+        for state in self._working.values():
+            state.write(self.con)
 
     def open_window(self) -> None:
         """Begin a flush window: the wake-ups that follow commit together at the next `flush`. Their
