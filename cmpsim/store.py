@@ -406,6 +406,17 @@ class Store:
         self.insert("events", pl.concat([frame for frame, _, _ in events]))
         self._events_written += 1
 
+    def held_events(self, after_seq: int, activities: tuple[str, ...]) -> pl.DataFrame:
+        """The events numbered after `after_seq` with one of `activities` that are held in memory, not in
+        `events` yet (seq and the table's columns): a step reading the log within a window reads them
+        beside the table's, with no insert (the Comms Trigger)."""
+        wanted = frozenset(activities)
+        frames = [frame for frame, first, held in self._events
+                  if held & wanted and first + frame.height - 1 > after_seq]
+        if not frames:
+            return pl.DataFrame(schema={"seq": pl.Int64, **EVENT_ROWS_SCHEMA})
+        return pl.concat(frames).filter((pl.col("seq") > after_seq) & pl.col("activity").is_in(list(wanted)))
+
     def has_events_since(self, after_seq: int, activities: tuple[str, ...]) -> bool:
         """Whether the log has an event numbered after `after_seq` with one of `activities`, counting the
         events held in memory without writing them (a due look that reads the log costs no insert). What

@@ -74,8 +74,7 @@ def steps(scenario: Scenario) -> list[Step]:
     every = partial(Every, poll_s)
     return in_domain([
         # Invoked by the work that logs a triggering event or raises a probe alert, within its wake-up.
-        Step("Comms Trigger", "daemon", OnEvents(INVOKED_BY), comms_trigger_step, emits=("comms.requested",),
-             reads_pending="events"),
+        Step("Comms Trigger", "daemon", OnEvents(INVOKED_BY), comms_trigger_step, emits=("comms.requested",)),
         Step("Payment Overdue Notification", "job", DailyAt((seconds_of_day(OVERDUE_AT),)), payment_overdue_step,
              emits=("comms.requested",)),
         Step("Customer Service", "user", Every(3600, 3300), workflow_step, emits=("comms.requested",),

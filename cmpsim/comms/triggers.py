@@ -32,19 +32,21 @@ EVENT_TRIGGERS = {
 ACTIVITIES = tuple(activity for _, activities, _ in EVENT_TRIGGERS.values() for activity in activities)
 # What invokes the Comms Trigger: an event it makes headers for, or a probe raising an alert.
 INVOKED_BY = (*ACTIVITIES, PROBE_ACTIVITY["alert"])
-# One pass over the events logged since the trigger last read the log, each joined to the rules it
-# matches (?: rule, object type, activity, hardware only), then the pending probe alerts (?: rule).
+# One pass over the events logged since the trigger last read the log (?: after, up to), those in the
+# table and those still held in memory (`_cm_held`), each joined to the rules it matches (?: rule, object
+# type, activity, hardware only); then the pending probe alerts (?: rule, up to the moment).
 CANDIDATES = """
     SELECT r.rule_no, e.object_id, coalesce(o.account_id, i.account_id, w.account_id) AS account_id,
            NULL::VARCHAR AS recipient, e.seq AS sort
-    FROM events e
+    FROM (SELECT seq, object_type, object_id, activity FROM events WHERE seq > ? AND seq <= ?
+          UNION ALL SELECT seq, object_type, object_id, activity FROM _cm_held) e
     JOIN (SELECT unnest(?::INTEGER[]) AS rule_no, unnest(?::VARCHAR[]) AS object_type,
                  unnest(?::VARCHAR[]) AS activity, unnest(?::BOOLEAN[]) AS hardware_only) r
          USING (object_type, activity)
     LEFT JOIN orders o ON e.object_type = 'order' AND o.order_id = e.object_id
     LEFT JOIN invoices i ON e.object_type = 'invoice' AND i.invoice_id = e.object_id
     LEFT JOIN wf_cases w ON e.object_type = 'case' AND w.case_id = e.object_id
-    WHERE e.seq > ? AND e.seq <= ? AND (NOT r.hardware_only OR o.kind = 'hardware')
+    WHERE NOT r.hardware_only OR o.kind = 'hardware'
     UNION ALL
     SELECT r.rule_no, a.probe || ' @ ' || strftime(a.evaluated_at, '%Y-%m-%d %H:%M'), NULL, a.recipient,
            epoch(a.evaluated_at)::BIGINT
@@ -93,7 +95,8 @@ def comms_trigger_step(sim) -> int:
     matching, alerting = _event_rules(sim), [rule_no for rule_no, _ in rules(sim, "probe_alert")]
     created = []
     if matching[0] or alerting:
-        found = sim.con.execute(CANDIDATES, [*matching, last, top, alerting, sim.now]).fetchall()
+        with registered(sim.con, "_cm_held", sim.store.held_events(last, ACTIVITIES).to_arrow()):
+            found = sim.con.execute(CANDIDATES, [last, top, *matching, alerting, sim.now]).fetchall()
         created = _create(sim, pl.DataFrame(found, schema=CANDIDATE_SCHEMA, orient="row"))
     if "probe_alert" in created:  # the alerts a header was requested for
         sim.con.execute("UPDATE probe_alerts SET status = 'Requested' WHERE status = 'Pending' AND evaluated_at <= ?",
