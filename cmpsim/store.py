@@ -423,8 +423,10 @@ class Store:
         the table holds is asked again only after it changed."""
         wanted = frozenset(activities)
         for frame, first, held in self._events:
-            if held & wanted and (first > after_seq or frame.filter(
-                    (pl.col("seq") > after_seq) & pl.col("activity").is_in(list(wanted))).height):
+            if not held & wanted or first + frame.height - 1 <= after_seq:  # nothing wanted, or all read
+                continue
+            if first > after_seq or frame.filter(
+                    (pl.col("seq") > after_seq) & pl.col("activity").is_in(list(wanted))).height:
                 return True
         key = (after_seq, wanted)
         seen = self._events_seen.get(key)
