@@ -94,6 +94,17 @@ def main() -> None:
             STEP["now"] = None
 
     engine.Simulation.execute = execute
+    invoked = getattr(engine.Simulation, "_run_trigger", None)
+
+    def run_trigger(self, trigger, step):  # a trigger runs within the wake-up that invokes it: its own
+        STEP["now"] = trigger.name
+        try:
+            return invoked(self, trigger, step)
+        finally:
+            STEP["now"] = step.name
+
+    if invoked is not None:
+        engine.Simulation._run_trigger = run_trigger
 
     spent, made = Counter(), Counter()
     opened = store.Store.__init__

@@ -66,7 +66,17 @@ class OnWork:
     signal: str
 
 
-Trigger = Every | DailyAt | OnWork
+@dataclass(frozen=True)
+class OnEvents:
+    """Run within the wake-up of any step whose work logged an event of one of `activities`: a trigger
+    that step invokes (the Comms Trigger). It runs at that wake-up's moment, once the step's work is
+    done, on the log as the work left it, and commits with it; it takes no time of its own, and its
+    signals are raised when the work that invoked it is over (the step's wake-up, or its chain's run)."""
+
+    activities: tuple[str, ...]
+
+
+Trigger = Every | DailyAt | OnWork | OnEvents
 
 
 class JobFailure(Exception):
@@ -124,6 +134,13 @@ class Chain:
     jobs: tuple[Step, ...]
 
 
+def waking_names(items: list[Step | Chain]) -> list[str]:
+    """The jobs and daemons that wake up of themselves (not a trigger another's work invokes): the
+    names a cost model or a fault may give."""
+    return sorted({s.name for item in items for s in (item.jobs if isinstance(item, Chain) else (item,))
+                   if not isinstance(s.trigger, OnEvents)})
+
+
 def in_domain(items: list[Step | Chain], *writes: str) -> list[Step | Chain]:
     """The steps of a process, declared to write its domains; a due look reads the first of them
     unless the step says what it reads."""
@@ -153,6 +170,10 @@ class Simulation:
         self._check_cost_model()
         self._took_s = 0  # simulated seconds the last wake-up took (its cost)
         self._signals_after: tuple[str, ...] = ()  # what it signals once that time is over
+        # The triggers a wake-up's work may invoke (OnEvents), and what those it invoked signal once the
+        # invoking work is over: the wake-up's time, or its chain's run.
+        self._triggers = [s for s in self.steps if isinstance(s, Step) and isinstance(s.trigger, OnEvents)]
+        self._invoked_after: tuple[str, ...] = ()
         self._slots_free = {"job": int(self._costs["slots"]["job"])}
         self._slot_queue: dict[str, list[simpy.Event]] = {"job": []}
         self.start = self.scenario.start
@@ -169,6 +190,7 @@ class Simulation:
         self.wake_no = 0
         self.replay_until = 0
         self._journal: dict[int, int | None] = {}
+        self._invoked_journal: dict[int, set[str]] = {}  # the triggers each journaled wake-up invoked
         # Wall seconds spent in each step, for benchmarks and profiling: kept in memory only, since
         # wall time differs from run to run and must never reach the database or the files.
         self.wall_s: Counter[str] = Counter()
@@ -210,7 +232,8 @@ class Simulation:
         The wake-ups commit in flush windows (Store.open_window): at every simulated midnight, before
         every probe and at the end. A run stopped in between keeps its last flush, for `resume`."""
         for step in self.steps:
-            self.env.process(self._stopping_at_once(self._lifecycle(step)))
+            if step not in self._triggers:  # a trigger runs within the wake-ups that invoke it
+                self.env.process(self._stopping_at_once(self._lifecycle(step)))
         self.env.process(self._stopping_at_once(self._day_ticker()))
         self.store.open_window()
         try:
@@ -265,6 +288,7 @@ class Simulation:
                     self._took_s = self.cost_s(step, processed)
                     self._record_run(step, started, processed, "Completed", None)
                     self._journal_wakeup(step, processed)
+                invoked = self._invoke(step) if processed else ()
         except JobFailure as failure:
             if self.store.window and step.may_fail != "before writing":
                 # what it wrote in the window cannot be rolled back alone: a defect of its declaration
@@ -279,9 +303,35 @@ class Simulation:
                     for fault_no, _ in faults.remaining(self, kind, job=step.name)[:1]:
                         faults.record(self, fault_no, "job", step.name, str(failure))
             return None
-        return self._done(step, processed, record_idle)
+        return self._done(step, processed, record_idle, invoked)
 
-    def _done(self, step: Step, processed: int, record_idle: bool) -> int:
+    def _invoke(self, step: Step) -> tuple[Step, ...]:
+        """Run the triggers the wake-up's work invoked (OnEvents: it logged one of their activities),
+        within the wake-up and at its moment; returns those that did work, each journaled under the
+        wake-up's number so that a resumed run raises their signals as this one does."""
+        if not self._triggers:
+            return ()
+        logged = self.store.number_events()
+        return tuple(t for t in self._triggers if t is not step and logged.intersection(t.trigger.activities)
+                     and self._run_trigger(t, step))
+
+    def _run_trigger(self, trigger: Step, step: Step) -> bool:
+        """One trigger invoked by `step`'s work: True when it did work."""
+        if trigger.reads_pending == "events":
+            self.store.write_events()
+        began, self.current_job = time.perf_counter(), trigger.name
+        try:
+            processed = int(trigger.run(self))
+        finally:
+            self.current_job, spent = step.name, time.perf_counter() - began
+            self.wall_s[trigger.name] += spent  # its own, not the invoking step's
+            self.wall_s[step.name] -= spent
+        if processed:
+            self._journal_wakeup(trigger, processed)
+            self._changed(trigger)
+        return bool(processed)
+
+    def _done(self, step: Step, processed: int, record_idle: bool, invoked: tuple[Step, ...] = ()) -> int:
         if processed or record_idle:
             self._changed(step)
         if processed:
@@ -290,6 +340,7 @@ class Simulation:
             else:
                 for name in step.emits:
                     self.signal(name)
+            self._invoked_after += tuple(name for trigger in invoked for name in trigger.emits)
         return processed
 
     def _journal_wakeup(self, step: Step, processed: int | None) -> None:
@@ -305,12 +356,19 @@ class Simulation:
         if processed is None:
             self._changed(step)
             return None
-        return self._done(step, processed, record_idle)
+        invoked = tuple(t for t in self._triggers if t.name in self._invoked_journal.get(self.wake_no, ()))
+        for trigger in invoked:
+            self._changed(trigger)
+        return self._done(step, processed, record_idle, invoked)
 
     def resume_from(self) -> int:
         """Prepare to continue an interrupted run from its database: returns the wake-ups to replay."""
-        rows = self.con.execute("SELECT wake_no, processed FROM wakeups").fetchall()
-        self._journal = dict(rows)
+        rows = self.con.execute("SELECT wake_no, step, processed FROM wakeups").fetchall()
+        triggers = {t.name for t in self._triggers}
+        self._journal = {wake_no: processed for wake_no, step, processed in rows if step not in triggers}
+        for wake_no, step, _ in rows:
+            if step in triggers:
+                self._invoked_journal.setdefault(wake_no, set()).add(step)
         self.replay_until = max(self._journal, default=0)
         return self.replay_until
 
@@ -376,7 +434,7 @@ class Simulation:
         return max(0, round(seconds))
 
     def _check_cost_model(self) -> None:
-        names = sorted({s.name for item in self.steps for s in (item.jobs if isinstance(item, Chain) else (item,))})
+        names = waking_names(self.steps)
         for name in self._costs["steps"]:
             if name not in names:
                 raise InputError(self.scenario.source, f"cost_model.steps.{name}",
@@ -385,8 +443,11 @@ class Simulation:
     def _wake(self, item: Step | Chain, seen: dict[str, int] | None = None) -> Iterator[simpy.Event]:
         """Wake a step (or a chain's jobs one after another), each taking the time its work costs; a
         job first takes a batch slot of its class, waiting for one when all are taken. `seen` gets the
-        count of the step's signal as its wake-up ended (what it signalled itself is spent)."""
-        for job in item.jobs if isinstance(item, Chain) else (item,):
+        count of the step's signal as its wake-up ended (what it signalled itself is spent). What the
+        triggers its work invoked signal is raised when that work is over: the step's, or the chain's."""
+        chain = isinstance(item, Chain)
+        invoked: tuple[str, ...] = ()
+        for job in item.jobs if chain else (item,):
             slot = job.component if job.component in self._slots_free else None
             if slot is not None:
                 if self._slots_free[slot] == 0:  # all taken: wait for one, handed over in turn (no
@@ -396,9 +457,10 @@ class Simulation:
                 else:
                     self._slots_free[slot] -= 1
             self._took_s = 0
-            processed = self.execute(job, record_idle=isinstance(item, Chain))
+            processed = self.execute(job, record_idle=chain)
             if seen is not None:
                 seen.update((name, self._raised[name]) for name in seen)
+            invoked, self._invoked_after = invoked + self._invoked_after, ()
             if self._took_s:
                 signals, self._signals_after = self._signals_after, ()
                 yield self.env.timeout(self._took_s)
@@ -409,8 +471,10 @@ class Simulation:
                     self._slot_queue[slot].pop(0).succeed()  # the slot goes to the first job waiting
                 else:
                     self._slots_free[slot] += 1
-            if processed is None and isinstance(item, Chain):
-                return  # a failed job stops the chain for this wake-up
+            if processed is None and chain:
+                break  # a failed job stops the chain for this wake-up
+        for name in invoked:
+            self.signal(name)
 
     def _lifecycle(self, step: Step | Chain) -> Iterator[simpy.Event]:
         env, trigger = self.env, step.trigger

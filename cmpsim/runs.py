@@ -24,7 +24,7 @@ import polars as pl
 
 from cmpsim import billing, comms, fulfilment, ledger, orders, probes, reference
 from cmpsim.check import check_day
-from cmpsim.engine import DAY_S, Chain, Simulation, Step
+from cmpsim.engine import DAY_S, Chain, Simulation, Step, waking_names
 from cmpsim.errors import InputError, RunInterrupted, RunStopped, StopRequested, first_line
 from cmpsim.files import encode_document, is_own_temporary, remove_own_temporaries, write_atomic
 from cmpsim.paths import RUN_LAYOUT
@@ -307,7 +307,7 @@ def _steps(scenario: Scenario) -> list[Step | Chain]:
     steps = [step for name, package in (("hardware", orders), ("service", fulfilment), ("billing", billing),
                                         ("ledger", ledger), ("probes", probes), ("comms", comms))
              if name in chosen for step in package.steps(scenario)]
-    names = sorted({s.name for item in steps for s in (item.jobs if isinstance(item, Chain) else (item,))})
+    names = waking_names(steps)
     for i, fault in enumerate(scenario["faults"]):
         if fault["kind"] == "fail_job" and fault["job"] not in names:
             raise InputError(scenario.source, f"faults[{i}].job", f"one of the jobs {', '.join(names)}",

@@ -186,13 +186,17 @@ class Store:
         """What a transaction kept for its commit: the working states written, moves recorded, events
         numbered, bookkeeping rows appended, counters written (a window's moves and events are written as
         each wake-up ends)."""
-        for state in self._working.values():
-            state.write(self.con)
+        self.write_working()
         self._flush_moves()
         self._flush_events()
         self.write_events()
         self._append_later()
         self._flush_counters()
+
+    def write_working(self) -> None:
+        """Bring the record up to date with the processes' working states, as every commit does."""
+        for state in self._working.values():
+            state.write(self.con)
 
     def open_window(self) -> None:
         """Begin a flush window: the wake-ups that follow commit together at the next `flush`. Their
@@ -347,13 +351,24 @@ class Store:
                 activity=pl.Series(activity, dtype=pl.String) if isinstance(activity, list) else pl.lit(activity),
                 detail=pl.Series(detail, dtype=pl.String) if detail is not None else pl.lit(None, pl.String)), job)
 
-    def _flush_events(self) -> None:
-        """Number the events recorded by the wake-up (or transaction) that ends. When they are all rows
-        the step held, they are numbered here and kept in memory, to reach `events` in bulk at the next
-        commit, or sooner when a step reads the log (`write_events`): no statement at all. Events of
-        queries are evaluated and appended in one statement."""
+    def number_events(self) -> frozenset[str]:
+        """Number the events the wake-up has recorded so far, as its end would, and return their
+        activities: what the triggers it invokes look at (engine.OnEvents). Events it records after
+        are numbered when it ends."""
+        return self._flush_events()
+
+    @property
+    def last_event(self) -> int:
+        """The sequence number of the last event numbered (0: none yet)."""
+        return self._counters.get("event", 0)
+
+    def _flush_events(self) -> frozenset[str]:
+        """Number the events recorded by the wake-up (or transaction) that ends, and return their
+        activities. When they are all rows the step held, they are numbered here and kept in memory, to
+        reach `events` in bulk at the next commit, or sooner when a step reads the log (`write_events`):
+        no statement at all. Events of queries are evaluated and appended in one statement."""
         if not self._pending_events:
-            return
+            return frozenset()
         pending, self._pending_events = self._pending_events, []
         base = self._counters.get("event", 0)
         if all(sql is None for sql, _ in pending):
@@ -364,8 +379,9 @@ class Store:
             events = events.select(pl.int_range(base + 1, base + 1 + events.height, dtype=pl.Int64).alias("seq"),
                                    *EVENT_ROWS_SCHEMA)
             self.allocate("event", events.height)
-            self._events.append((events, base + 1, frozenset(events["activity"].unique().to_list())))
-            return
+            activities = frozenset(events["activity"].unique().to_list())
+            self._events.append((events, base + 1, activities))
+            return activities
         # The fragment's position orders events of one moment and object that were recorded one after
         # the other (Suspended, then the line changes, then Resumed), whatever their names. Written at
         # once: one statement evaluates the queries and appends their rows.
@@ -373,12 +389,13 @@ class Store:
                                    for i, (sql, _) in enumerate(pending))
         params = [p for sql, given in pending
                   for p in (given if sql is not None else [given[c].to_list() for c in EVENT_ROWS_SCHEMA])]
-        n = self.con.execute(
+        logged = self.con.execute(
             "INSERT INTO events SELECT ? + row_number() OVER (ORDER BY ts, object_type, object_id, _frag, "
-            f"activity, detail), ts, object_type, object_id, activity, job, detail FROM ({union})",
-            [base] + params).fetchall()[0][0]
-        self.allocate("event", n)
+            f"activity, detail), ts, object_type, object_id, activity, job, detail FROM ({union}) RETURNING activity",
+            [base] + params).fetchall()
+        self.allocate("event", len(logged))
         self._events_written += 1
+        return frozenset(activity for (activity,) in logged)
 
     def write_events(self) -> None:
         """Append the events numbered since the last write to `events`, in one statement: at every
@@ -389,14 +406,27 @@ class Store:
         self.insert("events", pl.concat([frame for frame, _, _ in events]))
         self._events_written += 1
 
+    def held_events(self, after_seq: int, activities: tuple[str, ...]) -> pl.DataFrame:
+        """The events numbered after `after_seq` with one of `activities` that are held in memory, not in
+        `events` yet (seq and the table's columns): a step reading the log within a window reads them
+        beside the table's, with no insert (the Comms Trigger)."""
+        wanted = frozenset(activities)
+        frames = [frame for frame, first, held in self._events
+                  if held & wanted and first + frame.height - 1 > after_seq]
+        if not frames:
+            return pl.DataFrame(schema={"seq": pl.Int64, **EVENT_ROWS_SCHEMA})
+        return pl.concat(frames).filter((pl.col("seq") > after_seq) & pl.col("activity").is_in(list(wanted)))
+
     def has_events_since(self, after_seq: int, activities: tuple[str, ...]) -> bool:
         """Whether the log has an event numbered after `after_seq` with one of `activities`, counting the
         events held in memory without writing them (a due look that reads the log costs no insert). What
         the table holds is asked again only after it changed."""
         wanted = frozenset(activities)
         for frame, first, held in self._events:
-            if held & wanted and (first > after_seq or frame.filter(
-                    (pl.col("seq") > after_seq) & pl.col("activity").is_in(list(wanted))).height):
+            if not held & wanted or first + frame.height - 1 <= after_seq:  # nothing wanted, or all read
+                continue
+            if first > after_seq or frame.filter(
+                    (pl.col("seq") > after_seq) & pl.col("activity").is_in(list(wanted))).height:
                 return True
         key = (after_seq, wanted)
         seen = self._events_seen.get(key)

@@ -10,6 +10,7 @@ import email.policy
 import shutil
 
 import cmpsim
+from cmpsim.billing import BILLING_RUN_JOBS
 from cmpsim.comms import LocalFolderStorage, update_status
 from cmpsim.scenario import load
 from conftest import TESTS
@@ -34,6 +35,75 @@ def test_every_trigger_raises_communications(billing_run):
     assert mismatched.height == 0
     produced = billing_run.sql("SELECT count(*) AS n FROM invoices")["n"][0]
     assert billing_run.sql("SELECT count(*) AS n FROM comms WHERE trigger = 'invoice_produced'")["n"][0] == produced
+
+
+CAUSES = {"order_dispatched": ("Order Complete",), "order_error": ("Order Error", "Order Failed", "Order Rejected"),
+          "invoice_produced": ("Invoice Produced",), "workflow_event": ("Case Opened",)}
+
+
+def invoking_work(run) -> list[dict]:
+    """Each header of an event trigger with the event that caused it (the last of its activities on its
+    object logged before the header's own event), the wake-up that logged it (a job_runs row of the
+    event's job starting at the header's moment), when that work was over (for a job of the billing run,
+    the run's end) and when the Comms Monitor gathered the header."""
+    causes = " OR ".join(f"(c.trigger = '{t}' AND e.activity IN {tuple(a) if len(a) > 1 else f'({a[0]!r})'})"
+                         for t, a in CAUSES.items())
+    return run.sql(f"""
+        WITH cause AS (
+            SELECT c.request_id, c.trigger, c.status, c.created_at, r.ts AS requested_ts, max(e.seq) AS seq
+            FROM comms c JOIN events r ON r.object_id = c.request_id AND r.activity = 'Comm Requested'
+                 JOIN events e ON e.object_id = c.object_id AND e.seq < r.seq AND ({causes})
+            GROUP BY ALL)
+        SELECT c.*, e.job, e.ts AS event_ts, w.started_at AS work_start,
+               CASE WHEN e.job IN {BILLING_RUN_JOBS} THEN (
+                   SELECT max(b.ended_at) FROM job_runs b WHERE b.job IN {BILLING_RUN_JOBS}
+                      AND b.started_at >= w.started_at AND b.started_at::DATE = w.started_at::DATE)
+                    ELSE w.ended_at END AS work_end,
+               d.gathered_at
+        FROM cause c JOIN events e USING (seq)
+             LEFT JOIN job_runs w ON w.job = e.job AND w.started_at = c.created_at
+             LEFT JOIN comms_details d USING (request_id)""").rows(named=True)
+
+
+def test_a_header_is_created_when_the_work_logging_its_event_invokes_the_trigger(billing_run):
+    """Seed 003: "When a trigger is invoked, CMP creates an entry in ... the Comms Request Header table",
+    and "When an entry is created in the Comms Request Header table, the Comms Monitor Job is triggered".
+    The step whose work logs the event (or raises the probe alert) invokes the trigger: the header carries
+    that wake-up's moment — the moment of the event, where a daemon polling the log made it minutes
+    later — and the Comms Monitor gathers it as soon as that work is over (for an invoice, the billing
+    run's: its bill is printed by then)."""
+    headers = invoking_work(billing_run)
+    assert {h["trigger"] for h in headers} == set(CAUSES) and len(headers) > 500
+    assert [h for h in headers if h["work_start"] is None] == []  # each made by the wake-up that logged its event
+    assert [h for h in headers if not h["created_at"] == h["requested_ts"] == h["event_ts"]] == []
+    gathered = [h for h in headers if h["status"] != "Waiting" and h["trigger"] != "workflow_event"]
+    assert gathered and all(h["gathered_at"] is not None for h in gathered)
+    late = [h for h in gathered if not h["work_end"] <= h["gathered_at"] <= h["work_end"] + dt.timedelta(minutes=1)]
+    assert late == []
+    alerts = billing_run.sql("""SELECT c.created_at, a.evaluated_at, d.gathered_at FROM comms c
+                                JOIN probe_alerts a ON c.object_id = a.probe || ' @ ' || strftime(a.evaluated_at,
+                                                                                                  '%Y-%m-%d %H:%M')
+                                                   AND c.target = a.recipient
+                                LEFT JOIN comms_details d USING (request_id)""").rows()
+    assert alerts and all(created == evaluated <= gathered <= evaluated + dt.timedelta(minutes=1)
+                          for created, evaluated, gathered in alerts)
+
+
+def test_each_triggering_event_makes_its_header_once(billing_run):
+    """One header per rule for each event that triggers it and per recipient of each probe alert: none
+    missed, none twice."""
+    for trigger, activities in CAUSES.items():
+        hardware = "AND o.kind = 'hardware'" if trigger == "order_dispatched" else ""
+        logged = billing_run.sql(f"""
+            SELECT e.object_id FROM events e LEFT JOIN orders o ON o.order_id = e.object_id
+            WHERE e.activity IN (SELECT unnest(?)) {hardware} ORDER BY 1""", [list(activities)])["object_id"]
+        made = billing_run.sql("SELECT object_id FROM comms WHERE trigger = ? ORDER BY 1", [trigger])["object_id"]
+        assert made.to_list() == logged.to_list(), trigger
+    alerts = billing_run.sql("""SELECT a.probe, a.recipient, a.status, count(c.request_id) AS headers
+                                FROM probe_alerts a LEFT JOIN comms c ON c.trigger = 'probe_alert'
+                                    AND c.object_id = a.probe || ' @ ' || strftime(a.evaluated_at, '%Y-%m-%d %H:%M')
+                                    AND c.target = a.recipient GROUP BY ALL""").rows()
+    assert alerts and all(status == "Requested" and headers == 1 for *_, status, headers in alerts)
 
 
 def test_each_communication_goes_to_exactly_one_target_on_its_channel(billing_run):

@@ -6,7 +6,7 @@ import duckdb
 import polars as pl
 import pytest
 
-from cmpsim.engine import DAY_S, Chain, DailyAt, Every, OnWork, Simulation, Step
+from cmpsim.engine import DAY_S, Chain, DailyAt, Every, OnEvents, OnWork, Simulation, Step
 from cmpsim.errors import InputError
 from cmpsim.scenario import load
 from cmpsim.store import Store
@@ -217,3 +217,92 @@ def test_events_held_as_rows_are_numbered_as_the_database_numbers_events_of_quer
         (1, "AS-1", "Asset Active", "z"), (2, "SO-1", "Line Complete", "2 Add"),
         (3, "SO-1", "Order Complete", "é"), (4, "SO-1", "A Note", None),
         (5, "SO-2", "Line Complete", "z"), (6, "SO-2", "Line Complete", None)]
+
+
+def requested(sim) -> int:
+    """A trigger: one request per order completed in the log since its last request (it reads the log)."""
+    sim.con.execute("CREATE TABLE IF NOT EXISTS requested (at_s BIGINT, seq BIGINT)")
+    return len(sim.con.execute("""
+        INSERT INTO requested SELECT ?, seq FROM events
+        WHERE activity = 'Order Complete' AND seq > (SELECT coalesce(max(seq), 0) FROM requested) RETURNING seq""",
+                               [sim.now_s]).fetchall())
+
+
+def completing(sim, at_s: tuple[int, ...], activity: str = "Order Complete") -> int:
+    """A step that completes two orders at the moments `at_s` (logged as rows) and does other work else."""
+    if sim.now_s not in at_s:
+        return 0
+    sim.store.record_events_at(sim.now, "order", [f"SO-{sim.now_s}-1", f"SO-{sim.now_s}-2"], activity, "Orders")
+    return 2
+
+
+TRIGGER = Step("Trigger", "daemon", OnEvents(("Order Complete",)), requested, emits=("requested",),
+               reads_pending="events")
+
+
+def test_a_step_whose_work_logs_a_watched_event_invokes_its_trigger_within_its_wake_up(tmp_path):
+    """Orders completed at 01:00 by a poll that takes a minute: the trigger runs within that wake-up (at
+    01:00, on the events it logged, no job_runs row of its own) and the job it signals starts at 01:01,
+    when the work is over. A poll that logs other work (02:00) invokes nothing."""
+    monitor: list[int] = []
+
+    def orders(sim):
+        return completing(sim, (3600,)) or completing(sim, (7200,), "Order Released")
+
+    gathering = Step("Monitor", "job", OnWork("requested"), lambda sim: monitor.append(sim.now_s) or 1)
+    sim = simulation(tmp_path, [Step("Orders", "daemon", Every(3600), orders), TRIGGER, gathering],
+                     {"defaults": {"daemon": {"startup_seconds": 60, "per_record_seconds": 0}}})
+    sim.run(1)
+    assert sim.con.execute("SELECT at_s, count(*) FROM requested GROUP BY ALL").fetchall() == [(3600, 2)]
+    assert monitor == [3660]
+    assert [j for j, *_ in job_runs(sim)] == ["Orders", "Monitor", "Orders"]
+    journal = sim.con.execute("SELECT wake_no, at_s, step, processed FROM wakeups ORDER BY wake_no, step").fetchall()
+    orders_wake = next(w for w, at, step, _ in journal if step == "Orders" and at == 3600)
+    assert (orders_wake, 3600, "Trigger", 2) in journal  # under the number of the wake-up that invoked it
+
+
+def test_a_trigger_invoked_by_a_job_of_a_chain_signals_when_the_chain_is_done(tmp_path):
+    """The first job of a nightly chain logs orders completed (as a query): the trigger runs at once, the
+    job it signals starts when the whole chain is done (02:00 + 10 min + 10 min)."""
+    monitor: list[int] = []
+
+    def logging_by_query(sim):
+        sim.store.record_events("SELECT ?::TIMESTAMP AS ts, 'order' AS object_type, 'SO-1' AS object_id, "
+                                "'Order Complete' AS activity, 'First' AS job, NULL AS detail", [sim.now])
+        return 1
+
+    sim = simulation(tmp_path, [Chain("Nightly", DailyAt((7200,)), (Step("First", "job", None, logging_by_query),
+                                                                    Step("Second", "job", None, lambda sim: 1))),
+                                TRIGGER, Step("Monitor", "user", OnWork("requested"),
+                                              lambda sim: monitor.append(sim.now_s) or 1)],
+                     {"defaults": {"job": {"startup_seconds": 600, "per_record_seconds": 0}}})
+    sim.run(1)
+    assert sim.con.execute("SELECT at_s FROM requested").fetchall() == [(7200,)]
+    assert monitor == [7200 + 1200]
+
+
+def test_a_resumed_run_raises_what_a_trigger_invoked_before_its_stop_signalled(tmp_path):
+    """Orders completed at 23:00 by a job of two hours: the job the trigger signals starts at 01:00 the
+    next day. A run stopped at midnight and resumed replays the 23:00 wake-up without running it, and
+    must still raise that signal at 01:00: then it holds what a run never stopped holds."""
+    def steps():
+        return [Step("Orders", "job", DailyAt((23 * 3600,)), lambda sim: completing(sim, (23 * 3600,))), TRIGGER,
+                Step("Monitor", "user", OnWork("requested"), lambda sim: 1)]
+
+    costs = {**INSTANT, "steps": {"Orders": {"startup_seconds": 7200}}}
+
+    def journal(sim) -> list[tuple]:
+        return sim.con.execute("SELECT * FROM wakeups ORDER BY wake_no, step").fetchall() + job_runs(sim)
+
+    (tmp_path / "whole").mkdir()
+    whole = simulation(tmp_path / "whole", steps(), costs)
+    whole.run(2)
+    (tmp_path / "stopped").mkdir()
+    stopped = simulation(tmp_path / "stopped", steps(), costs)
+    stopped.run(1)
+    stopped.store.close()
+    resumed = simulation(tmp_path / "stopped", steps(), costs)
+    resumed.resume_from()
+    resumed.run(2)
+    assert ("Monitor", "01:00:00", "01:00:00", 1) in job_runs(whole)
+    assert journal(resumed) == journal(whole)

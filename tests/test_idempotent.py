@@ -41,12 +41,15 @@ def run_doubled(monkeypatch, scenario, out: Path, **kwargs) -> tuple[Counter, di
     def twice(self, step, record_idle):
         processed = original(self, step, record_idle)
         if processed:
-            # Events a wake-up held as rows are numbered, in memory until the window's commit: written
-            # first, so that what is compared is the whole record.
+            # Events a wake-up held as rows are numbered, in memory until the window's commit, and so is
+            # the working state of a process (the Comms Trigger's cursor): written first, so that what is
+            # compared is the whole record.
             self.store.write_events()
+            self.store.write_working()
             before = fingerprint(self.con)
             again = original(self, step, record_idle)
             self.store.write_events()
+            self.store.write_working()
             changed = sorted(t for t, v in fingerprint(self.con).items() if before.get(t) != v)
             checked[step.name] += 1
             if again or changed:

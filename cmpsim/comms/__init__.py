@@ -26,9 +26,9 @@ from cmpsim.comms.status import (
 )
 from cmpsim.comms.storage import LocalFolderStorage, Storage, storage_due, storage_step
 from cmpsim.comms.tables import DDL
-from cmpsim.comms.triggers import comms_trigger_due, comms_trigger_step, payment_overdue_step
+from cmpsim.comms.triggers import INVOKED_BY, comms_trigger_step, payment_overdue_step
 from cmpsim.comms.workflow import workflow_due, workflow_step
-from cmpsim.engine import DailyAt, Every, OnWork, Step, in_domain
+from cmpsim.engine import DailyAt, Every, OnEvents, OnWork, Step, in_domain
 from cmpsim.files import inbox_has_files
 from cmpsim.scenario import Scenario
 from cmpsim.store import Store
@@ -73,9 +73,8 @@ def steps(scenario: Scenario) -> list[Step]:
     poll_s = spec["poll_minutes"] * 60
     every = partial(Every, poll_s)
     return in_domain([
-        Step("Comms Trigger", "daemon", every(300), comms_trigger_step, emits=("comms.requested",),
-             due=comms_trigger_due, due_on_state_only=True,
-             due_reads=("orders", "service", "billing", "comms", "probes"), reads_pending="events"),
+        # Invoked by the work that logs a triggering event or raises a probe alert, within its wake-up.
+        Step("Comms Trigger", "daemon", OnEvents(INVOKED_BY), comms_trigger_step, emits=("comms.requested",)),
         Step("Payment Overdue Notification", "job", DailyAt((seconds_of_day(OVERDUE_AT),)), payment_overdue_step,
              emits=("comms.requested",)),
         Step("Customer Service", "user", Every(3600, 3300), workflow_step, emits=("comms.requested",),
