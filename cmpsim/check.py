@@ -146,9 +146,13 @@ class Context:
         return f"TIMESTAMP '{self.as_of:%Y-%m-%d %H:%M:%S}'"
 
     def in_transit(self, alias: str) -> str:
-        """SQL: a posting of the document `alias` names is still on its way, posted less than a day ago."""
-        return (f"EXISTS (SELECT 1 FROM postings t WHERE t.doc_type = {alias}.doc_type AND t.doc_id = {alias}.doc_id "
-                f"AND t.status <> 'Accepted' AND t.updated_at > {self.moment} - INTERVAL {self.in_transit_days} DAY)")
+        """SQL: a posting of the document `alias` names is still on its way, posted less than a day ago; or
+        the document was posted to one ledger less than a day ago and not yet to the other (a posting run
+        cut short, which the next night's run completes)."""
+        doc = f"t.doc_type = {alias}.doc_type AND t.doc_id = {alias}.doc_id"
+        recent = f"t.updated_at > {self.moment} - INTERVAL {self.in_transit_days} DAY"
+        return (f"(EXISTS (SELECT 1 FROM postings t WHERE {doc} AND t.status <> 'Accepted' AND {recent}) "
+                f"OR (SELECT count(DISTINCT t.ledger) = 1 AND bool_and({recent}) FROM postings t WHERE {doc}))")
 
 
 Rule = tuple[str, str]  # (what must hold, in words; a SELECT of object_type, object_id, source, detail)

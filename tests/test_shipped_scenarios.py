@@ -28,6 +28,7 @@ from test_reconcile import carried_by
 from test_results_pinned import VERSIONS_OF, results
 
 import cmpsim
+from cmpsim.check import check
 from cmpsim.kpis import roll_forward
 from cmpsim.reconcile import reconcile
 from cmpsim.scenario import load
@@ -113,6 +114,20 @@ RECORDED_FOR_THE_SEEDS = {
         "adaptors, which write each as the party's own CSV (a warehouse's pick request, the accounting package's "
         "journal or transaction import); wh_requests.file_name names the pick request the warehouse read. Every "
         "other table and every file there before is unchanged"),
+    "comms trigger invoked": (
+        "every scenario: comms, comms_details, comms_documents, comms_attempts, comms_status_updates, "
+        "prov_outcomes, comms_cursor, events, file_moves, job_runs, wakeups, counters, summary.json; the e-mails, "
+        "letters, their stored copies and the comms-status files",
+        "seed 003, \"when a trigger is invoked, CMP creates an entry in the Comms Request Header table\": the "
+        "Comms Trigger no longer polls the event log every comms.poll_minutes; it runs within the wake-up whose "
+        "work logs a triggering event (an order completed, in error, failed or rejected, an invoice produced, a "
+        "case opened) or raises a probe alert, so headers are created at that moment (before: 2 to 5 minutes "
+        "later) and the Comms Monitor gathers them when that work is over (for the billing run, when the whole "
+        "run is); request ids are numbered in another order, every moment of the comms pipeline after them moved, "
+        "the trigger's polls and job_runs rows are gone and wakeups has a Comms Trigger row under each invoking "
+        "wake-up; seed-rules: generic_files, posting_batches, posting_attempts, posting_responses and "
+        "files/archive too, since the providers' comms-status files, numbered with the posting files, now come at "
+        "other moments (a posting file's GF- number moved by one; nothing posted moved)"),
 }
 
 
@@ -186,6 +201,14 @@ def test_the_roll_forward_of_the_ledger_faults_scenario_explains_each_line(shipp
     assert sum(documents for _, documents in not_posted.values()) == len(unposted)
     # The G/L faults break the reconciliation, not the sales ledger's roll-forward.
     assert gl_breaks["missing in GL"] > 0 and gl_breaks["wrong GL account"] == 1
+
+
+def test_cmpsim_check_holds_on_every_shipped_scenario(shipped_run):
+    """Every invariant `cmpsim check` knows (balanced journals, append-only ledgers, statuses and
+    moments in order, files as registered) holds on every shipped scenario's run."""
+    scenario, run = shipped_run
+    report = check(run.con, run_dir=run.run_dir)
+    assert report.ok, report.failures.head(20).rows()
 
 
 def test_every_table_and_file_equals_the_golden_results(shipped_run):
