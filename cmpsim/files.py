@@ -34,6 +34,7 @@ import contextlib
 import errno
 import hashlib
 import hmac
+import io
 import json
 import os
 import stat
@@ -100,6 +101,19 @@ def _aad(kind: str) -> bytes:
 def encode_document(document: Any) -> bytes:
     """Canonical JSON: sorted keys, no spaces, UTF-8, so identical content gives identical bytes."""
     return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def csv_bytes(frame: pl.DataFrame) -> bytes:
+    """An outside party's CSV file of `frame`: UTF-8, a header row, quoted only where CSV needs it."""
+    buffer = io.BytesIO()
+    frame.write_csv(buffer)
+    return buffer.getvalue()
+
+
+def read_csv_text(data: bytes, columns: list[str]) -> pl.DataFrame:
+    """An outside party's CSV file, `columns` in that order, every value text exactly as written (never
+    a float on the way: amounts stay their decimal text); a missing column raises."""
+    return pl.read_csv(io.BytesIO(data), infer_schema=False).select(pl.col(c).cast(pl.Utf8) for c in columns)
 
 
 def write_atomic(path: Path, data: bytes) -> None:

@@ -158,7 +158,7 @@ class Store:
         if self.window:
             yield self.con
             self._flush_moves()
-            self._flush_events()
+            self.number_events()
             self._apply_moves()
             return
         self._mark()
@@ -188,7 +188,7 @@ class Store:
         each wake-up ends)."""
         self.write_working()
         self._flush_moves()
-        self._flush_events()
+        self.number_events()
         self.write_events()
         self._append_later()
         self._flush_counters()
@@ -351,22 +351,17 @@ class Store:
                 activity=pl.Series(activity, dtype=pl.String) if isinstance(activity, list) else pl.lit(activity),
                 detail=pl.Series(detail, dtype=pl.String) if detail is not None else pl.lit(None, pl.String)), job)
 
-    def number_events(self) -> frozenset[str]:
-        """Number the events the wake-up has recorded so far, as its end would, and return their
-        activities: what the triggers it invokes look at (engine.OnEvents). Events it records after
-        are numbered when it ends."""
-        return self._flush_events()
-
     @property
     def last_event(self) -> int:
         """The sequence number of the last event numbered (0: none yet)."""
         return self._counters.get("event", 0)
 
-    def _flush_events(self) -> frozenset[str]:
-        """Number the events recorded by the wake-up (or transaction) that ends, and return their
-        activities. When they are all rows the step held, they are numbered here and kept in memory, to
-        reach `events` in bulk at the next commit, or sooner when a step reads the log (`write_events`):
-        no statement at all. Events of queries are evaluated and appended in one statement."""
+    def number_events(self) -> frozenset[str]:
+        """Number the events recorded by the wake-up (or transaction) so far, and return their
+        activities: at its end, and where the triggers it invokes look at them (engine.OnEvents). When
+        they are all rows the step held, they are numbered here and kept in memory, to reach `events` in
+        bulk at the next commit, or sooner when a step reads the log (`write_events`): no statement at
+        all. Events of queries are evaluated and appended in one statement."""
         if not self._pending_events:
             return frozenset()
         pending, self._pending_events = self._pending_events, []
@@ -411,22 +406,16 @@ class Store:
         `events` yet (seq and the table's columns): a step reading the log within a window reads them
         beside the table's, with no insert (the Comms Trigger)."""
         wanted = frozenset(activities)
-        frames = [frame for frame, first, held in self._events
-                  if held & wanted and first + frame.height - 1 > after_seq]
-        if not frames:
-            return pl.DataFrame(schema={"seq": pl.Int64, **EVENT_ROWS_SCHEMA})
-        return pl.concat(frames).filter((pl.col("seq") > after_seq) & pl.col("activity").is_in(list(wanted)))
+        frames = [_after(frame, first, after_seq, wanted) for frame, first in self._unread(after_seq, wanted)]
+        return pl.concat(frames) if frames else pl.DataFrame(schema={"seq": pl.Int64, **EVENT_ROWS_SCHEMA})
 
     def has_events_since(self, after_seq: int, activities: tuple[str, ...]) -> bool:
         """Whether the log has an event numbered after `after_seq` with one of `activities`, counting the
         events held in memory without writing them (a due look that reads the log costs no insert). What
         the table holds is asked again only after it changed."""
         wanted = frozenset(activities)
-        for frame, first, held in self._events:
-            if not held & wanted or first + frame.height - 1 <= after_seq:  # nothing wanted, or all read
-                continue
-            if first > after_seq or frame.filter(
-                    (pl.col("seq") > after_seq) & pl.col("activity").is_in(list(wanted))).height:
+        for frame, first in self._unread(after_seq, wanted):
+            if first > after_seq or _after(frame, first, after_seq, wanted).height:  # all unread: no filter
                 return True
         key = (after_seq, wanted)
         seen = self._events_seen.get(key)
@@ -436,6 +425,13 @@ class Store:
             seen = (self._events_written, found)
             self._events_seen = {k: v for k, v in self._events_seen.items() if v[0] == seen[0]} | {key: seen}
         return seen[1]
+
+    def _unread(self, after_seq: int, wanted: frozenset[str]) -> Iterator[tuple[pl.DataFrame, int]]:
+        """The frames of events held in memory (and their first number) that may hold an event numbered
+        after `after_seq` with one of the `wanted` activities: none of the others can."""
+        for frame, first, held in self._events:
+            if held & wanted and first + frame.height - 1 > after_seq:
+                yield frame, first
 
     def frame(self, sql: str, params: list | None = None) -> pl.DataFrame:
         return self.con.sql(sql, params=params or None).pl()
@@ -550,3 +546,8 @@ def table_checksum(con: duckdb.DuckDBPyConnection, table: str) -> str:
 
 def ts(value: dt.datetime) -> str:
     return value.strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def _after(frame: pl.DataFrame, first: int, after_seq: int, wanted: frozenset[str]) -> pl.DataFrame:
+    """The events of a held frame (numbered from `first`) numbered after `after_seq` with a `wanted` activity."""
+    return frame.slice(max(after_seq + 1 - first, 0)).filter(pl.col("activity").is_in(list(wanted)))

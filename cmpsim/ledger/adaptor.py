@@ -14,12 +14,11 @@ written as they are, quoted where CSV needs it (RFC 4180, UTF-8, header row, `\\
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import polars as pl
 
-from cmpsim.files import open_document, write_atomic
+from cmpsim.files import csv_bytes, open_document, read_csv_text, write_atomic
 
 IMPORT = Path("files", "parties", "ledger", "import")
 GL_COLUMNS = ["BATCH_NO", "JOURNAL_REF", "JOURNAL_DATE", "CURRENCY", "DOC_TYPE", "DOCUMENT", "CUSTOMER_ID",
@@ -46,7 +45,7 @@ def gl_journal_csv(document: dict) -> bytes:
     """A gl-posting document as a G/L journal import: one row per line, in journal then line order."""
     journals = pl.DataFrame({"j": document["journals"]}, schema={"j": _GL_JOURNAL}).unnest("j")
     lines = journals.rename({"description": "journal_text"}).explode("lines").unnest("lines")
-    return _csv(lines.select(
+    return csv_bytes(lines.select(
         BATCH_NO=pl.lit(document["batchId"], pl.Utf8), JOURNAL_REF="postingId", JOURNAL_DATE="postingDate",
         CURRENCY=pl.lit(document["currency"], pl.Utf8), DOC_TYPE="docType", DOCUMENT="docId", CUSTOMER_ID="accountId",
         DESCRIPTION="journal_text", LINE_NO="lineNo", ACCT_NO="glAccount", DEBIT="debit", CREDIT="credit",
@@ -56,30 +55,19 @@ def gl_journal_csv(document: dict) -> bytes:
 def sl_transaction_csv(document: dict) -> bytes:
     """An sl-posting document as an S/L transaction import: one row per record, in record order."""
     records = pl.DataFrame({"r": document["records"]}, schema={"r": _SL_RECORD}).unnest("r")
-    return _csv(records.select(
+    return csv_bytes(records.select(
         BATCH_NO=pl.lit(document["batchId"], pl.Utf8), TXN_REF="postingId", TXN_DATE="postingDate",
         CURRENCY=pl.lit(document["currency"], pl.Utf8), DOC_TYPE="docType", DOCUMENT="docId", CUSTOMER_ID="accountId",
         AMOUNT="amount", DESCRIPTION="description"))
 
 
-def read_gl_journal_import(csv_bytes: bytes) -> pl.DataFrame:
+def read_gl_journal_import(data: bytes) -> pl.DataFrame:
     """A G/L journal import as the accounting package reads it: `GL_COLUMNS`, LINE_NO a whole number,
     amounts and every other column text exactly as written."""
-    return _read(csv_bytes, GL_COLUMNS).with_columns(pl.col("LINE_NO").cast(pl.Int64))
+    return read_csv_text(data, GL_COLUMNS).with_columns(pl.col("LINE_NO").cast(pl.Int64))
 
 
-def read_sl_transaction_import(csv_bytes: bytes) -> pl.DataFrame:
+def read_sl_transaction_import(data: bytes) -> pl.DataFrame:
     """An S/L transaction import as the accounting package reads it: `SL_COLUMNS`, all text as written."""
-    return _read(csv_bytes, SL_COLUMNS)
+    return read_csv_text(data, SL_COLUMNS)
 
-
-def _csv(frame: pl.DataFrame) -> bytes:
-    buffer = io.BytesIO()
-    frame.write_csv(buffer)
-    return buffer.getvalue()
-
-
-def _read(csv_bytes: bytes, columns: list[str]) -> pl.DataFrame:
-    """Every column as text (an empty quoted field is empty text; there are no missing values)."""
-    frame = pl.read_csv(io.BytesIO(csv_bytes), infer_schema=False)
-    return frame.select(pl.col(c).cast(pl.Utf8) for c in columns)

@@ -13,12 +13,11 @@ file of its own format; its adaptor converts that into an order-dispatch generic
 from __future__ import annotations
 
 import datetime as dt
-import io
 from pathlib import Path
 
 import polars as pl
 
-from cmpsim.files import collect_outbound, deliver_inbound, write_atomic
+from cmpsim.files import collect_outbound, csv_bytes, deliver_inbound, read_csv_text, write_atomic
 from cmpsim.randomness import draw
 
 ERROR_KINDS = [
@@ -67,20 +66,17 @@ def pick_request_csv(document: dict) -> bytes:
     request line, quantities as whole numbers, SERIALISED `Y` or `N`, the order's delivery address."""
     lines = (pl.DataFrame({"order": document["orders"]}, schema={"order": _ORDER_REQUEST}).unnest("order")
              .explode("lines").unnest("delivery", "lines"))
-    buffer = io.BytesIO()
-    lines.select(
+    return csv_bytes(lines.select(
         CMP_REF="requestLineId", ORDER_REF="orderId", LINE_NO="lineNo", SKU="productId", QTY="quantity",
         SERIALISED=pl.when("serialised").then(pl.lit("Y")).otherwise(pl.lit("N")), CUSTOMER_REF="accountId",
         SHIP_TO_NAME="name", SHIP_TO_ADDRESS="line1", SHIP_TO_CITY="city", SHIP_TO_POSTCODE="postcode",
-        SHIP_TO_COUNTRY="country", BATCH_REF=pl.lit(document["batchId"], pl.Utf8),
-    ).write_csv(buffer)
-    return buffer.getvalue()
+        SHIP_TO_COUNTRY="country", BATCH_REF=pl.lit(document["batchId"], pl.Utf8)))
 
 
-def read_pick_request(csv_bytes: bytes) -> pl.DataFrame:
+def read_pick_request(data: bytes) -> pl.DataFrame:
     """The warehouse reading a pick-request CSV: `PICK_COLUMNS`, LINE_NO and QTY whole numbers,
     SERIALISED true or false (anything but `Y` or `N` is an error), the rest text as written."""
-    return pl.read_csv(io.BytesIO(csv_bytes), infer_schema=False).select(PICK_COLUMNS).with_columns(
+    return read_csv_text(data, PICK_COLUMNS).with_columns(
         pl.col("LINE_NO", "QTY").cast(pl.Int64), pl.col("SERIALISED").replace_strict({"Y": True, "N": False}))
 
 
@@ -193,17 +189,15 @@ def _answer(sim, wid: str, csv_name: str) -> None:
         FROM wh_requests WHERE warehouse_id = ? AND answered_in = ? ORDER BY request_line_id""",
         [ERROR_KINDS[0][0], ERROR_KINDS[0][1], ERROR_KINDS[1][0], ERROR_KINDS[1][1], wid, csv_name],
     )
-    buffer = io.BytesIO()
-    answer.select(CSV_COLUMNS).write_csv(buffer)
     csv_path = sim.run_dir / "files" / "parties" / wid / "outbox" / csv_name
-    write_atomic(csv_path, buffer.getvalue())
+    write_atomic(csv_path, csv_bytes(answer.select(CSV_COLUMNS)))
     document = adapt_dispatch_csv(wid, csv_path.read_bytes(), csv_name, sim.now)
     deliver_inbound(sim, "order-dispatch", wid, f"order-dispatch__{wid}__{csv_name[:-4]}.json.enc", document)
 
 
-def adapt_dispatch_csv(wid: str, csv_bytes: bytes, csv_name: str, run_at: dt.datetime) -> dict:
+def adapt_dispatch_csv(wid: str, data: bytes, csv_name: str, run_at: dt.datetime) -> dict:
     """The warehouse adaptor: its CSV answer → an order-dispatch document."""
-    rows = pl.read_csv(io.BytesIO(csv_bytes), infer_schema=False).with_columns(pl.col("QTY").cast(pl.Int64))
+    rows = read_csv_text(data, CSV_COLUMNS).with_columns(pl.col("QTY").cast(pl.Int64))
     lines = []
     for row in rows.iter_rows(named=True):
         line = {
