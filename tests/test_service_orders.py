@@ -259,6 +259,30 @@ def test_a_failed_fulfilment_poll_is_undone_in_the_queue_too(small, tmp_path):
         failed.close()
 
 
+def test_a_failed_order_queue_poll_is_undone_in_memory_too(tmp_path):
+    """The order queue's messages and consumers live in memory: an Order Queue poll that fails is rolled
+    back whole, so the messages it took are queued again, the next poll takes them from when each was
+    enqueued, and every order is received, released and ends as in a run without the failure (one
+    consumer, two minutes a message: the polls have messages to take and to receive)."""
+    slow = {"service": {"order_queue": {"consumers": 1, "message_seconds": {"dist": "fixed", "value": 120}}}}
+    runs = {}
+    for name, faults in (("failed", [{"kind": "fail_job", "job": "Order Queue", "date": "2026-01-05"}]), ("kept", [])):
+        runs[name] = cmpsim.run(load(TESTS / "scenarios" / "service-small.yaml", overrides=slow | {"faults": faults}),
+                                out=tmp_path / name)
+    try:
+        failed, kept = runs["failed"], runs["kept"]
+        assert failed.sql("SELECT count(*) AS n FROM job_runs WHERE job = 'Order Queue' AND status = 'Failed' "
+                          "AND processed = 0")["n"][0] == 1
+        queue = """SELECT s.order_id, s.queue_status, s.dequeued_at, s.received_at, s.queue_consumer, o.status
+                   FROM service_orders s JOIN orders o USING (order_id) ORDER BY s.order_id"""
+        assert failed.sql(queue).rows() == kept.sql(queue).rows()
+        assert {r[1] for r in kept.sql(queue).rows() if r[5] != "Rejected"} == {"Received"}
+        assert failed.sql("SELECT * FROM queue_consumers").rows() == kept.sql("SELECT * FROM queue_consumers").rows()
+    finally:
+        for run in runs.values():
+            run.close()
+
+
 def test_a_poll_that_releases_twice_logs_each_order_once(tmp_path):
     """One poll, two rounds: at 15:00 the poll releases X (submitted 14:50, started at once on the idle
     worker), completes BASE, and so releases BASE's follow-on (submitted past BASE's point of no return,

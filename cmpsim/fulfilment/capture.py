@@ -19,7 +19,7 @@ from cmpsim.arrivals import arrivals_in, random_account_ids
 from cmpsim.fulfilment import pricelists
 from cmpsim.fulfilment.future import judge_future
 from cmpsim.fulfilment.jobs import epoch_s, epoch_ts, sync_public_lines
-from cmpsim.fulfilment.orderqueue import dequeue, message_seconds
+from cmpsim.fulfilment.orderqueue import dequeue, message_queue, message_seconds
 from cmpsim.fulfilment.workqueue import work_queue
 from cmpsim.randomness import draw
 from cmpsim.store import registered
@@ -260,6 +260,7 @@ def _follow_on_bases(sim, orders: pl.DataFrame) -> pl.DataFrame:
 
 def _insert(sim, orders: pl.DataFrame, lines: pl.DataFrame) -> None:
     con, start = sim.con, sim.start
+    queue = message_queue(sim)  # loaded (the first time) before the new messages are in the record
     orders = orders.with_columns(
         status=pl.when(pl.col("reason").is_not_null()).then(pl.lit("Rejected"))
         .when(pl.col("order_type") == "supplemental").then(pl.lit("Pending")).otherwise(pl.lit("Submitted")),
@@ -287,6 +288,7 @@ def _insert(sim, orders: pl.DataFrame, lines: pl.DataFrame) -> None:
                CASE WHEN status <> 'Rejected' THEN 'Queued' END, message_s, NULL, NULL, NULL,
                status, ?::TIMESTAMP + to_seconds(submitted_s)
         FROM _so ORDER BY order_id""", [start, start, start])
+    queue.enqueue(orders.filter(pl.col("status") != "Rejected"))
     con.execute("""
         INSERT INTO service_lines SELECT l.order_id, l.line_no, l.line_ref, l.parent_ref, l.product_id,
                coalesce(l.is_bundle, false), l.action, nullif(nullif(l.price_list, ''), '-'), l.resolved_price_list,
@@ -337,5 +339,6 @@ def _discard_pending_revisions(sim, follow_ons: pl.DataFrame) -> None:
                     "ELSE queue_status END FROM _discarded d WHERE service_orders.order_id = d.order_id")
         con.execute("UPDATE service_lines SET status = 'Discarded' WHERE order_id IN (SELECT order_id FROM _discarded)")
         sync_public_lines(sim, "SELECT order_id FROM _discarded")
+    message_queue(sim).withdraw(ids)
     sim.store.record_events_at([at for _, at, _ in discarded], "order", ids, "Revision Discarded", sim.current_job,
                                detail=[reason for _, _, reason in discarded])

@@ -22,6 +22,12 @@ A message enqueued before the daemon saw it (the CRM records its users' submissi
 is taken from the moment it was enqueued when a consumer was free then: the queue loses no time to
 the batching, so a queue with free consumers and instant messages delivers every order the
 second it was submitted.
+
+The messages not yet received and the consumers' free times live in memory (`MessageQueue`, a
+working state: docs/engine.md), so the daemon's look, made at every poll, costs no statement. The
+order's row (`service_orders`: queue status, dequeued, received, consumer) is written when it
+changes, since Order Fulfilment reads it within the window; the consumers' free times
+(`queue_consumers`) at every commit.
 """
 
 from __future__ import annotations
@@ -33,13 +39,6 @@ from cmpsim.fulfilment import pools
 from cmpsim.fulfilment.jobs import epoch_s, epoch_ts
 from cmpsim.randomness import draw
 from cmpsim.store import registered
-
-LOOK = """
-    SELECT count(*) FILTER (WHERE queue_status = 'Queued'),
-           min(received_at) FILTER (WHERE queue_status = 'Dequeued'),
-           (SELECT min(busy_until) FROM queue_consumers)
-    FROM service_orders WHERE queue_status IN ('Queued', 'Dequeued')"""
-
 
 # Status updates back to the CRM's copy of the order: what each event of order management makes it.
 CRM_STATUS = {"Order Released": "In Progress", "Order Complete": "Complete", "Order Failed": "Failed",
@@ -55,15 +54,99 @@ def message_seconds(sim, n: int) -> np.ndarray:
     return np.round(draw(spec, sim.rng("order_queue.messages"), n)).astype(np.int64)
 
 
+def message_queue(sim) -> MessageQueue:
+    """The run's order queue, loaded from the record the first time it is asked for."""
+    return sim.store.working("order_queue", lambda store: MessageQueue(store.con, sim.start))
+
+
+class MessageQueue:
+    """The messages in the queue or in a consumer's hands (order id → seq, priority, enqueued, processing
+    seconds, status Queued or Dequeued, end of processing), and the consumers' free times, in seconds
+    since the run's start."""
+
+    def __init__(self, con, start) -> None:
+        self.start_sql = f"TIMESTAMP '{start:%Y-%m-%d %H:%M:%S}'"
+        self.load(con)
+
+    def load(self, con) -> None:
+        seconds = f"(epoch({{}}) - epoch({self.start_sql}))::BIGINT"
+        rows = con.execute(f"""
+            SELECT s.order_id, s.seq, o.priority, {seconds.format('s.submitted_at')}, s.message_s, s.queue_status,
+                   {seconds.format('s.received_at')}
+            FROM service_orders s JOIN orders o USING (order_id)
+            WHERE s.queue_status IN ('Queued', 'Dequeued') ORDER BY s.seq""").fetchall()
+        self.messages: dict[str, tuple] = {r[0]: r[1:] for r in rows}
+        consumers = con.execute(f"SELECT consumer, {seconds.format('busy_until')} FROM queue_consumers "
+                                "ORDER BY consumer").fetchall()
+        self.consumers = [c for c, _ in consumers]
+        self.busy_s = np.array([b for _, b in consumers], dtype=np.int64)
+        self.busy_changed = False
+
+    # The working-state protocol (Store.working).
+    def mark(self) -> None:
+        self._mark = (dict(self.messages), self.busy_s.copy(), self.busy_changed)
+
+    def restore(self) -> None:
+        messages, busy_s, self.busy_changed = self._mark
+        self.messages, self.busy_s = dict(messages), busy_s.copy()
+
+    def write(self, con) -> None:
+        """The consumers' free times (the messages' rows are written as they change)."""
+        if self.busy_changed:
+            con.execute(f"""UPDATE queue_consumers SET busy_until = {self.start_sql} + to_seconds(b.busy_s)
+                            FROM (SELECT unnest(?::BIGINT[]) AS consumer, unnest(?::BIGINT[]) AS busy_s) b
+                            WHERE queue_consumers.consumer = b.consumer""", [self.consumers, self.busy_s.tolist()])
+            self.busy_changed = False
+
+    # What the daemon and the CRM ask and do.
+    def look(self) -> tuple[int, int | None, int | None]:
+        """Messages queued, the first second a message in hand is processed, the first consumer free."""
+        queued = sum(1 for m in self.messages.values() if m[4] == "Queued")
+        next_end = min((m[5] for m in self.messages.values() if m[4] == "Dequeued"), default=None)
+        return queued, next_end, int(self.busy_s.min()) if len(self.busy_s) else None
+
+    def enqueue(self, orders: pl.DataFrame) -> None:
+        """Messages dropped by the CRM (order_id, seq, priority, submitted_s, message_s)."""
+        for order_id, seq, priority, submitted_s, message_s in orders.select(
+                "order_id", "seq", "priority", "submitted_s", "message_s").iter_rows():
+            self.messages[order_id] = (seq, priority, submitted_s, message_s, "Queued", None)
+
+    def withdraw(self, order_ids: list[str]) -> None:
+        """Messages the CRM took back out of the queue (those a consumer holds stay)."""
+        for order_id in order_ids:
+            if self.messages.get(order_id, (None,) * 5)[4] == "Queued":
+                del self.messages[order_id]
+
+    def queued(self) -> pl.DataFrame:
+        """The queued messages by seq, as `pools.take_by` takes them."""
+        rows = sorted((m[0], key, m[1], m[2], m[3]) for key, m in self.messages.items() if m[4] == "Queued")
+        return pl.DataFrame(rows, schema={"seq": pl.Int64, "key": pl.String, "priority": pl.Int32,
+                                          "release_s": pl.Int64, "duration_s": pl.Int64}, orient="row")
+
+    def taken(self, taken: pl.DataFrame, busy_s: np.ndarray, now_s: int) -> None:
+        """Consumers took these messages (key, end_s); those processed by `now_s` are received."""
+        for key, end_s in taken.select("key", "end_s").iter_rows():
+            if end_s <= now_s:
+                del self.messages[key]
+            else:
+                self.messages[key] = self.messages[key][:4] + ("Dequeued", end_s)
+        self.busy_s, self.busy_changed = busy_s, True
+
+    def received(self, order_ids: list[str]) -> None:
+        for order_id in order_ids:
+            del self.messages[order_id]
+
+
 def order_queue_wake_at(sim) -> int | None:
     """The first second the consumers have something to do: a consumer frees up for a queued message,
     or a message's processing ends."""
-    return pools.next_moment(sim, LOOK)
+    queued, next_end, first_free = message_queue(sim).look()
+    return min((m for m in (next_end, first_free if queued else None) if m is not None), default=None)
 
 
 def order_queue_due(sim) -> bool:
     """Messages to take or received, or status changes in order management the CRM has not been sent
-    (counted in the log and in the events held in memory: the look writes nothing)."""
+    (counted in the log and in the events held in memory): the look costs no statement."""
     moment = order_queue_wake_at(sim)
     return (moment is not None and moment <= sim.now_s) or _crm_behind(sim)
 
@@ -76,9 +159,9 @@ def _crm_behind(sim) -> bool:
 def order_queue_step(sim) -> int:
     """Take the messages a consumer is free for, receive those processed by now, send the status
     changes back: each only when the look says it has something."""
-    queued, next_received, _ = sim.con.execute(LOOK).fetchall()[0]
+    queued, next_received, _ = message_queue(sim).look()
     taken = dequeue(sim) if queued else 0
-    received = _receive(sim) if next_received is not None and sim.second_of(next_received) <= sim.now_s else 0
+    received = _receive(sim) if next_received is not None and next_received <= sim.now_s else 0
     updated = _update_crm(sim) if _crm_behind(sim) else 0
     return taken + received + updated
 
@@ -86,14 +169,12 @@ def order_queue_step(sim) -> int:
 def dequeue(sim) -> int:
     """Consumers take the queued messages, highest priority first, from when each was enqueued: at every
     poll, and as soon as CRM Order Capture has put orders in the queue (the consumers listen to it)."""
-    queued = sim.store.frame(f"""
-        SELECT s.order_id AS key, s.seq, o.priority, {epoch_s(sim, 's.submitted_at')} AS release_s,
-               s.message_s AS duration_s
-        FROM service_orders s JOIN orders o USING (order_id)
-        WHERE s.queue_status = 'Queued' ORDER BY s.seq""")
-    taken = pools.take(sim, queued, "queue_consumers", "consumer")
+    queue = message_queue(sim)
+    queued = queue.queued()
+    taken, busy_s = pools.take_by(queued, queue.consumers, queue.busy_s, sim.now_s, "consumer")
     if taken.height == 0:
         return 0
+    queue.taken(taken, busy_s, sim.now_s)
     # A message whose processing is over by now is received at once (instant messages: the second the
     # order was submitted); the others when a poll finds their end passed.
     taken = taken.join(queued.select("key", "release_s"), on="key").with_columns(
@@ -121,6 +202,7 @@ def _receive(sim) -> int:
                   'queued ' || ({epoch_s(sim, 'received_at')} - {epoch_s(sim, 'submitted_at')})::VARCHAR
                   || ' s, consumer ' || queue_consumer::VARCHAR, seq""", [sim.now]).fetchall()
     received.sort(key=lambda r: (r[0], r[3]))
+    message_queue(sim).received([r[1] for r in received])
     sim.store.record_events_at([r[0] for r in received], "order", [r[1] for r in received], "Order Received",
                                sim.current_job, [r[2] for r in received])
     return len(received)
