@@ -28,7 +28,7 @@ from cmpsim.fulfilment.fallout import fell_out, scripted_fallouts
 from cmpsim.fulfilment.jobs import epoch_s, epoch_ts, finish_orders, named_assets, queue_jobs, sync_public_lines
 from cmpsim.fulfilment.revisions import apply_revisions
 from cmpsim.fulfilment.scheduling import schedule_window
-from cmpsim.fulfilment.workqueue import work_queue
+from cmpsim.fulfilment.workqueue import JOB_COLUMNS, TIMES, work_queue
 
 ORDERS = """
     SELECT count(*) FILTER (WHERE o.status = 'Pending' AND s.received_at <= $now) AS revisions,
@@ -41,13 +41,18 @@ ORDERS = """
 def _state(sim) -> dict:
     """What a poll may have to do, in seconds since the start: jobs queued and released, the next job
     to end, the first worker free, the first poll that can start a job released later (from the queue
-    in memory), revisions pending, the next order due (read once a wake-up, and again after the poll
-    released or revised orders)."""
+    in memory), revisions pending and the next order due (one query, read again only when it may have
+    changed: after a wake-up of a step of the service domain did work — the order queue received orders,
+    CRM Order Capture recorded some, the fallout desk, this daemon — after this poll released or revised
+    orders, or in a new wake-up once the clock reaches the next order due; until then neither figure can change with the
+    clock alone, since a pending revision counts from its receipt and every receipt still to come is a
+    candidate for the next order due)."""
     queue = work_queue(sim)
-    key = (sim.wake_no, queue.orders_changed)
-    if queue.orders_look[0] != key:
+    key = (sim.versions.get("service", 0), sim.versions.get("?", 0), queue.orders_changed)
+    (looked, wake_no), _, due = queue.orders_look
+    if looked != key or (due is not None and sim.now_s >= due and wake_no != sim.wake_no):
         revisions, next_due = sim.con.execute(ORDERS, {"now": sim.now}).fetchall()[0]
-        queue.orders_look = (key, revisions, sim.second_of(next_due))
+        queue.orders_look = ((key, sim.wake_no), revisions, sim.second_of(next_due))
     queued, next_end, first_free, next_release = queue.look(sim.now_s)
     _, revisions, next_due = queue.orders_look
     return {"queued": queued, "next_end": next_end, "first_free": first_free, "revisions": revisions,
@@ -111,7 +116,8 @@ def revised(sim) -> int:
 
 
 def released(sim) -> int:
-    """Orders due now become In Progress, each accepted line a queued job."""
+    """Orders due now become In Progress, each accepted line a queued job (and what its completion will
+    need of the line is held with the queue)."""
     lines = sim.store.frame(f"""
         WITH deps AS (
             SELECT f.order_id, bool_and(b.status = 'Complete') AS ready, max(p.completed_at) AS done_at
@@ -120,13 +126,14 @@ def released(sim) -> int:
             JOIN order_lines p ON p.order_id = b.order_id AND p.line_no = b.line_no
             WHERE f.depends_on_order IS NOT NULL AND f.status = 'Submitted' GROUP BY f.order_id),
         due AS (
-            SELECT s.order_id, s.seq, o.priority, s.external_id,
+            SELECT s.order_id, s.seq, o.priority, s.external_id, o.account_id,
                    greatest(s.received_at, s.due_at, coalesce(d.done_at, s.received_at)) AS release_at
             FROM service_orders s JOIN orders o USING (order_id) LEFT JOIN deps d USING (order_id)
             WHERE o.kind = 'service' AND o.status = 'Submitted' AND s.received_at <= $now AND s.due_at <= $now
               AND coalesce(d.ready, true))
         SELECT d.order_id, d.seq, d.priority, {epoch_s(sim, 'd.release_at')} AS release_s, l.line_no,
-               l.line_ref, l.product_id, l.action, l.asset_id, l.location, d.external_id
+               l.line_ref, l.product_id, l.action, l.asset_id, l.location, d.external_id, l.resolved_price_list,
+               l.price_list_from_header, l.price_override, l.quantity, d.account_id
         FROM due d JOIN service_lines l USING (order_id) WHERE l.status = 'Submitted'
         ORDER BY d.seq, l.line_no""", {"now": sim.now})
     if lines.height == 0:
@@ -140,6 +147,7 @@ def released(sim) -> int:
                                                                        reason="reason")
     accepted = lines.join(rejected, on=["order_id", "line_ref"], how="anti")
     scripts = scripted_fallouts(sim).drop("scripted_outcome")
+    work_queue(sim).hold_lines(accepted.with_columns(order_seq="seq"))
     queue_jobs(sim, accepted.join(scripts, on=["external_id", "line_ref"], how="left", maintain_order="left"),
                kind="fulfil")
     _mark_released(sim, lines.group_by("order_id").agg(release_s=pl.col("release_s").min()), rejected)
@@ -199,20 +207,16 @@ def completed(sim) -> int:
     if ended.height == 0:
         return 0
     con = sim.con
-    con.register("_ended_jobs", ended.to_arrow())
-    lines = sim.store.frame(f"""
-        SELECT {queue.job_columns_sql('j')}, l.line_ref, l.action, l.asset_id, l.location, l.product_id,
-               l.resolved_price_list, l.price_list_from_header, l.price_override, l.quantity, o.account_id,
-               s.seq AS order_seq,
-               s.external_id
-        FROM _ended_jobs j JOIN service_lines l USING (order_id, line_no)
-        JOIN orders o USING (order_id) JOIN service_orders s USING (order_id)""")
+    times = {at: pl.lit(sim.start) + pl.duration(seconds=s) for at, s in TIMES.items()}
+    lines = pl.concat([ended.with_columns(**times).select(JOB_COLUMNS),
+                       queue.lines_of(con, ended).drop("order_id", "line_no")], how="horizontal")
     con.register("_ended", lines.to_arrow())
     queue.finish(ended["job_no"])
     fell = pl.col("fallout_step").is_not_null()
     fell_out(sim, lines.filter((pl.col("kind") == "fulfil") & fell))
     fulfilled = lines.filter((pl.col("kind") == "fulfil") & ~fell)
     apply_line_effects(sim, fulfilled.sort("ended_at", "order_seq", "line_no", maintain_order=True))
+    queue.forget_lines(fulfilled)
     # A fulfilled line is completed when its job ended, whatever the verdict (a compensation job's is not,
     # nor one that fell out).
     con.register("_line_ends", fulfilled.select("order_id", "line_no", "ended_at").to_arrow())

@@ -22,7 +22,22 @@ SCHEMA = {"job_no": pl.Int64, "order_id": pl.String, "line_no": pl.Int32, "kind"
           "step_durations_s": pl.List(pl.Int64), "ponr_offset_s": pl.Int64, "status": pl.String,
           "worker": pl.Int32, "started_s": pl.Int64, "ended_s": pl.Int64, "interrupted_s": pl.Int64,
           "fallout_step": pl.String}
+# The columns of `fulfilment_jobs`, in its order: SCHEMA's, with TIMES as TIMESTAMPs.
+JOB_COLUMNS = ("job_no", "order_id", "line_no", "kind", "priority", "seq", "release_at", "duration_s", "steps",
+               "step_durations_s", "ponr_offset_s", "status", "worker", "started_at", "ended_at", "interrupted_at",
+               "fallout_step")
 TIMES = {"release_at": "release_s", "started_at": "started_s", "ended_at": "ended_s", "interrupted_at": "interrupted_s"}
+# What a job's completion needs of its line, held from its release (`WorkQueue.lines_of`).
+LINE_SCHEMA = {"order_id": pl.String, "line_no": pl.Int32, "line_ref": pl.String, "action": pl.String,
+               "asset_id": pl.String, "location": pl.String, "product_id": pl.String,
+               "resolved_price_list": pl.String, "price_list_from_header": pl.Boolean,
+               "price_override": pl.Decimal(18, 2), "quantity": pl.Int32, "account_id": pl.String,
+               "order_seq": pl.Int64, "external_id": pl.String}
+LINES = """
+    SELECT l.order_id, l.line_no, l.line_ref, l.action, l.asset_id, l.location, l.product_id, l.resolved_price_list,
+           l.price_list_from_header, l.price_override, l.quantity, o.account_id, s.seq AS order_seq, s.external_id
+    FROM service_lines l JOIN orders o USING (order_id) JOIN service_orders s USING (order_id)
+    JOIN (SELECT unnest(?::VARCHAR[]) AS order_id, unnest(?::INTEGER[]) AS line_no) k USING (order_id, line_no)"""
 
 
 def work_queue(sim) -> WorkQueue:
@@ -36,10 +51,10 @@ class WorkQueue:
     def __init__(self, con, start) -> None:
         self.start_sql = f"TIMESTAMP '{start:%Y-%m-%d %H:%M:%S}'"
         self.detached = False
-        # The poll's look at the orders (revisions pending, next due) is read once a wake-up, and again
-        # after the poll released or revised orders: (wake-up, orders_changed) it was read at, and what.
+        # The poll's look at the orders (revisions pending, next due), read again only when it may have
+        # changed (fulfil._state): ((the versions, the wake-up it was read at), revisions, next due).
         self.orders_changed = 0
-        self.orders_look: tuple = (None, 0, None)
+        self.orders_look: tuple = ((None, None), 0, None)
         self.load(con)
 
     def job_columns_sql(self, alias: str) -> str:
@@ -47,17 +62,12 @@ class WorkQueue:
         def column(name: str) -> str:
             return f"{self.start_sql} + to_seconds({alias}.{TIMES[name]}) AS {name}" if name in TIMES \
                 else f"{alias}.{name}"
-        return ", ".join(column(c) for c in ("job_no", "order_id", "line_no", "kind", "priority", "seq", "release_at",
-                                             "duration_s", "steps", "step_durations_s", "ponr_offset_s", "status",
-                                             "worker", "started_at", "ended_at", "interrupted_at", "fallout_step"))
+        return ", ".join(column(c) for c in JOB_COLUMNS)
 
     def load(self, con) -> None:
         """The open jobs and the workers as the record holds them."""
         seconds = {c: f"(epoch({c}) - epoch({self.start_sql}))::BIGINT AS {s}" for c, s in TIMES.items()}
-        columns = ", ".join(seconds.get(c, c) for c in ("job_no", "order_id", "line_no", "kind", "priority", "seq",
-                                                       "release_at", "duration_s", "steps", "step_durations_s",
-                                                       "ponr_offset_s", "status", "worker", "started_at",
-                                                       "ended_at", "interrupted_at", "fallout_step"))
+        columns = ", ".join(seconds.get(c, c) for c in JOB_COLUMNS)
         self.open = con.sql(f"SELECT {columns} FROM fulfilment_jobs WHERE status IN {OPEN} ORDER BY job_no"
                             ).pl().cast(SCHEMA)
         workers = con.execute(f"SELECT worker, (epoch(busy_until) - epoch({self.start_sql}))::BIGINT "
@@ -68,6 +78,7 @@ class WorkQueue:
         self.left = pl.DataFrame(schema=SCHEMA)  # jobs that left memory since the last write
         self.busy_changed = False
         self.detached = False
+        self.lines: dict[tuple[str, int], tuple] = {}  # (order_id, line_no) → the row of LINE_SCHEMA
 
     # The working-state protocol (Store.working).
     def mark(self) -> None:
@@ -77,6 +88,7 @@ class WorkQueue:
     def restore(self) -> None:
         (self.open, self.changed, self.left, self.busy_s, self.busy_changed, self.orders_changed) = self._mark
         self.changed = set(self.changed)
+        self.lines = {}  # read again from the record as it is after the rollback
 
     def write(self, con) -> None:
         """Bring the record up to date: the changed jobs' rows replaced, the workers' free times set."""
@@ -142,3 +154,24 @@ class WorkQueue:
 
     def orders_with_open_jobs(self) -> list[str]:
         return self.open["order_id"].unique().sort().to_list()
+
+    # The lines of the open jobs: what completion needs of each, held from the line's release. A line is
+    # read from the record when it is not held (after a resume, a revision or a rollback, which empty
+    # the held lines: a revision changes lines with SQL over the record) and forgotten once complete.
+    def hold_lines(self, lines: pl.DataFrame) -> None:
+        """Lines released now (the columns of `LINE_SCHEMA`)."""
+        for row in lines.select(list(LINE_SCHEMA)).iter_rows():
+            self.lines[row[0], row[1]] = row
+
+    def lines_of(self, con, jobs: pl.DataFrame) -> pl.DataFrame:
+        """The lines of `jobs` (order_id, line_no), in the jobs' order."""
+        keys = list(zip(jobs["order_id"].to_list(), jobs["line_no"].to_list(), strict=True))
+        missing = sorted({key for key in keys if key not in self.lines})
+        if missing:
+            for row in con.execute(LINES, [[o for o, _ in missing], [n for _, n in missing]]).fetchall():
+                self.lines[row[0], row[1]] = tuple(row)
+        return pl.DataFrame([self.lines[key] for key in keys], schema=LINE_SCHEMA, orient="row")
+
+    def forget_lines(self, lines: pl.DataFrame) -> None:
+        for key in zip(lines["order_id"].to_list(), lines["line_no"].to_list(), strict=True):
+            self.lines.pop(key, None)
