@@ -27,6 +27,8 @@ from cmpsim.store import registered
 ORDER_COLUMNS = {"source_no": pl.Int64, "external_id": pl.Utf8, "submitted_s": pl.Int64, "account_id": pl.Utf8,
                  "order_type": pl.Utf8, "base_external": pl.Utf8, "priority": pl.Int32, "due_s": pl.Int64,
                  "header_price_list": pl.Utf8}
+PICKED = {"asset_id": pl.String, "account_id": pl.String, "product_id": pl.String, "state": pl.String}
+NAMED_ASSETS = {"asset_id": pl.String, "asset_price_list": pl.String, "asset_from_header": pl.Boolean}
 LINE_COLUMNS = {"source_no": pl.Int64, "line_ref": pl.Utf8, "product_id": pl.Utf8, "action": pl.Utf8,
                 "price_list": pl.Utf8, "asset_id": pl.Utf8, "location": pl.Utf8, "depends_on_line": pl.Utf8,
                 "quantity": pl.Int32, "price_override": pl.Utf8}
@@ -127,14 +129,15 @@ def _modify_lines(sim, rng: np.random.Generator, orders: pl.DataFrame) -> tuple[
     """A modify order acts on one installed asset: Suspend, Update or Delete an Active one, Resume a
     Suspended one. Without installed assets to pick from, a modify order becomes a new order."""
     wanted = orders.filter(pl.col("order_type") == "modify")
-    count = sim.store.scalar("SELECT count(*) FROM assets WHERE state IN ('Active', 'Suspended')")
+    count = sim.store.scalar("SELECT count(*) FROM assets WHERE state IN ('Active', 'Suspended')") \
+        if wanted.height else 0
     k = min(wanted.height, count)
     chosen = np.sort(rng.choice(count, k, replace=False)).tolist() if k else []
     picked = sim.store.frame("""
         SELECT asset_id, account_id, product_id, state FROM (
             SELECT *, row_number() OVER (ORDER BY asset_id) - 1 AS rn FROM assets
             WHERE state IN ('Active', 'Suspended'))
-        WHERE rn IN (SELECT unnest(?)) ORDER BY rn""", [chosen])
+        WHERE rn IN (SELECT unnest(?)) ORDER BY rn""", [chosen]) if k else pl.DataFrame(schema=PICKED)
     acting = wanted.head(k).with_columns(account_id=picked["account_id"])
     unplaced = wanted.slice(k)["source_no"].implode()
     kept = orders.with_columns(
@@ -155,8 +158,10 @@ def _record(sim, orders: pl.DataFrame, lines: pl.DataFrame) -> None:
     con = sim.con
     con.register("_so", orders.to_arrow())
     con.register("_sl", lines.to_arrow())
-    # Base orders by their CRM id: submitted before, or earlier in this very batch.
-    checked = sim.store.frame("""
+    # Base orders by their CRM id: submitted before, or earlier in this very batch (asked only when an
+    # order names one: a statement costs milliseconds, and random orders never do).
+    checked = _unrelated(orders, service["default_price_list"]) if orders["base_external"].is_null().all() \
+        else sim.store.frame("""
         WITH known AS (SELECT external_id, order_id, seq FROM service_orders WHERE external_id IS NOT NULL
                        UNION ALL SELECT external_id, order_id, seq FROM _so WHERE external_id IS NOT NULL)
         SELECT o.* REPLACE (coalesce(o.priority, bo.priority, 5) AS priority,
@@ -167,10 +172,11 @@ def _record(sim, orders: pl.DataFrame, lines: pl.DataFrame) -> None:
              LEFT JOIN orders bo ON bo.order_id = b.order_id AND o.order_type = 'supplemental'
              LEFT JOIN service_orders bs ON bs.order_id = b.order_id AND o.order_type = 'supplemental'
         ORDER BY o.seq""", [sim.start, service["default_price_list"]])
-    # The assets the lines name, never the whole installed base.
+    # The assets the lines name, never the whole installed base (and no statement when they name none).
     assets = sim.store.frame("""SELECT asset_id, price_list AS asset_price_list,
                                        price_list_from_header AS asset_from_header FROM assets
-                                WHERE asset_id IN (SELECT asset_id FROM _sl)""")
+                                WHERE asset_id IN (SELECT asset_id FROM _sl)""") \
+        if lines["asset_id"].is_not_null().any() else pl.DataFrame(schema=NAMED_ASSETS)
     products = pl.DataFrame([{"product_id": p["id"], "is_bundle": p["bundle"]} for p in service["products"]])
     lines = (lines.join(checked.select("order_id", "order_type", "header", "base_order_id"), on="order_id")
              .join(products, on="product_id", how="left").join(assets, on="asset_id", how="left")
@@ -201,6 +207,15 @@ def _record(sim, orders: pl.DataFrame, lines: pl.DataFrame) -> None:
         activity="activity", detail="detail"), sim.current_job)
 
 
+def _unrelated(orders: pl.DataFrame, default_price_list: str) -> pl.DataFrame:
+    """The checked orders of a batch where none names a base order: its own priority, due date and
+    header price list, or the defaults (what the query over the base orders gives them)."""
+    return orders.with_columns(priority=pl.coalesce("priority", pl.lit(5, pl.Int32)),
+                               due_s=pl.coalesce("due_s", "submitted_s"),
+                               header=pl.coalesce("header_price_list", pl.lit(default_price_list, pl.String)),
+                               base_order_id=pl.lit(None, pl.String)).sort("seq")
+
+
 def _problems(sim, orders: pl.DataFrame, lines: pl.DataFrame, price_lists: set[str]) -> pl.DataFrame:
     """The first reason, per order, that makes it unusable at submission (none: accepted)."""
     known_lists = pl.Series(sorted(price_lists)).implode()
@@ -217,10 +232,11 @@ def _problems(sim, orders: pl.DataFrame, lines: pl.DataFrame, price_lists: set[s
     follow_ons = lines.filter((pl.col("order_type") == "follow-on") & pl.col("base_order_id").is_not_null()
                               & pl.col("depends_on_line").is_not_null())
     # The lines of the base orders named, recorded or in this batch, never all lines.
-    base_lines = pl.concat([sim.store.frame("""
+    recorded = sim.store.frame("""
         SELECT order_id AS base_order_id, line_ref AS depends_on_line FROM service_lines
-        WHERE order_id IN (SELECT unnest(?::VARCHAR[]))""", [follow_ons["base_order_id"].unique().sort().to_list()]),
-        lines.select(base_order_id="order_id", depends_on_line="line_ref")])
+        WHERE order_id IN (SELECT unnest(?::VARCHAR[]))""", [follow_ons["base_order_id"].unique().sort().to_list()]) \
+        if follow_ons.height else pl.DataFrame(schema={"base_order_id": pl.String, "depends_on_line": pl.String})
+    base_lines = pl.concat([recorded, lines.select(base_order_id="order_id", depends_on_line="line_ref")])
     dangling = (follow_ons.join(base_lines, on=["base_order_id", "depends_on_line"], how="anti")
                 .select("order_id", reason=pl.format("follow-on line {} references line {} that does not exist "
                                                      "on the base order", "line_ref", "depends_on_line")))
