@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import random
 import re
+from collections import Counter
 
 import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
+from cmpsim.fulfilment import pricelists
 from cmpsim.fulfilment.pricelists import (
+    FEW,
+    ORDER_TYPES,
     RESOLVED,
+    _plain,
+    _price_list_or_none,
+    _resolve_few,
+    _resolve_many,
     asset_price_changes,
     resolve_modify,
     resolve_new,
@@ -349,3 +357,121 @@ def test_a_few_hundred_random_orders_resolve_in_one_batch_as_each_alone():
         else:
             got = resolve_new(single.drop("asset_id"), header)
         assert got.select(RESOLVED).rows() == expected.select(RESOLVED).rows()
+
+
+# --- a few lines in plain Python, as polars resolves many ----------------------------------------------------------
+
+BATCH_SCHEMA = {
+    "order_id": pl.String, "order_type": pl.String, "header_price_list": pl.String, **LINE_SCHEMA,
+    "asset_id": pl.String, "asset_price_list": pl.String, "asset_from_header": pl.Boolean,
+}  # fmt: skip
+MESSY_PRICE_LISTS = [None, "", "-", " - ", " x ", "\u3000x\t", "\x1cx", CONSUMER, PREMIUM, BUSINESS]
+MESSY_HEADERS = [CONSUMER, CONSUMER, " Consumer Price List\n", PREMIUM, BUSINESS, BUSINESS, "-", "", None]
+# Installed assets by id: (price list, from header); A0 is installed without a price list, A9 is not installed.
+INSTALLED = {
+    f"A{n}": (price_list, from_header)
+    for n, price_list, from_header in [
+        ("1", CONSUMER, True), ("2", PREMIUM, False), ("3", BUSINESS, None), ("1.1", CONSUMER, False),
+        ("1.2", PREMIUM, True), ("2.1", PREMIUM, False), ("2.2", CONSUMER, None), ("3.1", BUSINESS, True),
+        ("3.2", PREMIUM, False), ("0", None, None),
+    ]
+}  # fmt: skip
+MODIFY_ACTIONS = ["Add", "Update", "Update", "Suspend", "Resume", "Delete", "Move-Add"]
+
+
+def messy_order(rng: random.Random, order_id: str) -> list[tuple]:
+    """The rows of one order as `resolve_orders` takes them (`BATCH_SCHEMA`), every rule's corner drawn now and then."""
+    order_type = rng.choice([*ORDER_TYPES, "modify"]) if rng.random() > 0.1 else rng.choice(["change", None])
+    header = rng.choice(MESSY_HEADERS) if rng.random() < 0.3 else CONSUMER
+    shape = []  # (line number, parent, is a bundle, action and asset, or None to draw them)
+    for top in range(1, rng.randint(1, 3) + 1):
+        is_bundle = rng.choice([True, True, True, False, None])
+        shape.append((str(top), None, is_bundle, None))
+        for component in range(1, (rng.randint(0, 2) if is_bundle or rng.random() < 0.1 else 0) + 1):
+            shape.append((f"{top}.{component}", str(top), rng.choice([False, False, None, True]), None))
+    if rng.random() < 0.1:
+        shape.append(("9.1", rng.choice(["9", "1", "1.1", ""]), False, None))  # an orphan, or a component of line 1
+    if rng.random() < 0.08:
+        shape.append(rng.choice(shape))  # a line number used twice
+    if order_type == "modify" and rng.random() < 0.15:
+        shape += [("7", None, False, ("Update", "A1")), ("8", None, None, ("Update", "A1"))]  # an asset updated twice
+    rows = []
+    for line_no, parent, is_bundle, given in shape:
+        action = rng.choice(MODIFY_ACTIONS if order_type == "modify" else ["Add", "Add", "Add", "Update"])
+        asset_id = f"A{line_no}" if action != "Add" else None
+        if rng.random() < 0.08:
+            asset_id = rng.choice([None, "A0", "A9", "A2.1"])  # none, installed without a price list, unknown, other
+        action, asset_id = given or (action, asset_id)
+        asset_price_list, asset_from_header = INSTALLED.get(asset_id, (None, None))
+        row_type = order_type if rng.random() > 0.03 else rng.choice(["new", "modify", None])
+        row_header = header if rng.random() > 0.05 else rng.choice(MESSY_HEADERS)
+        rows.append((order_id, row_type, row_header, line_no, "Product", action, parent, is_bundle,
+                     rng.choice(MESSY_PRICE_LISTS), asset_id, asset_price_list, asset_from_header))  # fmt: skip
+    return rows
+
+
+def messy_batch(rng: random.Random, prefix: str = "SO") -> pl.DataFrame:
+    """A few orders whose lines arrive in random order, as a wake-up of CRM Order Capture may resolve them."""
+    rows = [row for n in range(rng.randint(1, 4)) for row in messy_order(rng, f"{prefix}-{n}")]
+    rng.shuffle(rows)
+    return pl.DataFrame(rows, schema=BATCH_SCHEMA, orient="row")
+
+
+def test_a_few_lines_resolve_in_python_exactly_as_polars_resolves_them():
+    rng = random.Random(20)
+    problems, sources = Counter(), Counter()
+    for _ in range(500):
+        batch = messy_batch(rng)
+        assert batch.height <= FEW and _plain(batch)
+        resolved = _resolve_few(batch)
+        assert_frame_equal(resolved, _resolve_many(batch))
+        per_order = resolved.unique("order_id")["problem"]
+        problems.update(re.sub(r": \[.*|(?<=order type) .*", "", p) for p in per_order.drop_nulls())
+        problems["accepted"] += per_order.null_count()
+        sources.update(resolved["price_list_source"].drop_nulls())
+    # Every problem and every source was drawn often enough for the comparison to mean something.
+    assert min(problems.values()) >= 20 and len(problems) == 9, problems
+    assert min(sources.values()) >= 100 and set(sources) == {"line", "bundle", "header", "asset"}, sources
+
+
+def test_price_lists_are_stripped_of_what_polars_strips():
+    padded = [chr(c) + "x" + chr(c) for c in range(0x3001)]
+    stripped = pl.Series(padded).str.strip_chars().to_list()
+    assert [_price_list_or_none(p) for p in padded] == stripped
+    assert [_price_list_or_none(p) for p in ["", " ", " - ", "-\t", None]] == [None] * 5
+
+
+def test_resolve_orders_resolves_a_few_plain_lines_in_python_and_more_in_polars(monkeypatch):
+    calls = []  # only the calls from resolve_orders: this module holds the two paths as they were imported
+    for name in ("_resolve_few", "_resolve_many"):
+        path = getattr(pricelists, name)
+        monkeypatch.setattr(pricelists, name, lambda lines, name=name, path=path: calls.append(name) or path(lines))
+    rng = random.Random(5)
+    few = messy_batch(rng)
+    many = pl.concat([few, *(messy_batch(rng, f"B{n}") for n in range(12))]).head(FEW + 1)
+    assert many.height == FEW + 1
+    no_action = few.with_columns(action=pl.when(pl.int_range(pl.len()) > 0).then("action"))
+    assert_frame_equal(resolve_orders(few), _resolve_many(few))
+    assert_frame_equal(resolve_orders(many).head(few.height), _resolve_few(few))
+    assert_frame_equal(resolve_orders(few.clear()), _resolve_many(few.clear()))
+    assert resolve_orders(no_action).height == few.height
+    assert calls == ["_resolve_few", "_resolve_many", "_resolve_few", "_resolve_many"]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        pl.when(pl.col("line_no") == "2.2").then(None).otherwise("action").alias("action"),
+        pl.lit(None, pl.String).alias("order_id"),
+        pl.lit(None, pl.String).alias("line_no"),
+        pl.col("order_type").cast(pl.Categorical),
+        pl.col("parent_line_no").cast(pl.Categorical),
+        pl.lit(None).alias("asset_price_list"),
+        pl.lit(1).alias("_own"),
+        pl.lit(None, pl.String).alias("problem"),
+    ],
+)
+def test_a_batch_the_python_rules_might_read_differently_goes_to_polars(change):
+    batch = submitted("SO-1", "modify", CONSUMER, TABLE_8_4.with_columns(asset_id=pl.lit(None, pl.String)))
+    assert _plain(batch)
+    assert not _plain(batch.with_columns(change))
