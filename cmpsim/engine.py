@@ -101,7 +101,8 @@ class Step:
     # parties outside the run may drop files: its look is a folder listing made at every poll, so a
     # file dropped by hand is seen at the next poll (and a resumed run sees it at the same one). When
     # it also depends on the clock, `wake_at` gives the earliest second (since the start) it may turn true with nothing
-    # written in between, or None for never.
+    # written in between, or None for never. A step whose work is all in that moment (its first item due) declares
+    # `wake_at` alone: it is due when the moment has come, and one look answers both questions.
     due_on_state_only: bool = False
     wake_at: Callable[[Simulation], int | None] | None = None
     # What a wake-up that did work may have changed (a process's tables and files: "orders",
@@ -260,7 +261,7 @@ class Simulation:
             return self._replay(step, record_idle)
         if step.reads_pending == "committed" and self.store.window:
             self.store.flush()  # the look and the wake-up read the committed record on a connection of their own
-        if step.due is not None and self._idle_now(step):
+        if (step.due is not None or step.wake_at is not None) and self._idle_now(step):
             return 0
         if step.reads_pending == "events":
             self.store.write_events()  # the wake-up reads the log (its look counts what is held: has_events_since)
@@ -388,13 +389,24 @@ class Simulation:
         known = self._idle.get(step.name)
         seen = self._read_versions(step)
         if known is not None and known[0] == seen and (known[1] is None or self.now_s < known[1]):
-            assert not self.check_idle or not step.due(self), f"{step.name}: skipped a poll that had work"
+            assert not self.check_idle or not self._has_work(step)[0], f"{step.name}: skipped a poll that had work"
             return True
-        if step.due(self):
+        has_work, moment = self._has_work(step)
+        if has_work:
             return False
         if step.due_on_state_only or step.wake_at is not None:
-            self._idle[step.name] = (seen, step.wake_at(self) if step.wake_at is not None else None)
+            self._idle[step.name] = (seen, moment)
         return True
+
+    def _has_work(self, step: Step) -> tuple[bool, int | None]:
+        """Whether the step has work now, and (when it has none) the first second it may have some: from
+        `due` and `wake_at`, or from `wake_at` alone, asked once."""
+        if step.due is None:
+            moment = step.wake_at(self)
+            return moment is not None and moment <= self.now_s, moment
+        if step.due(self):
+            return True, None
+        return False, step.wake_at(self) if step.wake_at is not None else None
 
     def checkpoint(self) -> None:
         """A point in a step between two parts of its work (Invoice Posting: after the S/L, before the

@@ -15,12 +15,11 @@ import polars as pl
 from cmpsim import randomness
 from cmpsim.arrivals import seconds_of_day
 from cmpsim.comms.delivery import email_monitor_step, letter_monitor_step, transmit_due, transmit_step
-from cmpsim.comms.gateways import GATEWAY_CHANNELS, gateway_due, gateway_step, gateway_wake_at
+from cmpsim.comms.gateways import GATEWAY_CHANNELS, gateway_step, gateway_wake_at
 from cmpsim.comms.monitor import comms_monitor_step
 from cmpsim.comms.status import (
     apply_status_updates,
     load_status_step,
-    providers_due,
     providers_step,
     providers_wake_at,
 )
@@ -82,7 +81,7 @@ def steps(scenario: Scenario) -> list[Step]:
         Step("Comms Monitor", "job", OnWork("comms.requested"), comms_monitor_step,
              emits=("comms.gathered",)),
         *[Step(DAEMON_NAMES[c], "daemon", every(360 + 60 * i), partial(gateway_step, channel=c),
-               due=partial(gateway_due, channel=c), wake_at=partial(gateway_wake_at, channel=c))
+               wake_at=partial(gateway_wake_at, channel=c))
           for i, c in enumerate(GATEWAY_CHANNELS)],
         Step("Comms Email Monitor", "job", OnWork("comms.gathered"), email_monitor_step),
         Step("Comms Letter Monitor", "job", OnWork("comms.gathered"), letter_monitor_step),
@@ -93,7 +92,7 @@ def steps(scenario: Scenario) -> list[Step]:
         Step("Comms Storage Daemon", "daemon", every(720), storage_step, due=storage_due,
              due_on_state_only=True, may_fail="before writing"),
         Step("Comms Providers", "external", Every(spec["providers"]["report_minutes"] * 60, 780), providers_step,
-             due=providers_due, wake_at=providers_wake_at),
+             wake_at=providers_wake_at),
         Step("Load Comms Status Updates", "daemon", Every(scenario["schedules"]["load_poll_minutes"] * 60, 840),
              load_status_step, due=lambda sim: inbox_has_files(sim, "comms-status")),
     ], "comms")

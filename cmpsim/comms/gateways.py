@@ -24,43 +24,11 @@ PROVIDER_OF = {"sms": "sms-gateway", "push_handset": "push-gateway", "push_exter
                "email": "mail-provider", "letter": "print-vendor"}
 
 
-def gateway_due(sim, channel: str) -> bool:
-    return bool(_look(sim, channel)[0])
-
-
 def gateway_wake_at(sim, channel: str) -> int | None:
-    """When the next message waiting for another attempt is due."""
-    return sim.second_of(_look(sim, channel)[1])
-
-
-class _Looks:
-    """A channel's due look, read once a wake-up for both questions the engine asks of an idle poll
-    (is anything due, and when will it be): one statement where there were two."""
-
-    def __init__(self) -> None:
-        self.seen: dict[tuple[int, str], tuple] = {}
-
-    def write(self, con) -> None:  # the working-state protocol: nothing to write, and a rollback
-        pass                       # forgets what was seen
-
-    def mark(self) -> None:
-        pass
-
-    def restore(self) -> None:
-        self.seen = {}
-
-
-def _look(sim, channel: str) -> tuple:
-    """(messages due now, the first moment one waiting for another attempt is due)."""
-    looks = sim.store.working("comms.gateway_looks", lambda store: _Looks())
-    key = (sim.wake_no, channel)
-    if key not in looks.seen:
-        looks.seen = {k: v for k, v in looks.seen.items() if k[0] == sim.wake_no}
-        looks.seen[key] = sim.con.execute("""
-            SELECT count(*) FILTER (WHERE coalesce(next_attempt_at, created_at) <= ?),
-                   min(next_attempt_at) FILTER (WHERE status = 'Retrying')
-            FROM comms WHERE channel = ? AND status IN ('Gathered', 'Retrying')""", [sim.now, channel]).fetchall()[0]
-    return looks.seen[key]
+    """The first second a message of the channel is due: gathered, or waiting for another attempt (the
+    daemon's look: it is due once that second has come)."""
+    return sim.second_of(sim.store.scalar("""SELECT min(coalesce(next_attempt_at, created_at)) FROM comms
+                                             WHERE channel = ? AND status IN ('Gathered', 'Retrying')""", [channel]))
 
 
 def gateway_step(sim, channel: str) -> int:
@@ -168,4 +136,4 @@ def provider_outcomes(sim, channel: str, sent: pl.DataFrame) -> None:
         reported_in=pl.lit(None, pl.Utf8)))
 
 
-__all__ = ["GATEWAY_CHANNELS", "gateway_due", "gateway_step", "provider_outcomes"]
+__all__ = ["GATEWAY_CHANNELS", "gateway_step", "gateway_wake_at", "provider_outcomes"]

@@ -21,12 +21,8 @@ from cmpsim.store import registered
 STATUS_OF = {"delivered": "Delivered", "read": "Read", "bounced": "Bounced", "returned": "Returned"}
 
 
-def providers_due(sim) -> bool:
-    return bool(sim.store.scalar("SELECT count(*) FROM prov_outcomes WHERE reported_in IS NULL AND status_at <= ?",
-                                 [sim.now]))
-
-
 def providers_wake_at(sim) -> int | None:
+    """The first second an outcome not yet reported came about (the look: due once it has come)."""
     return sim.second_of(sim.store.scalar("SELECT min(status_at) FROM prov_outcomes WHERE reported_in IS NULL"))
 
 

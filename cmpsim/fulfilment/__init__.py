@@ -7,7 +7,7 @@ import polars as pl
 
 from cmpsim.engine import Every, Step, in_domain
 from cmpsim.fulfilment.capture import capture_step
-from cmpsim.fulfilment.fallout import fallout_due, fallout_step, fallout_wake_at
+from cmpsim.fulfilment.fallout import fallout_step, fallout_wake_at
 from cmpsim.fulfilment.fulfil import fulfilment_due, fulfilment_step, fulfilment_wake_at
 from cmpsim.fulfilment.installed import installed_base
 from cmpsim.fulfilment.orderqueue import order_queue_due, order_queue_step, order_queue_wake_at
@@ -68,5 +68,5 @@ def steps(scenario: Scenario) -> list[Step]:
              due_on_state_only=True, wake_at=order_queue_wake_at),
         Step("Order Fulfilment", "daemon", Every(poll_s, poll_s), fulfilment_step, due=fulfilment_due,
              wake_at=fulfilment_wake_at),
-    ] + ([Step("Fallout Desk", "user", Every(desk_s, desk_s), fallout_step, due=fallout_due, due_on_state_only=True,
+    ] + ([Step("Fallout Desk", "user", Every(desk_s, desk_s), fallout_step, due_on_state_only=True,
                wake_at=fallout_wake_at)] if service["fallout"]["rate"] > 0 else []), "service")

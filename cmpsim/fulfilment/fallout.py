@@ -99,11 +99,6 @@ def fallout_wake_at(sim) -> int | None:
     return pools.next_moment(sim, LOOK)
 
 
-def fallout_due(sim) -> bool:
-    moment = fallout_wake_at(sim)
-    return moment is not None and moment <= sim.now_s
-
-
 def fallout_step(sim) -> int:
     return _take(sim) + _resolve(sim)
 

@@ -41,12 +41,12 @@ ORDERS = """
 def _state(sim) -> dict:
     """What a poll may have to do, in seconds since the start: jobs queued and released, the next job
     to end, the first worker free, the first poll that can start a job released later (from the queue
-    in memory), revisions pending and the next order due (one query, read again only when it may have
-    changed: after a wake-up of a step of the service domain did work — the order queue received orders,
-    CRM Order Capture recorded some, the fallout desk, this daemon — after this poll released or revised
-    orders, or in a new wake-up once the clock reaches the next order due; until then neither figure can change with the
-    clock alone, since a pending revision counts from its receipt and every receipt still to come is a
-    candidate for the next order due)."""
+    in memory), revisions pending and the next order due. The last two are one query, read again only
+    when they may have changed: after a wake-up of a step of the service domain did work (the order
+    queue received orders, CRM Order Capture recorded some, the fallout desk, this daemon), after this
+    poll released or revised orders, or in a new wake-up once the clock reaches the next order due.
+    Before that the clock alone changes neither: a pending revision counts from its receipt, and every
+    receipt still to come is a candidate for the next order due."""
     queue = work_queue(sim)
     key = (sim.versions.get("service", 0), sim.versions.get("?", 0), queue.orders_changed)
     (looked, wake_no), _, due = queue.orders_look

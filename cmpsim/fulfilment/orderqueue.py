@@ -114,7 +114,7 @@ class MessageQueue:
     def withdraw(self, order_ids: list[str]) -> None:
         """Messages the CRM took back out of the queue (those a consumer holds stay)."""
         for order_id in order_ids:
-            if self.messages.get(order_id, (None,) * 5)[4] == "Queued":
+            if order_id in self.messages and self.messages[order_id][4] == "Queued":
                 del self.messages[order_id]
 
     def queued(self) -> pl.DataFrame:
