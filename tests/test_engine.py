@@ -59,6 +59,31 @@ def job_runs(sim) -> list[tuple]:
                                            processed FROM job_runs ORDER BY run_no""").fetchall()
 
 
+def test_a_step_that_declares_only_when_its_work_is_due_wakes_then_and_is_asked_once_a_poll(tmp_path):
+    """A step whose work is all in one moment declares `wake_at` alone: it is due once that second has
+    come, its polls before are idle (no wake-up, and not asked again until then, nothing having changed),
+    and each look asks it once."""
+    asked: list[int] = []
+    woke: list[int] = []
+    items = [5400, 9000]  # seconds an item falls due
+
+    def first_due(sim):
+        asked.append(sim.now_s)
+        return items[0] if items else None
+
+    def work(sim):
+        woke.append(sim.now_s)
+        items.pop(0)
+        return 1
+
+    sim = simulation(tmp_path, [Step("Desk", "daemon", Every(1800), work, wake_at=first_due, due_on_state_only=True)])
+    sim.run(1)
+    assert woke == [5400, 9000]  # the polls of 01:30 and 02:30, never the ones before
+    # Asked once a look: at the first poll, at each poll where its moment had come, and at the first poll
+    # after each wake-up (which changed its state); never at the polls between.
+    assert asked == [0, 5400, 7200, 9000, 10800]
+
+
 def test_a_wake_up_takes_its_start_up_and_time_per_record(tmp_path):
     """A job that handled 600 records at 01:00 with a start-up of 30 s and 0.5 s a record ends 5 min 30 s
     later; the job it signals starts then, and its own effects carry its start."""
